@@ -1,0 +1,29 @@
+"""The exceptions whose message is what the user reads.
+
+Every error a user can cause by what they type or point at is a `DqclError`; the CLI turns
+it into one line on stderr and exit code 2. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DqclError", "DataError", "SpecError", "RegistryError", "StoreError"]
+
+
+class DqclError(Exception):
+    """A problem with the user's input; ``str(err)`` is the whole message."""
+
+
+class DataError(DqclError):
+    """An image folder, image or mask that cannot be used."""
+
+
+class SpecError(DqclError):
+    """A benchmark spec that is malformed or names something unknown."""
+
+
+class RegistryError(DqclError):
+    """An unknown or duplicate name in a registry."""
+
+
+class StoreError(DqclError):
+    """A results store that cannot be read or written."""
