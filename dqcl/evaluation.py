@@ -1,0 +1,87 @@
+"""Scoring a network on a test stream: predicted flows -> Cellpose masks -> metrics.
+
+`SegmentationScores` is an Avalanche `PluginMetric`: during ``strategy.eval(test_stream)``
+it collects the network's outputs and the true labels (channel 0 of the targets), and
+after each test experience turns the outputs into instance masks with
+`cellpose.dynamics.compute_masks` and averages the per-patch scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from avalanche.evaluation import PluginMetric
+
+from .metrics import mean_scores, score_masks
+
+__all__ = ["MaskSettings", "flows_to_masks", "SegmentationScores", "make_evaluator"]
+
+
+@dataclass(frozen=True)
+class MaskSettings:
+    flow_threshold: float = 0.4
+    cellprob_threshold: float = 0.0
+    niter: int = 200
+    min_size: int = 15
+
+
+def flows_to_masks(output: np.ndarray, settings: MaskSettings = MaskSettings()) -> np.ndarray:
+    """Instance mask (int32) from one network output (3, H, W): Y flow, X flow, cell probability."""
+    from cellpose.dynamics import compute_masks
+
+    mask = compute_masks(
+        output[:2],
+        output[2],
+        niter=settings.niter,
+        cellprob_threshold=settings.cellprob_threshold,
+        flow_threshold=settings.flow_threshold,
+        min_size=settings.min_size,
+        device=torch.device("cpu"),
+    )
+    return np.asarray(mask, np.int32)
+
+
+class SegmentationScores(PluginMetric):
+    """Per-test-experience mean of `dqcl.metrics.METRICS`, kept in ``self.scores[exp_id]``."""
+
+    def __init__(self, settings: MaskSettings = MaskSettings()) -> None:
+        super().__init__()
+        self.settings = settings
+        self.scores: dict[int, dict[str, float]] = {}
+        self._outputs: list[torch.Tensor] = []
+        self._labels: list[torch.Tensor] = []
+
+    # Avalanche PluginMetric protocol
+    def reset(self) -> None:
+        self._outputs, self._labels = [], []
+
+    def result(self) -> dict[int, dict[str, float]]:
+        return dict(self.scores)
+
+    def before_eval_exp(self, strategy) -> None:
+        self.reset()
+
+    def after_eval_iteration(self, strategy) -> None:
+        self._outputs.append(strategy.mb_output.detach().float().cpu())
+        self._labels.append(strategy.mb_y[:, 0].detach().cpu())
+
+    def after_eval_exp(self, strategy):
+        from avalanche.evaluation.metric_results import MetricValue
+
+        outputs = torch.cat(self._outputs).numpy()
+        labels = torch.cat(self._labels).numpy().astype(np.int32)
+        per_patch = [score_masks(lab, flows_to_masks(out, self.settings)) for out, lab in zip(outputs, labels)]
+        exp_id = strategy.experience.current_experience
+        self.scores[exp_id] = mean_scores(per_patch)
+        self.reset()
+        step = strategy.clock.train_iterations
+        return [MetricValue(self, f"seg/{k}/exp{exp_id:03d}", v, step) for k, v in self.scores[exp_id].items()]
+
+
+def make_evaluator(scores: SegmentationScores):
+    """An `EvaluationPlugin` with only our metric and no loggers (Avalanche's default one assumes classes)."""
+    from avalanche.training.plugins import EvaluationPlugin
+
+    return EvaluationPlugin(scores, loggers=[])

@@ -1,0 +1,140 @@
+"""The ``folder`` domain kind: a user's images and instance masks in train/test folders.
+
+Layouts (``layout=``):
+- ``cellpose``: ``NAME_img.png`` beside ``NAME_masks.png`` (Cellpose's training layout);
+- ``paper``: ``NAME_IM.tif`` beside ``NAME_GT.tif`` (the layout of the paper's released code);
+- ``suffix``: ``NAME<image_suffix>`` beside ``NAME<mask_suffix>``, suffixes named by the user;
+- ``auto``: whichever of ``cellpose`` and ``paper`` the folder holds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .domains import Domain, Split, register_domain
+from .errors import DataError
+from .imageio import IMAGE_EXTENSIONS, read_image, read_mask
+
+__all__ = ["LAYOUTS", "load_folder", "pair_files", "read_split"]
+
+# layout -> (image suffix, mask suffix), matched before the file extension
+LAYOUTS: dict[str, tuple[str, str]] = {"cellpose": ("_img", "_masks"), "paper": ("_IM", "_GT")}
+
+
+def _split_name(path: Path) -> tuple[str, str] | None:
+    """(stem, extension) of an image-like file, or None for anything else."""
+    name = path.name
+    for ext in IMAGE_EXTENSIONS:
+        if name.lower().endswith(ext):
+            return name[: -len(ext)], ext
+    return None
+
+
+def pair_files(folder: Path, image_suffix: str, mask_suffix: str) -> list[tuple[str, Path, Path]]:
+    """(stem, image, mask) triples of a folder, sorted by stem; an unpaired file is an error."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder")
+    images: dict[str, Path] = {}
+    masks: dict[str, Path] = {}
+    try:
+        entries = sorted(folder.iterdir())
+    except PermissionError:
+        raise DataError(f"{folder}: permission denied") from None
+    for path in entries:
+        parts = _split_name(path)
+        if parts is None or not path.is_file():
+            continue
+        stem, _ = parts
+        if stem.endswith(mask_suffix):
+            key, into = stem[: len(stem) - len(mask_suffix)], masks
+        elif stem.endswith(image_suffix):  # an empty image suffix takes every non-mask file
+            key, into = stem[: len(stem) - len(image_suffix)], images
+        else:
+            continue
+        if key in into:
+            raise DataError(f"{path}: duplicate stem '{key}' (also {into[key].name})")
+        into[key] = path
+    for key, path in images.items():
+        if key not in masks:
+            raise DataError(f"{path}: image has no mask (expected {key}{mask_suffix}.*)")
+    for key, path in masks.items():
+        if key not in images:
+            raise DataError(f"{path}: mask has no image (expected {key}{image_suffix}.*)")
+    return [(key, images[key], masks[key]) for key in sorted(images)]
+
+
+def read_split(folder: Path, image_suffix: str, mask_suffix: str) -> Split:
+    pairs = pair_files(folder, image_suffix, mask_suffix)
+    if not pairs:
+        raise DataError(f"{folder}: no '*{image_suffix}' / '*{mask_suffix}' image/mask pairs found")
+    images, masks = [], []
+    for _, img_path, mask_path in pairs:
+        img, mask = read_image(img_path), read_mask(mask_path)
+        if img.shape != mask.shape:
+            raise DataError(f"{mask_path}: mask shape {mask.shape} differs from image shape {img.shape}")
+        images.append(img)
+        masks.append(mask)
+    names = tuple(key for key, _, _ in pairs)
+    return Split(tuple(images), tuple(masks), names, ("",) * len(names))
+
+
+def _detect_layout(folder: Path) -> str:
+    for layout, (img_sfx, _) in LAYOUTS.items():
+        if any((_split_name(p) or ("", ""))[0].endswith(img_sfx) for p in folder.glob("*")):
+            return layout
+    raise DataError(
+        f"{folder}: found neither Cellpose ('*_img.png' + '*_masks.png') nor paper ('*_IM.tif' + '*_GT.tif') files; "
+        "set layout = \"suffix\" with image_suffix and mask_suffix"
+    )
+
+
+def load_folder(
+    path: str | Path,
+    layout: str = "auto",
+    image_suffix: str = "",
+    mask_suffix: str = "",
+    train_dir: str = "train",
+    test_dir: str = "test",
+    name: str = "folder",
+) -> Domain:
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder")
+    train, test = root / train_dir, root / test_dir
+    for sub in (train, test):
+        if not sub.is_dir():
+            raise DataError(f"{sub}: no such folder (a domain folder holds '{train_dir}/' and '{test_dir}/')")
+    if layout == "suffix":
+        if not mask_suffix:
+            raise DataError(f"{root}: layout 'suffix' needs mask_suffix (and usually image_suffix)")
+        sfx = (image_suffix, mask_suffix)
+    elif layout == "auto":
+        sfx = LAYOUTS[_detect_layout(train)]
+    elif layout in LAYOUTS:
+        sfx = LAYOUTS[layout]
+    else:
+        raise DataError(f"{root}: unknown layout '{layout}'; expected auto, {', '.join(LAYOUTS)} or suffix")
+    return Domain(name, read_split(train, *sfx), read_split(test, *sfx))
+
+
+@register_domain(
+    "folder",
+    description="a user's own train/ and test/ folders of image/mask pairs (cellpose, paper or custom suffixes)",
+    reference="Cellpose training layout; MMV-Lab/biomedseg-efficiency layout",
+)
+def folder(
+    *,
+    seed: int = 0,
+    path: str = "",
+    layout: str = "auto",
+    image_suffix: str = "",
+    mask_suffix: str = "",
+    train_dir: str = "train",
+    test_dir: str = "test",
+    name: str = "folder",
+) -> Domain:
+    """Real images: the seed is unused (files are read in sorted order)."""
+    if not path:
+        raise DataError(f"domain '{name}': kind 'folder' needs a path")
+    return load_folder(path, layout, image_suffix, mask_suffix, train_dir, test_dir, name)

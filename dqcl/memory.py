@@ -1,0 +1,73 @@
+"""Replay memories as Avalanche storage policies, and the plugin that replays them.
+
+`FractionBuffer` keeps a fixed fraction of every experience it has seen, chosen by a
+selector (random here; dataset quantization in `dqcl.dq`). `MixReplayPlugin` adds the
+memory to the next experience's training set, so the share of replayed samples in each
+batch equals the memory's share of the data, as in the paper's protocol. (Avalanche's own
+`ReplayPlugin` draws a full extra memory minibatch every step whatever the memory's size,
+which replays a 1 % memory as often as a 100 % one.)
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from avalanche.core import SupervisedPlugin
+from avalanche.training.storage_policy import ExemplarsBuffer
+
+__all__ = ["Selector", "random_selector", "FractionBuffer", "MixReplayPlugin", "keep_count"]
+
+# (dataset, how many to keep, strategy, experience id) -> indices into the dataset
+Selector = Callable[[object, int, object, int], np.ndarray]
+
+
+def keep_count(n: int, rate: float) -> int:
+    """How many of n samples a memory at ``rate`` keeps: max(1, int(n * rate)), as the paper's code does."""
+    return min(n, max(1, int(n * rate)))
+
+
+def random_selector(seed: int) -> Selector:
+    def select(dataset, k: int, strategy, exp_id: int) -> np.ndarray:
+        rng = np.random.default_rng([seed, exp_id])
+        return rng.choice(len(dataset), size=k, replace=False)
+
+    return select
+
+
+class FractionBuffer(ExemplarsBuffer):
+    """Keeps ``rate`` of each experience's samples (picked by ``select``) beside what it kept before."""
+
+    def __init__(self, rate: float, select: Selector) -> None:
+        super().__init__(max_size=0)
+        self.rate = rate
+        self.select = select
+        self.kept: list[np.ndarray] = []  # indices kept of each experience, in order
+
+    def post_adapt(self, agent_state, exp) -> None:
+        data = exp.dataset
+        k = keep_count(len(data), self.rate)
+        idx = np.sort(np.asarray(self.select(data, k, agent_state, exp.current_experience), dtype=np.int64))
+        self.kept.append(idx)
+        self.buffer = self.buffer.concat(data.subset(idx.tolist())) if len(self.buffer) else data.subset(idx.tolist())
+        self.max_size += k
+
+    def resize(self, strategy, new_size: int) -> None:
+        self.max_size = new_size
+        if len(self.buffer) > new_size:
+            self.buffer = self.buffer.subset(list(range(new_size)))
+
+
+class MixReplayPlugin(SupervisedPlugin):
+    """Avalanche plugin: train each experience on its data plus the storage policy's buffer."""
+
+    def __init__(self, storage_policy: ExemplarsBuffer) -> None:
+        super().__init__()
+        self.storage_policy = storage_policy
+
+    def after_train_dataset_adaptation(self, strategy, **kwargs) -> None:
+        if len(self.storage_policy.buffer):
+            strategy.adapted_dataset = strategy.adapted_dataset.concat(self.storage_policy.buffer)
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        self.storage_policy.post_adapt(strategy, strategy.experience)

@@ -1,0 +1,65 @@
+"""Cellpose's U-Net (CPnet), its training loss and flip/rotation augmentation."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["CellposeNet", "cellpose_loss", "dihedral"]
+
+
+class CellposeNet(nn.Module):
+    """`cellpose.resnet_torch.CPnet` returning only its 3 output maps (Y flow, X flow, cell probability).
+
+    ``widths`` are the four feature widths after the input channels; Cellpose's own net is
+    (32, 64, 128, 256). `style` gives the 256-d (last width) style vector of an input.
+    """
+
+    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256), in_channels: int = 1) -> None:
+        super().__init__()
+        from cellpose.resnet_torch import CPnet
+
+        self.widths = tuple(int(w) for w in widths)
+        self.in_channels = int(in_channels)
+        self.net = CPnet([self.in_channels, *self.widths], nout=3, sz=3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)[0]
+
+    @torch.no_grad()
+    def style(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)[1]
+
+
+def cellpose_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cellpose's loss: MSE(pred flows, 5 * flows) / 2 + BCE-with-logits(cell probability).
+
+    ``target`` has Cellpose's training layout (labels, cell probability, Y flow, X flow).
+    """
+    flows = 5.0 * target[:, 2:4]
+    return F.mse_loss(pred[:, :2], flows) / 2.0 + F.binary_cross_entropy_with_logits(
+        pred[:, 2], (target[:, 1] > 0.5).float()
+    )
+
+
+def dihedral(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random flip/90-degree-rotation per sample, with the flow vectors turned to match.
+
+    ``x`` is (B, C, H, W); ``y`` is (B, 4, H, W) in Cellpose's layout (labels, prob, dY, dX).
+    A vertical flip negates dY, a horizontal flip negates dX, a transpose swaps them.
+    """
+    b = x.shape[0]
+    codes = torch.randint(0, 8, (b,), generator=generator).tolist()
+    xs, ys = [], []
+    for i, code in enumerate(codes):
+        xi, yi = x[i], y[i]
+        if code & 4 and xi.shape[-1] == xi.shape[-2]:
+            xi, yi = xi.transpose(-1, -2), yi.transpose(-1, -2)[[0, 1, 3, 2]]
+        if code & 2:
+            xi, yi = xi.flip(-2), yi.flip(-2) * yi.new_tensor([1, 1, -1, 1])[:, None, None]
+        if code & 1:
+            xi, yi = xi.flip(-1), yi.flip(-1) * yi.new_tensor([1, 1, 1, -1])[:, None, None]
+        xs.append(xi)
+        ys.append(yi)
+    return torch.stack(xs), torch.stack(ys)

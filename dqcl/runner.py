@@ -1,0 +1,184 @@
+"""Running a study: each run trains a Cellpose network through an Avalanche strategy.
+
+One run: prepare its domains (patches + cached flows) -> Avalanche benchmark -> score the
+random-init network on every test domain (the baseline row) -> for each experience, train
+then score on every test domain (row i of R) -> a result dict for the store.
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from avalanche.core import SupervisedPlugin
+
+from .domains import DOMAINS
+from .evaluation import MaskSettings, SegmentationScores, make_evaluator
+from .metrics import METRICS
+from .model import CellposeNet, cellpose_loss
+from .spec import DomainSpec, RunConfig, Spec, expand
+from .store import Store
+from .strategy import Augment, Base, build_strategy
+from .streams import PatchData, make_benchmark, prepare
+
+__all__ = ["resolve_device", "prepare_domain", "run_one", "run_study", "StudySummary", "versions"]
+
+_PREPARED: dict[str, tuple[PatchData, PatchData]] = {}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("dqcl", "torch", "cellpose", "avalanche-lib", "numpy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def prepare_domain(ds: DomainSpec, cfg: RunConfig) -> tuple[PatchData, PatchData]:
+    """Train and test patches of one domain, memoised per process (flows are cached on disk too)."""
+    key = repr((ds, cfg.data.patch_size, cfg.data.stride, cfg.data.pad, cfg.data_seed))
+    if key not in _PREPARED:
+        domain = DOMAINS.get(ds.kind).factory(seed=cfg.data_seed, **ds.params)
+        cache = Path(cfg.data.cache_dir)
+        args = (cfg.data.patch_size, cfg.data.stride, cfg.data.pad, cache)
+        train, test = prepare(domain, "train", *args), prepare(domain, "test", *args)
+        # a domain is known in tables by the name the spec gives it
+        _PREPARED[key] = (
+            PatchData(ds.name, "train", train.images, train.targets, train.names),
+            PatchData(ds.name, "test", test.images, test.targets, test.names),
+        )
+    return _PREPARED[key]
+
+
+class _Count(SupervisedPlugin):
+    """Counts training images seen (with replay, memory samples count too)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images = 0
+
+    def after_training_iteration(self, strategy, **kwargs) -> None:
+        self.images += len(strategy.mb_x)
+
+
+def _row(scores: SegmentationScores, n: int) -> dict[str, list[float]]:
+    got = scores.result()
+    return {m: [got[j][m] for j in range(n)] for m in METRICS}
+
+
+def run_one(cfg: RunConfig, on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train and score one run; returns the result stored for it."""
+    from avalanche.training import JointTraining
+
+    step = on_step or (lambda msg: None)
+    t_start = time.perf_counter()
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+
+    step("preparing data")
+    prepared = [prepare_domain(ds, cfg) for ds in cfg.domains]
+    t_prepared = time.perf_counter()
+    bm = make_benchmark([p[0] for p in prepared], [p[1] for p in prepared])
+    n = len(prepared)
+
+    model = CellposeNet(cfg.model.widths)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay
+    )
+    scores = SegmentationScores(
+        MaskSettings(cfg.eval.flow_threshold, cfg.eval.cellprob_threshold, cfg.eval.niter, cfg.eval.min_size)
+    )
+    counter = _Count()
+    plugins: list = [counter] + ([Augment(cfg.seed)] if cfg.train.augment else [])
+    base = Base(
+        model=model,
+        optimizer=optimizer,
+        criterion=cellpose_loss,
+        train_mb_size=cfg.train.batch_size,
+        train_epochs=cfg.train.epochs,
+        eval_mb_size=cfg.eval.batch_size,
+        device=device,
+        evaluator=make_evaluator(scores),
+        seed=cfg.seed,
+        plugins=plugins,
+    )
+    strategy = build_strategy(cfg.strategy.name, base, cfg.strategy.params)
+
+    train_s, eval_s = [], []
+    step("scoring the random-init network")
+    t = time.perf_counter()
+    strategy.eval(bm.test_stream)
+    baseline = _row(scores, n)
+    eval_s.append(time.perf_counter() - t)
+
+    R: dict[str, list[list[float]]] = {m: [] for m in METRICS}
+    phases = [bm.train_stream] if isinstance(strategy, JointTraining) else list(bm.train_stream)
+    for i, phase in enumerate(phases):
+        step("training on all domains" if len(phases) == 1 and n > 1 else f"training on {cfg.ordering[i]}")
+        t = time.perf_counter()
+        strategy.train(phase)
+        train_s.append(time.perf_counter() - t)
+        step(f"scoring after experience {i}")
+        t = time.perf_counter()
+        strategy.eval(bm.test_stream)
+        eval_s.append(time.perf_counter() - t)
+        for m, row in _row(scores, n).items():
+            R[m].append(row)
+
+    return {
+        "R": R,
+        "baseline": baseline,
+        "domains": list(cfg.ordering),
+        "timings": {
+            "prepare_s": t_prepared - t_start,
+            "train_s": train_s,
+            "eval_s": eval_s,
+            "total_s": time.perf_counter() - t_start,
+        },
+        "images_seen": counter.images,
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "versions": versions(),
+    }
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    total: int
+    done_before: int
+    ran: int
+    seconds: float
+
+
+def run_study(spec: Spec, store: Store, progress: bool = True) -> StudySummary:
+    """Run every run of a spec not yet in the store, writing each result as it finishes."""
+    from tqdm import tqdm
+
+    runs = expand(spec)
+    todo = [r for r in runs if not store.has(r.key)]
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(runs), initial=len(runs) - len(todo), disable=not progress, unit="run", dynamic_ncols=True)
+    for cfg in todo:
+        label = f"{cfg.strategy.label} {'>'.join(cfg.ordering)} seed {cfg.seed}"
+        result = run_one(cfg, on_step=lambda msg: bar.set_description(f"{label}: {msg}"))
+        store.put(cfg.key, cfg.to_dict(), result)
+        bar.update(1)
+    bar.set_description(f"{spec.name}: done")
+    bar.close()
+    return StudySummary(len(runs), len(runs) - len(todo), len(todo), time.perf_counter() - t0)

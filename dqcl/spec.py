@@ -1,0 +1,311 @@
+"""Benchmark specs: TOML files, checked key by key, expanded into runs.
+
+A spec names domains, orderings of them, strategies and seeds, plus the data, model,
+training and evaluation settings shared by every run. `load_spec` reports the first
+problem as one `SpecError` line naming the file and key; `expand` yields one `RunConfig`
+per ordering x strategy x seed, each with a content hash of everything that decides its
+result.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import inspect
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .domains import DOMAINS
+from .errors import RegistryError, SpecError
+
+__all__ = [
+    "DataSpec", "ModelSpec", "TrainSpec", "EvalSpec", "DomainSpec", "StrategySpec", "Spec", "RunConfig",
+    "load_spec", "parse_spec", "expand", "default_spec_path",
+]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    patch_size: int = 224  # square patch side in pixels (the paper: 224)
+    stride: int = 112  # patch grid step (the paper: 112)
+    pad: bool = False  # pad images smaller than a patch instead of refusing them
+    cache_dir: str = ".dqcl_cache"  # flow targets cached here, by mask content
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    widths: tuple[int, ...] = (32, 64, 128, 256)  # CPnet feature widths (Cellpose: 32, 64, 128, 256)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    epochs: int = 100  # epochs per experience
+    batch_size: int = 8
+    lr: float = 0.1  # SGD learning rate (Cellpose/paper: 0.1... 0.2)
+    momentum: float = 0.9
+    weight_decay: float = 1e-5
+    augment: bool = True  # random flips and 90-degree rotations
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    batch_size: int = 32
+    flow_threshold: float = 0.4
+    cellprob_threshold: float = 0.0
+    niter: int = 200  # flow-following steps in compute_masks
+    min_size: int = 15  # smallest predicted mask kept, in pixels
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    name: str
+    kind: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    label: str  # the name shown in tables (the table key in the spec)
+    name: str  # the registered strategy
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    seeds: tuple[int, ...]
+    orderings: tuple[tuple[str, ...], ...]
+    domains: dict[str, DomainSpec]
+    strategies: dict[str, StrategySpec]
+    data: DataSpec = DataSpec()
+    model: ModelSpec = ModelSpec()
+    train: TrainSpec = TrainSpec()
+    eval: EvalSpec = EvalSpec()
+    data_seed: int = 0
+    device: str = "auto"
+    source: str = "<spec>"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one run needs; `key` hashes all of it."""
+
+    study: str
+    strategy: StrategySpec
+    ordering: tuple[str, ...]
+    seed: int
+    domains: tuple[DomainSpec, ...]
+    data: DataSpec
+    model: ModelSpec
+    train: TrainSpec
+    eval: EvalSpec
+    data_seed: int
+    device: str
+    version: str = __version__
+    key: str = field(default="", compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("key")
+        d["data"].pop("cache_dir")  # where the cache lives does not change a result
+        return d
+
+
+def default_spec_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "benchmarks" / "quick.toml"
+
+
+_STUDY_KEYS = {"name", "seeds", "orderings", "data_seed", "device"}
+_TOP_KEYS = {"study", "data", "model", "train", "eval", "domains", "strategies"}
+
+
+def _unknown(where: str, key: str, known: set[str] | list[str]) -> SpecError:
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return SpecError(f"{where}: unknown key '{key}'{hint}; expected one of: {', '.join(sorted(known))}")
+
+
+def _type_ok(value: Any, default: Any) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, tuple):
+        return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    return True
+
+
+def _section(cls, table: Any, where: str):
+    if not isinstance(table, dict):
+        raise SpecError(f"{where}: expected a table")
+    defaults = cls()
+    known = {f.name for f in fields(cls)}
+    values = {}
+    for key, value in table.items():
+        if key not in known:
+            raise _unknown(where, key, known)
+        default = getattr(defaults, key)
+        if not _type_ok(value, default):
+            raise SpecError(f"{where}.{key}: expected {type(default).__name__}, got {value!r}")
+        values[key] = tuple(value) if isinstance(default, tuple) else (float(value) if isinstance(default, float) else value)
+    out = cls(**values)
+    for f in fields(cls):
+        v = getattr(out, f.name)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
+            raise SpecError(f"{where}.{f.name}: must not be negative, got {v}")
+    return out
+
+
+def _domain(name: str, table: Any, where: str, base: Path) -> DomainSpec:
+    if not isinstance(table, dict):
+        raise SpecError(f"{where}: expected a table")
+    params = dict(table)
+    kind = params.pop("kind", name)
+    try:
+        factory = DOMAINS.get(kind).factory
+    except RegistryError as err:
+        raise SpecError(f"{where}: {err}") from None
+    accepted = {n for n, p in inspect.signature(factory).parameters.items() if n != "seed"}
+    for key, value in params.items():
+        if key not in accepted:
+            raise _unknown(where, key, accepted | {"kind"})
+        default = inspect.signature(factory).parameters[key].default
+        if not _type_ok(value, default):
+            raise SpecError(f"{where}.{key}: expected {type(default).__name__}, got {value!r}")
+    if kind == "folder":
+        if "path" not in params:
+            raise SpecError(f"{where}: a 'folder' domain needs path = \"...\"")
+        params["path"] = str((base / Path(params["path"]).expanduser()).resolve())
+        params.setdefault("name", name)
+    return DomainSpec(name, kind, params)
+
+
+def _strategy(label: str, table: Any, where: str) -> StrategySpec:
+    from .strategy import resolve_params
+
+    if not isinstance(table, dict):
+        raise SpecError(f"{where}: expected a table")
+    params = dict(table)
+    name = params.pop("strategy", label)
+    try:
+        resolved = resolve_params(name, params, where)
+    except RegistryError as err:
+        raise SpecError(f"{where}: {err}") from None
+    return StrategySpec(label, name, resolved)
+
+
+def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = None) -> Spec:
+    base = base or Path.cwd()
+    for key in raw:
+        if key not in _TOP_KEYS:
+            raise _unknown(source, key, _TOP_KEYS)
+    study = raw.get("study", {})
+    if not isinstance(study, dict):
+        raise SpecError(f"{source}: [study] must be a table")
+    for key in study:
+        if key not in _STUDY_KEYS:
+            raise _unknown(f"{source}: study", key, _STUDY_KEYS)
+    name = study.get("name", Path(source).stem)
+    seeds = study.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise SpecError(f"{source}: study.seeds must be a non-empty list of integers, got {seeds!r}")
+    data_seed = study.get("data_seed", 0)
+    if not isinstance(data_seed, int):
+        raise SpecError(f"{source}: study.data_seed must be an integer")
+    device = study.get("device", "auto")
+    if device not in ("auto", "cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise SpecError(f"{source}: study.device must be auto, cpu or cuda[:N], got {device!r}")
+
+    dom_table = raw.get("domains", {})
+    if not isinstance(dom_table, dict) or not dom_table:
+        raise SpecError(f"{source}: [domains] must name at least one domain")
+    domains = {n: _domain(n, t, f"{source}: domains.{n}", base) for n, t in dom_table.items()}
+
+    orderings = study.get("orderings", [list(domains)])
+    if not isinstance(orderings, list) or not orderings:
+        raise SpecError(f"{source}: study.orderings must be a non-empty list of lists of domain names")
+    for order in orderings:
+        if not isinstance(order, list) or not order or not all(isinstance(d, str) for d in order):
+            raise SpecError(f"{source}: study.orderings: each ordering must be a non-empty list of domain names, got {order!r}")
+        for d in order:
+            if d not in domains:
+                close = difflib.get_close_matches(d, list(domains), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise SpecError(f"{source}: study.orderings names unknown domain '{d}'{hint}; the spec's domains: {', '.join(domains)}")
+        if len(set(order)) != len(order):
+            raise SpecError(f"{source}: study.orderings: {order} repeats a domain")
+
+    strat_table = raw.get("strategies", {})
+    if not isinstance(strat_table, dict) or not strat_table:
+        raise SpecError(f"{source}: [strategies] must name at least one strategy")
+    strategies = {label: _strategy(label, t, f"{source}: strategies.{label}") for label, t in strat_table.items()}
+
+    spec = Spec(
+        name=str(name),
+        seeds=tuple(seeds),
+        orderings=tuple(tuple(o) for o in orderings),
+        domains=domains,
+        strategies=strategies,
+        data=_section(DataSpec, raw.get("data", {}), f"{source}: data"),
+        model=_section(ModelSpec, raw.get("model", {}), f"{source}: model"),
+        train=_section(TrainSpec, raw.get("train", {}), f"{source}: train"),
+        eval=_section(EvalSpec, raw.get("eval", {}), f"{source}: eval"),
+        data_seed=data_seed,
+        device=device,
+        source=source,
+    )
+    if spec.data.patch_size < 16 or spec.data.stride < 1:
+        raise SpecError(f"{source}: data.patch_size must be >= 16 and data.stride >= 1")
+    if len(spec.model.widths) != 4 or min(spec.model.widths) < 1:
+        raise SpecError(f"{source}: model.widths must be 4 positive integers, got {list(spec.model.widths)}")
+    if spec.train.epochs < 1 or spec.train.batch_size < 1 or spec.eval.batch_size < 1:
+        raise SpecError(f"{source}: train.epochs, train.batch_size and eval.batch_size must be >= 1")
+    return spec
+
+
+def load_spec(path: str | Path | None = None) -> Spec:
+    p = Path(path) if path is not None else default_spec_path()
+    if not p.is_file():
+        raise SpecError(f"{p}: no such spec file")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{p}: malformed TOML ({err})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"{p}: cannot read ({err})") from None
+    return parse_spec(raw, str(p), p.resolve().parent)
+
+
+def _hash(d: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=list).encode()).hexdigest()[:24]
+
+
+def expand(spec: Spec) -> list[RunConfig]:
+    """One run per ordering x strategy x seed, in that nesting order."""
+    runs = []
+    for order in spec.orderings:
+        for strat in spec.strategies.values():
+            for seed in spec.seeds:
+                cfg = RunConfig(
+                    study=spec.name,
+                    strategy=strat,
+                    ordering=order,
+                    seed=seed,
+                    domains=tuple(spec.domains[d] for d in order),
+                    data=spec.data,
+                    model=spec.model,
+                    train=spec.train,
+                    eval=spec.eval,
+                    data_seed=spec.data_seed,
+                    device=spec.device,
+                )
+                runs.append(RunConfig(**{**cfg.__dict__, "key": _hash(cfg.to_dict())}))
+    return runs

@@ -1,0 +1,126 @@
+"""The strategy registry and what every strategy is built from.
+
+A strategy is one file in the top-level ``strategies/`` package holding one factory::
+
+    @register_strategy("ewc", description="...", reference="Kirkpatrick et al. 2017")
+    def ewc(base: Base, *, ewc_lambda: float = 100.0) -> SupervisedTemplate:
+        return EWC(ewc_lambda=ewc_lambda, **base.kwargs())
+
+Its hyperparameters are keyword-only arguments with defaults; `resolve_params` checks a
+spec's values against them and records every one, so what ran is exactly what is stored.
+The factory returns an Avalanche template; the runner calls ``train(experience)`` on it
+once per experience (or once on the whole stream for `JointTraining`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from avalanche.core import SupervisedPlugin
+
+from .errors import SpecError
+from .model import dihedral
+from .registry import Registry
+
+__all__ = ["Base", "Augment", "STRATEGIES", "register_strategy", "list_strategies", "resolve_params", "build_strategy"]
+
+
+STRATEGIES: Registry[Callable[..., Any]] = Registry("strategy")
+register_strategy = STRATEGIES.register
+
+
+def list_strategies(pattern: str = "*") -> list[str]:
+    _load_builtin()
+    return STRATEGIES.names(pattern)
+
+
+def _load_builtin() -> None:
+    import strategies  # noqa: F401  (importing the package registers every file in it)
+
+
+@dataclass
+class Base:
+    """The parts every Avalanche template takes: model, optimiser, loss, sizes, device, plugins."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    criterion: Callable
+    train_mb_size: int
+    train_epochs: int
+    eval_mb_size: int
+    device: torch.device
+    evaluator: Any
+    seed: int = 0
+    plugins: list = field(default_factory=list)
+
+    def kwargs(self, *extra_plugins: Any) -> dict[str, Any]:
+        return dict(
+            model=self.model,
+            optimizer=self.optimizer,
+            criterion=self.criterion,
+            train_mb_size=self.train_mb_size,
+            train_epochs=self.train_epochs,
+            eval_mb_size=self.eval_mb_size,
+            device=self.device,
+            plugins=[*self.plugins, *extra_plugins],
+            evaluator=self.evaluator,
+        )
+
+
+class Augment(SupervisedPlugin):
+    """Avalanche plugin: random flips and 90-degree rotations of each training minibatch."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def before_forward(self, strategy, **kwargs) -> None:
+        x, y = dihedral(strategy.mbatch[0], strategy.mbatch[1], self.generator)
+        strategy.mbatch[0], strategy.mbatch[1] = x, y
+
+
+def _params_of(factory: Callable) -> dict[str, inspect.Parameter]:
+    return {
+        n: p for n, p in inspect.signature(factory).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+
+
+def resolve_params(name: str, given: dict[str, Any], where: str = "strategy") -> dict[str, Any]:
+    """Every hyperparameter of strategy ``name``: the given values checked, the rest defaulted."""
+    _load_builtin()
+    entry = STRATEGIES.get(name)
+    params = _params_of(entry.factory)
+    resolved = {}
+    for key, value in given.items():
+        if key not in params:
+            close = difflib.get_close_matches(key, list(params), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            known = ", ".join(params) or "none"
+            raise SpecError(f"{where}: strategy '{name}' has no parameter '{key}'{hint}; its parameters: {known}")
+        default = params[key].default
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise SpecError(f"{where}: '{key}' of strategy '{name}' must be true or false, got {value!r}")
+        if isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise SpecError(f"{where}: '{key}' of strategy '{name}' must be a number, got {value!r}")
+        if isinstance(default, int) and not isinstance(default, bool) and (isinstance(value, bool) or not isinstance(value, int)):
+            raise SpecError(f"{where}: '{key}' of strategy '{name}' must be an integer, got {value!r}")
+        if isinstance(default, str) and not isinstance(value, str):
+            raise SpecError(f"{where}: '{key}' of strategy '{name}' must be a string, got {value!r}")
+        resolved[key] = float(value) if isinstance(default, float) else value
+    for key, p in params.items():
+        resolved.setdefault(key, p.default)
+    check = getattr(entry.factory, "check", None)
+    if check is not None:
+        problem = check(**resolved)
+        if problem:
+            raise SpecError(f"{where}: strategy '{name}': {problem}")
+    return dict(sorted(resolved.items()))
+
+
+def build_strategy(name: str, base: Base, params: dict[str, Any]):
+    _load_builtin()
+    return STRATEGIES.get(name).factory(base, **params)

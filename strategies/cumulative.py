@@ -1,0 +1,12 @@
+from avalanche.training import Cumulative
+
+from dqcl.strategy import Base, register_strategy
+
+
+@register_strategy(
+    "cumulative",
+    description="full replay: each experience trains on all data of every domain seen so far",
+    reference="",
+)
+def cumulative(base: Base) -> Cumulative:
+    return Cumulative(**base.kwargs())
