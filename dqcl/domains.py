@@ -57,11 +57,11 @@ BUILTIN_STYLES: dict[str, tuple[Style, ...]] = {
         Style("irregular", 0.07, CellLook(radius=(9, 14), roughness=0.35, density=(0.3, 0.45), intensity=(0.6, 1.0), texture=0.25), illumination=0.5),
     ),
     "histo": (
-        Style("dense-small", 0.55, CellLook(radius=(3.8, 5.2), density=(0.35, 0.5), cluster=0.3, intensity=(0.45, 0.6), profile="nucleus"), polarity=-1, background=(0.75, 0.85), tissue=0.05),
+        Style("dense-small", 0.55, CellLook(radius=(4.5, 6.0), density=(0.35, 0.5), cluster=0.3, intensity=(0.45, 0.6), profile="nucleus"), polarity=-1, background=(0.75, 0.85), tissue=0.05),
         Style("spindle", 0.16, CellLook(radius=(5, 7), elongation=(2.5, 4.0), density=(0.15, 0.25), intensity=(0.4, 0.55), profile="nucleus"), polarity=-1, background=(0.7, 0.8), tissue=0.09),
         Style("vesicular", 0.13, CellLook(radius=(6.5, 8.5), roughness=0.12, density=(0.25, 0.35), intensity=(0.4, 0.55), profile="vesicular"), polarity=-1, background=(0.72, 0.82), tissue=0.05),
-        Style("pale", 0.09, CellLook(radius=(4, 5.5), density=(0.3, 0.45), intensity=(0.15, 0.25), profile="nucleus"), polarity=-1, background=(0.65, 0.75), tissue=0.06, noise=(0.03, 0.04)),
-        Style("lymphocyte", 0.07, CellLook(radius=(3.0, 3.8), density=(0.35, 0.5), cluster=0.8, intensity=(0.6, 0.75), profile="nucleus", roughness=0.03), polarity=-1, background=(0.75, 0.85), tissue=0.04),
+        Style("pale", 0.09, CellLook(radius=(4.5, 6.0), density=(0.3, 0.45), intensity=(0.15, 0.25), profile="nucleus"), polarity=-1, background=(0.65, 0.75), tissue=0.06, noise=(0.03, 0.04)),
+        Style("lymphocyte", 0.07, CellLook(radius=(3.5, 4.2), density=(0.35, 0.5), cluster=0.8, intensity=(0.6, 0.75), profile="nucleus", roughness=0.03), polarity=-1, background=(0.75, 0.85), tissue=0.04),
     ),
     "nuclei": (
         Style("round", 0.50, CellLook(radius=(5, 7), density=(0.2, 0.3), intensity=(0.6, 1.0), profile="nucleus"), background=(0.02, 0.06)),
@@ -118,3 +118,5 @@ def _make_builtin(kind: str) -> Callable[..., Domain]:
 
 for _kind in BUILTIN_STYLES:
     register_domain(_kind, description=_DESCRIPTIONS[_kind], reference="built-in (dqcl.synth)")(_make_builtin(_kind))
+
+from . import folders  # noqa: E402,F401  (registers the 'folder' kind; it needs the names above)

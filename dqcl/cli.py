@@ -1,0 +1,177 @@
+"""The ``dqcl`` command line. Errors a user can cause become one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from .errors import DqclError
+
+__all__ = ["main", "cli"]
+
+
+def _quiet_libraries() -> None:
+    # Avalanche warns about missing loggers and Cellpose logs per-patch notes; neither is news to a user
+    warnings.filterwarnings("ignore")
+    logging.getLogger("cellpose").setLevel(logging.ERROR)
+    logging.getLogger("avalanche").setLevel(logging.ERROR)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dqcl")
+def cli() -> None:
+    """Continual-learning benchmarks for Cellpose segmentation networks."""
+    _quiet_libraries()
+
+
+# ---- run -------------------------------------------------------------------------------
+
+
+@cli.group()
+def run() -> None:
+    """Run studies."""
+
+
+@run.command("benchmark")
+@click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--store", "store_path", default="results/dqcl.sqlite", show_default=True, type=click.Path(path_type=Path), help="SQLite results store.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run_benchmark(spec: Path | None, store_path: Path, quiet: bool) -> None:
+    """Run a benchmark SPEC (default: benchmarks/quick.toml); runs already stored are skipped."""
+    from .runner import run_study
+    from .spec import load_spec
+    from .store import Store
+
+    parsed = load_spec(spec)
+    with Store(store_path) as store:
+        summary = run_study(parsed, store, progress=not quiet)
+    click.echo(
+        f"{parsed.name}: {summary.ran} run(s) done in {summary.seconds:.0f} s, "
+        f"{summary.done_before} already stored, {summary.total} in all -> {store_path}"
+    )
+
+
+# ---- leaderboard -----------------------------------------------------------------------
+
+
+@cli.group()
+def leaderboard() -> None:
+    """Publish tables from stored results."""
+
+
+@leaderboard.command("build")
+@click.option("--store", "store_path", default="results/dqcl.sqlite", show_default=True, type=click.Path(path_type=Path))
+@click.option("--out", default="leaderboard", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--study", default=None, help="Only this study.")
+def leaderboard_build(store_path: Path, out: Path, study: str | None) -> None:
+    """Write leaderboard.md, leaderboard.csv and leaderboard.json."""
+    from .leaderboard import write_leaderboard
+    from .store import Store
+
+    with Store(store_path, readonly=True) as store:
+        paths = write_leaderboard(store, out, study)
+    for p in paths:
+        click.echo(str(p))
+
+
+# ---- score -----------------------------------------------------------------------------
+
+
+@cli.command("score")
+@click.argument("true_dir", type=click.Path(path_type=Path))
+@click.argument("pred_dir", type=click.Path(path_type=Path))
+@click.option("--true-suffix", default="_masks", show_default=True)
+@click.option("--pred-suffix", default="_cp_masks", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: per-image scores and their mean.")
+def score(true_dir: Path, pred_dir: Path, true_suffix: str, pred_suffix: str, as_json: bool) -> None:
+    """Score predicted instance masks in PRED_DIR against the ground truth in TRUE_DIR."""
+    from .scoring import score_folders
+
+    result = score_folders(true_dir, pred_dir, true_suffix, pred_suffix)
+    if as_json:
+        click.echo(json.dumps(result, indent=1))
+        return
+    from tabulate import tabulate
+
+    from .metrics import METRICS
+
+    rows = [[im["name"], *(im[k] for k in METRICS)] for im in result["images"]]
+    rows.append(["mean", *(result["mean"][k] for k in METRICS)])
+    click.echo(tabulate(rows, ["image", *METRICS], floatfmt=".3f", tablefmt="github"))
+
+
+# ---- registries ------------------------------------------------------------------------
+
+
+@cli.group()
+def domains() -> None:
+    """Imaging domains."""
+
+
+@domains.command("list")
+def domains_list() -> None:
+    """List the registered domain kinds."""
+    from . import folders  # noqa: F401  (registers 'folder')
+    from .domains import DOMAINS
+
+    for name in DOMAINS.names():
+        click.echo(f"{name:12s} {DOMAINS.get(name).description}")
+
+
+@domains.command("gallery")
+@click.argument("domain")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG file to write.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("-n", "count", default=8, show_default=True, help="Samples to show.")
+@click.option("--path", "folder_path", default=None, help="For kind 'folder': the domain folder.")
+def domains_gallery(domain: str, out: Path, seed: int, count: int, folder_path: str | None) -> None:
+    """Write a picture of DOMAIN's samples with their mask outlines."""
+    from . import folders  # noqa: F401
+    from .domains import DOMAINS
+    from .gallery import write_gallery
+
+    factory = DOMAINS.get(domain).factory
+    dom = factory(seed=seed, path=folder_path or "") if domain == "folder" else factory(seed=seed, n_train=max(count, 8), n_test=2)
+    click.echo(str(write_gallery(dom, out, n=count)))
+
+
+@cli.group()
+def strategies() -> None:
+    """Continual-learning strategies."""
+
+
+@strategies.command("list")
+def strategies_list() -> None:
+    """List the registered strategies with their parameters."""
+    from .strategy import STRATEGIES, list_strategies, resolve_params
+
+    for name in list_strategies():
+        entry = STRATEGIES.get(name)
+        params = ", ".join(f"{k}={v}" for k, v in resolve_params(name, {}).items())
+        ref = f" [{entry.reference}]" if entry.reference else ""
+        click.echo(f"{name:12s} {entry.description}{ref}" + (f" (params: {params})" if params else ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 2 bad input)."""
+    try:
+        cli.main(args=argv, prog_name="dqcl", standalone_mode=False)
+    except DqclError as err:
+        click.echo(f"dqcl: error: {err}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("dqcl: aborted", err=True)
+        return 130
+    except click.ClickException as err:
+        err.show()
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

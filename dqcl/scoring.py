@@ -1,0 +1,58 @@
+"""`dqcl score`: predicted instance masks from elsewhere against ground truth, folder to folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import DataError
+from .imageio import read_mask
+from .metrics import mean_scores, score_masks
+
+__all__ = ["score_folders"]
+
+
+def _masks_by_stem(folder: Path, suffix: str) -> dict[str, Path]:
+    if not Path(folder).is_dir():
+        raise DataError(f"{folder}: no such folder")
+    from .imageio import IMAGE_EXTENSIONS
+
+    out: dict[str, Path] = {}
+    for path in sorted(Path(folder).iterdir()):
+        low = path.name.lower()
+        ext = next((e for e in IMAGE_EXTENSIONS if low.endswith(e)), None)
+        if ext is None or not path.is_file():
+            continue
+        stem = path.name[: -len(ext)]
+        if suffix and not stem.endswith(suffix):
+            continue
+        key = stem[: len(stem) - len(suffix)] if suffix else stem
+        if key in out:
+            raise DataError(f"{path}: duplicate stem '{key}' (also {out[key].name})")
+        out[key] = path
+    return out
+
+
+def score_folders(true_dir: Path, pred_dir: Path, true_suffix: str = "_masks", pred_suffix: str = "_cp_masks") -> dict[str, Any]:
+    """{"images": [{"name", <metrics>}], "mean": {<metrics>}} over the stems both folders share.
+
+    A true mask without a prediction (or the reverse) is an error: silently scoring a
+    subset would flatter the predictions.
+    """
+    true = _masks_by_stem(true_dir, true_suffix)
+    pred = _masks_by_stem(pred_dir, pred_suffix)
+    if not true:
+        raise DataError(f"{true_dir}: no '*{true_suffix}' masks found")
+    for stem, path in true.items():
+        if stem not in pred:
+            raise DataError(f"{path}: no prediction '{stem}{pred_suffix}.*' in {pred_dir}")
+    for stem, path in pred.items():
+        if stem not in true:
+            raise DataError(f"{path}: no ground truth '{stem}{true_suffix}.*' in {true_dir}")
+    images = []
+    for stem in sorted(true):
+        t, p = read_mask(true[stem]), read_mask(pred[stem])
+        if t.shape != p.shape:
+            raise DataError(f"{pred[stem]}: shape {p.shape} differs from ground truth {t.shape}")
+        images.append({"name": stem, **score_masks(t, p)})
+    return {"images": images, "mean": mean_scores(images)}

@@ -1,0 +1,98 @@
+import os
+
+import numpy as np
+import pytest
+
+from dqcl.errors import DataError
+from dqcl.folders import load_folder
+from dqcl.imageio import read_image, read_mask
+
+from conftest import small_domain_arrays, write_pair
+
+
+def _make(root, layout="cellpose", n=2):
+    imgs, masks = small_domain_arrays(n)
+    sfx = {"cellpose": ("_img", "_masks", ".png"), "paper": ("_IM", "_GT", ".tif"), "suffix": ("_raw", "_lab", ".tif")}[layout]
+    for split in ("train", "test"):
+        for i, (im, m) in enumerate(zip(imgs, masks)):
+            write_pair(root / split, f"s{i}", im, m, *sfx)
+    return imgs, masks
+
+
+@pytest.mark.parametrize("layout", ["cellpose", "paper"])
+def test_auto_detects_cellpose_and_paper_layouts(tmp_path, layout):
+    _, masks = _make(tmp_path, layout)
+    dom = load_folder(tmp_path, name="mine")
+    assert dom.name == "mine" and len(dom.train) == 2 and len(dom.test) == 2
+    assert dom.train.names == ("s0", "s1")
+    assert np.array_equal(dom.train.masks[0], masks[0])
+    img = dom.train.images[0]
+    assert img.dtype == np.float32
+    assert abs(np.percentile(img, 1)) < 1e-5 and abs(np.percentile(img, 99) - 1) < 1e-5  # percentile-normalised
+
+
+def test_user_suffixes(tmp_path):
+    _make(tmp_path, "suffix")
+    dom = load_folder(tmp_path, layout="suffix", image_suffix="_raw", mask_suffix="_lab")
+    assert len(dom.train) == 2
+
+
+def test_rgb_and_8bit_images_become_gray(tmp_path):
+    rgb = np.zeros((40, 50, 3), np.uint8)
+    rgb[10:20, 10:20] = (200, 100, 0)  # mean of channels = 100
+    write_pair(tmp_path, "x", rgb, np.zeros((40, 50), np.uint8))
+    img = read_image(tmp_path / "x_img.png")
+    assert img.shape == (40, 50)
+    assert img[15, 15] > img[0, 0]
+
+
+@pytest.mark.parametrize(
+    "breakage,message",
+    [
+        ("drop-mask", "image has no mask"),
+        ("drop-image", "mask has no image"),
+        ("shape", "differs from image shape"),
+        ("float", "non-integer"),
+        ("negative", "negative labels"),
+        ("empty", "found neither Cellpose"),
+        ("zero-byte", "empty file"),
+        ("not-image", "cannot read as an image"),
+        ("no-test", "no such folder"),
+    ],
+)
+def test_bad_folders_name_the_file_and_problem(tmp_path, breakage, message):
+    import tifffile
+
+    _make(tmp_path)
+    tr = tmp_path / "train"
+    bad = {
+        "drop-mask": lambda: (tr / "s0_masks.png").unlink(),
+        "drop-image": lambda: (tr / "s1_img.png").unlink(),
+        "shape": lambda: write_pair(tr, "s0", np.zeros((30, 30), np.uint16), np.zeros((31, 30), np.uint16)),
+        "float": lambda: ((tr / "s0_masks.png").unlink(), tifffile.imwrite(tr / "s0_masks.tif", np.full((64, 64), 0.5, np.float32))),
+        "negative": lambda: ((tr / "s0_masks.png").unlink(), tifffile.imwrite(tr / "s0_masks.tif", -np.ones((64, 64), np.int16))),
+        "empty": lambda: [p.unlink() for p in tr.iterdir()],
+        "zero-byte": lambda: (tr / "s0_img.png").write_bytes(b""),
+        "not-image": lambda: (tr / "s0_img.png").write_text("hello"),
+        "no-test": lambda: [p.unlink() for p in (tmp_path / "test").iterdir()] and (tmp_path / "test").rmdir(),
+    }[breakage]
+    bad()
+    with pytest.raises(DataError, match=message) as err:
+        load_folder(tmp_path)
+    assert str(tmp_path) in str(err.value)
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(DataError, match="no such folder"):
+        load_folder(tmp_path / "nope")
+
+
+def test_label_gaps_and_integral_float_masks_are_accepted(tmp_path):
+    import tifffile
+
+    m = np.zeros((20, 20), np.float32)
+    m[2:6, 2:6] = 3.0
+    m[10:15, 10:15] = 7.0
+    tifffile.imwrite(tmp_path / "m.tif", m)
+    out = read_mask(tmp_path / "m.tif")
+    assert out.dtype == np.int32 and set(np.unique(out)) == {0, 3, 7}

@@ -1,0 +1,69 @@
+import pytest
+
+from dqcl.errors import SpecError
+from dqcl.spec import default_spec_path, expand, load_spec
+
+from conftest import tiny_spec_text
+
+
+def test_quick_spec_is_valid_and_has_two_orderings_and_four_strategies():
+    spec = load_spec(default_spec_path())
+    assert len(spec.orderings) >= 2
+    assert {s.name for s in spec.strategies.values()} >= {"naive", "joint", "cumulative", "replay"}
+    runs = expand(spec)
+    assert len(runs) == len(spec.orderings) * len(spec.strategies) * len(spec.seeds)
+    assert len({r.key for r in runs}) == len(runs)
+
+
+def test_run_keys_are_stable_and_depend_on_the_config(tmp_path, tiny_spec):
+    a = [r.key for r in expand(load_spec(tiny_spec))]
+    b = [r.key for r in expand(load_spec(tiny_spec))]
+    assert a == b
+    tiny_spec.write_text(tiny_spec.read_text().replace("epochs = 1", "epochs = 2"))
+    assert set(a).isdisjoint(r.key for r in expand(load_spec(tiny_spec)))
+
+
+def test_strategy_params_are_recorded_with_defaults(tmp_path, tiny_spec):
+    spec = load_spec(tiny_spec)
+    assert spec.strategies["replay"].params == {"rate": 0.5}
+    assert spec.strategies["naive"].params == {}
+
+
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (("[model]", "[modle]"), "unknown key 'modle' (did you mean 'model'?)"),
+        (("epochs = 1", "epocs = 1"), "train: unknown key 'epocs' (did you mean 'epochs'?)"),
+        (("epochs = 1", "epochs = \"ten\""), "train.epochs: expected int"),
+        (('orderings = [["cyto", "histo"]]', 'orderings = [["cyto", "histp"]]'), "unknown domain 'histp' (did you mean 'histo'?)"),
+        (("[strategies.naive]", "[strategies.naiv]"), "unknown strategy 'naiv' (did you mean 'naive'?)"),
+        (("rate = 0.5", "rate = 1.5"), "rate must be in (0, 1]"),
+        (("rate = 0.5", "rat = 0.5"), "has no parameter 'rat' (did you mean 'rate'?)"),
+        (("rate = 0.5", "rate = \"half\""), "'rate' of strategy 'replay' must be a number"),
+        (("n_train = 2", "n_trian = 2"), "domains.cyto: unknown key 'n_trian'"),
+        (("[domains.histo]", "[domains.histo]\nkind = \"hist\""), "unknown domain 'hist'"),
+        (("seeds = [0]", "seeds = []"), "study.seeds must be a non-empty list"),
+        (("[study]", "[study\n"), "malformed TOML"),
+    ],
+)
+def test_bad_specs_get_one_clear_line(tmp_path, edit, message):
+    p = tmp_path / "bad.toml"
+    p.write_text(tiny_spec_text(tmp_path).replace(*edit, 1))
+    with pytest.raises(SpecError) as err:
+        load_spec(p)
+    text = str(err.value)
+    assert message in text and str(p) in text and "\n" not in text
+
+
+def test_missing_spec_file(tmp_path):
+    with pytest.raises(SpecError, match="no such spec file"):
+        load_spec(tmp_path / "none.toml")
+
+
+def test_folder_paths_resolve_against_the_spec_file(tmp_path):
+    sub = tmp_path / "specs"
+    sub.mkdir()
+    p = sub / "s.toml"
+    p.write_text('[domains.mine]\nkind = "folder"\npath = "../data/mine"\n[strategies.naive]\n')
+    spec = load_spec(p)
+    assert spec.domains["mine"].params["path"] == str((tmp_path / "data" / "mine").resolve())

@@ -1,0 +1,69 @@
+"""The contract every registered strategy meets: a new file in strategies/ is tested here at once."""
+
+import numpy as np
+import pytest
+import torch
+
+from dqcl.errors import RegistryError, SpecError
+from dqcl.runner import run_one
+from dqcl.spec import expand, load_spec
+from dqcl.strategy import STRATEGIES, list_strategies, resolve_params
+
+from conftest import tiny_spec_text
+
+ALL = list_strategies()
+
+
+def test_the_four_core_strategies_are_registered():
+    assert {"naive", "joint", "cumulative", "replay"} <= set(ALL)
+
+
+def test_duplicate_registration_is_an_error():
+    with pytest.raises(RegistryError, match="registered twice"):
+        STRATEGIES.register("naive", description="again")(lambda base: None)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_strategy_has_description_and_default_params(name):
+    assert STRATEGIES.get(name).description
+    params = resolve_params(name, {})
+    assert all(not callable(v) for v in params.values())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_strategy_trains_two_tiny_experiences(tmp_path, name):
+    spec_path = tmp_path / "s.toml"
+    spec_path.write_text(tiny_spec_text(tmp_path, f"[strategies.{name}]\n"))
+    (cfg,) = expand(load_spec(spec_path))
+    torch.manual_seed(0)
+    result = run_one(cfg)
+    R = np.array(result["R"]["iou"])
+    rows = 1 if name == "joint" else 2
+    assert R.shape == (rows, 2)
+    assert np.all((R >= 0) & (R <= 1))
+    assert len(result["baseline"]["ap50"]) == 2
+    assert result["images_seen"] > 0
+    assert len(result["timings"]["train_s"]) == rows
+
+
+def test_unknown_parameter_is_a_clear_error():
+    with pytest.raises(SpecError, match="strategy 'naive' has no parameter 'rate'"):
+        resolve_params("naive", {"rate": 0.1})
+
+
+def test_replay_memory_keeps_the_rate_of_each_experience(tmp_path):
+    from dqcl.memory import FractionBuffer, keep_count, random_selector
+
+    assert keep_count(100, 0.05) == 5 and keep_count(10, 0.01) == 1 and keep_count(3, 1.0) == 3
+    from dqcl.domains import DOMAINS
+    from dqcl.streams import make_benchmark, prepare
+
+    parts = [prepare(DOMAINS.get(k).factory(seed=0, n_train=2, n_test=1, size=96), "train", 48, 24) for k in ("cyto", "histo")]
+    bm = make_benchmark(parts, parts)
+    buf = FractionBuffer(0.25, random_selector(0))
+    for exp in bm.train_stream:
+        buf.post_adapt(None, exp)
+    assert [len(k) for k in buf.kept] == [4, 4] and len(buf.buffer) == 8
+    # the kept samples are the experience's own samples, untouched
+    x0, y0, _ = buf.buffer[0]
+    assert torch.equal(x0, torch.from_numpy(parts[0].images[buf.kept[0][0]]))
