@@ -15,7 +15,7 @@ from .domains import Domain, Split, register_domain
 from .errors import DataError
 from .imageio import IMAGE_EXTENSIONS, read_image, read_mask
 
-__all__ = ["LAYOUTS", "load_folder", "pair_files", "read_split"]
+__all__ = ["LAYOUTS", "files_by_stem", "load_folder", "pair_files", "read_split"]
 
 # layout -> (image suffix, mask suffix), matched before the file extension
 LAYOUTS: dict[str, tuple[str, str]] = {"cellpose": ("_img", "_masks"), "paper": ("_IM", "_GT")}
@@ -30,31 +30,32 @@ def _split_name(path: Path) -> tuple[str, str] | None:
     return None
 
 
-def pair_files(folder: Path, image_suffix: str, mask_suffix: str) -> list[tuple[str, Path, Path]]:
-    """(stem, image, mask) triples of a folder, sorted by stem; an unpaired file is an error."""
+def files_by_stem(folder: Path, suffix: str, exclude: set[Path] = frozenset()) -> dict[str, Path]:
+    """Image-like files of a folder whose stem ends with ``suffix``, by the stem left without it."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: no such folder")
-    images: dict[str, Path] = {}
-    masks: dict[str, Path] = {}
     try:
         entries = sorted(folder.iterdir())
     except PermissionError:
         raise DataError(f"{folder}: permission denied") from None
+    out: dict[str, Path] = {}
     for path in entries:
         parts = _split_name(path)
-        if parts is None or not path.is_file():
+        if parts is None or path in exclude or not path.is_file() or not parts[0].endswith(suffix):
             continue
-        stem, _ = parts
-        if stem.endswith(mask_suffix):
-            key, into = stem[: len(stem) - len(mask_suffix)], masks
-        elif stem.endswith(image_suffix):  # an empty image suffix takes every non-mask file
-            key, into = stem[: len(stem) - len(image_suffix)], images
-        else:
-            continue
-        if key in into:
-            raise DataError(f"{path}: duplicate stem '{key}' (also {into[key].name})")
-        into[key] = path
+        key = parts[0][: len(parts[0]) - len(suffix)]
+        if key in out:
+            raise DataError(f"{path}: duplicate stem '{key}' (also {out[key].name})")
+        out[key] = path
+    return out
+
+
+def pair_files(folder: Path, image_suffix: str, mask_suffix: str) -> list[tuple[str, Path, Path]]:
+    """(stem, image, mask) triples of a folder, sorted by stem; an unpaired file is an error."""
+    masks = files_by_stem(folder, mask_suffix)
+    # an empty image suffix takes every file that is not a mask
+    images = files_by_stem(folder, image_suffix, exclude=set(masks.values()))
     for key, path in images.items():
         if key not in masks:
             raise DataError(f"{path}: image has no mask (expected {key}{mask_suffix}.*)")

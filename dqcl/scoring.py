@@ -6,31 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError
+from .folders import files_by_stem
 from .imageio import read_mask
 from .metrics import mean_scores, score_masks
 
 __all__ = ["score_folders"]
-
-
-def _masks_by_stem(folder: Path, suffix: str) -> dict[str, Path]:
-    if not Path(folder).is_dir():
-        raise DataError(f"{folder}: no such folder")
-    from .imageio import IMAGE_EXTENSIONS
-
-    out: dict[str, Path] = {}
-    for path in sorted(Path(folder).iterdir()):
-        low = path.name.lower()
-        ext = next((e for e in IMAGE_EXTENSIONS if low.endswith(e)), None)
-        if ext is None or not path.is_file():
-            continue
-        stem = path.name[: -len(ext)]
-        if suffix and not stem.endswith(suffix):
-            continue
-        key = stem[: len(stem) - len(suffix)] if suffix else stem
-        if key in out:
-            raise DataError(f"{path}: duplicate stem '{key}' (also {out[key].name})")
-        out[key] = path
-    return out
 
 
 def score_folders(true_dir: Path, pred_dir: Path, true_suffix: str = "_masks", pred_suffix: str = "_cp_masks") -> dict[str, Any]:
@@ -39,8 +19,8 @@ def score_folders(true_dir: Path, pred_dir: Path, true_suffix: str = "_masks", p
     A true mask without a prediction (or the reverse) is an error: silently scoring a
     subset would flatter the predictions.
     """
-    true = _masks_by_stem(true_dir, true_suffix)
-    pred = _masks_by_stem(pred_dir, pred_suffix)
+    true = files_by_stem(true_dir, true_suffix)
+    pred = files_by_stem(pred_dir, pred_suffix)
     if not true:
         raise DataError(f"{true_dir}: no '*{true_suffix}' masks found")
     for stem, path in true.items():

@@ -123,13 +123,14 @@ _STUDY_KEYS = {"name", "seeds", "orderings", "data_seed", "device"}
 _TOP_KEYS = {"study", "data", "model", "train", "eval", "domains", "strategies"}
 
 
-def _unknown(where: str, key: str, known: set[str] | list[str]) -> SpecError:
+def unknown_key(where: str, key: str, known: set[str] | list[str]) -> SpecError:
     close = difflib.get_close_matches(key, sorted(known), n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
-    return SpecError(f"{where}: unknown key '{key}'{hint}; expected one of: {', '.join(sorted(known))}")
+    return SpecError(f"{where}: unknown key '{key}'{hint}; expected one of: {', '.join(sorted(known)) or 'none (it takes no keys)'}")
 
 
-def _type_ok(value: Any, default: Any) -> bool:
+def type_ok(value: Any, default: Any) -> bool:
+    """Whether a TOML value fits the type of a parameter's default (ints pass for floats, bools never for numbers)."""
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, int):
@@ -151,9 +152,9 @@ def _section(cls, table: Any, where: str):
     values = {}
     for key, value in table.items():
         if key not in known:
-            raise _unknown(where, key, known)
+            raise unknown_key(where, key, known)
         default = getattr(defaults, key)
-        if not _type_ok(value, default):
+        if not type_ok(value, default):
             raise SpecError(f"{where}.{key}: expected {type(default).__name__}, got {value!r}")
         values[key] = tuple(value) if isinstance(default, tuple) else (float(value) if isinstance(default, float) else value)
     out = cls(**values)
@@ -176,9 +177,9 @@ def _domain(name: str, table: Any, where: str, base: Path) -> DomainSpec:
     accepted = {n for n, p in inspect.signature(factory).parameters.items() if n != "seed"}
     for key, value in params.items():
         if key not in accepted:
-            raise _unknown(where, key, accepted | {"kind"})
+            raise unknown_key(where, key, accepted | {"kind"})
         default = inspect.signature(factory).parameters[key].default
-        if not _type_ok(value, default):
+        if not type_ok(value, default):
             raise SpecError(f"{where}.{key}: expected {type(default).__name__}, got {value!r}")
     if kind == "folder":
         if "path" not in params:
@@ -206,13 +207,13 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
     base = base or Path.cwd()
     for key in raw:
         if key not in _TOP_KEYS:
-            raise _unknown(source, key, _TOP_KEYS)
+            raise unknown_key(source, key, _TOP_KEYS)
     study = raw.get("study", {})
     if not isinstance(study, dict):
         raise SpecError(f"{source}: [study] must be a table")
     for key in study:
         if key not in _STUDY_KEYS:
-            raise _unknown(f"{source}: study", key, _STUDY_KEYS)
+            raise unknown_key(f"{source}: study", key, _STUDY_KEYS)
     name = study.get("name", Path(source).stem)
     seeds = study.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):

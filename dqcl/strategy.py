@@ -14,7 +14,6 @@ once per experience (or once on the whole stream for `JointTraining`).
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -91,25 +90,18 @@ def _params_of(factory: Callable) -> dict[str, inspect.Parameter]:
 
 def resolve_params(name: str, given: dict[str, Any], where: str = "strategy") -> dict[str, Any]:
     """Every hyperparameter of strategy ``name``: the given values checked, the rest defaulted."""
+    from .spec import type_ok, unknown_key
+
     _load_builtin()
     entry = STRATEGIES.get(name)
     params = _params_of(entry.factory)
     resolved = {}
     for key, value in given.items():
         if key not in params:
-            close = difflib.get_close_matches(key, list(params), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            known = ", ".join(params) or "none"
-            raise SpecError(f"{where}: strategy '{name}' has no parameter '{key}'{hint}; its parameters: {known}")
+            raise unknown_key(f"{where}: strategy '{name}'", key, list(params))
         default = params[key].default
-        if isinstance(default, bool) and not isinstance(value, bool):
-            raise SpecError(f"{where}: '{key}' of strategy '{name}' must be true or false, got {value!r}")
-        if isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise SpecError(f"{where}: '{key}' of strategy '{name}' must be a number, got {value!r}")
-        if isinstance(default, int) and not isinstance(default, bool) and (isinstance(value, bool) or not isinstance(value, int)):
-            raise SpecError(f"{where}: '{key}' of strategy '{name}' must be an integer, got {value!r}")
-        if isinstance(default, str) and not isinstance(value, str):
-            raise SpecError(f"{where}: '{key}' of strategy '{name}' must be a string, got {value!r}")
+        if not type_ok(value, default):
+            raise SpecError(f"{where}: '{key}' of strategy '{name}' must be {type(default).__name__}, got {value!r}")
         resolved[key] = float(value) if isinstance(default, float) else value
     for key, p in params.items():
         resolved.setdefault(key, p.default)

@@ -47,7 +47,7 @@ def test_strategy_trains_two_tiny_experiences(tmp_path, name):
 
 
 def test_unknown_parameter_is_a_clear_error():
-    with pytest.raises(SpecError, match="strategy 'naive' has no parameter 'rate'"):
+    with pytest.raises(SpecError, match="strategy 'naive': unknown key 'rate'"):
         resolve_params("naive", {"rate": 0.1})
 
 
