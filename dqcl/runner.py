@@ -170,6 +170,7 @@ def run_study(spec: Spec, store: Store, progress: bool = True) -> StudySummary:
     """Run every run of a spec not yet in the store, writing each result as it finishes."""
     from tqdm import tqdm
 
+    _PREPARED.clear()  # a folder may have changed since the last study in this process
     runs = expand(spec)
     todo = [r for r in runs if not store.has(r.key)]
     t0 = time.perf_counter()
