@@ -43,11 +43,31 @@ def run() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run_benchmark(spec: Path | None, store_path: Path, quiet: bool) -> None:
     """Run a benchmark SPEC (default: benchmarks/quick.toml); runs already stored are skipped."""
+    _run(spec, store_path, quiet, redundancy=False)
+
+
+@run.command("redundancy")
+@click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--store", "store_path", default="results/dqcl.sqlite", show_default=True, type=click.Path(path_type=Path), help="SQLite results store.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run_redundancy(spec: Path | None, store_path: Path, quiet: bool) -> None:
+    """Train from scratch on subsets of a domain chosen by each selector at each rate (default: benchmarks/redundancy.toml)."""
+    _run(spec, store_path, quiet, redundancy=True)
+
+
+def _run(spec: Path | None, store_path: Path, quiet: bool, redundancy: bool) -> None:
+    from .errors import SpecError
     from .runner import run_study
-    from .spec import load_spec
+    from .spec import default_spec_path, load_spec
     from .store import Store
 
+    if spec is None and redundancy:
+        spec = default_spec_path().with_name("redundancy.toml")
     parsed = load_spec(spec)
+    if redundancy and parsed.redundancy is None:
+        raise SpecError(f"{parsed.source}: a redundancy study needs a [redundancy] table")
+    if not redundancy and parsed.redundancy is not None:
+        raise SpecError(f"{parsed.source}: this is a redundancy study; run it with 'dqcl run redundancy'")
     with Store(store_path) as store:
         summary = run_study(parsed, store, progress=not quiet)
     click.echo(
@@ -105,6 +125,39 @@ def score(true_dir: Path, pred_dir: Path, true_suffix: str, pred_suffix: str, as
     click.echo(tabulate(rows, ["image", *METRICS], floatfmt=".3f", tablefmt="github"))
 
 
+# ---- select ---------------------------------------------------------------------------
+
+
+@cli.command("select")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--ratio", type=float, required=True, help="Fraction to keep, in (0, 1].")
+@click.option("--bins", type=int, default=10, show_default=True)
+@click.option("--variant", type=click.Choice(["mmv", "graphcut", "random", "kcenter"]), default="mmv", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="FEATURES.npy: the indices (.npy, int64, sorted). A folder: the chosen file names (text).")
+@click.option("--copy-to", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A folder: copy the chosen image/mask pairs here (Cellpose training layout).")
+@click.option("--embedder", type=click.Choice(["stats", "mae", "style"]), default="stats", show_default=True, help="A folder: how to embed its images.")
+@click.option("--mae-weights", default="", help="Local weights of vit_base_patch16_224.mae (.safetensors or .pth).")
+@click.option("--checkpoint", default="", help="For --embedder style: a CellposeNet state dict.")
+def select_cmd(source, ratio, bins, variant, seed, output, copy_to, embedder, mae_weights, checkpoint) -> None:
+    """Select a coreset of SOURCE: a FEATURES.npy array (rows = samples) or an image folder."""
+    from .errors import DqclError
+    from .selectcmd import select_features_file, select_folder
+
+    if source.is_dir():
+        if output is None and copy_to is None:
+            raise DqclError("give --output NAMES.txt and/or --copy-to DIR for a folder")
+        names = select_folder(source, ratio, bins, variant, seed, output, copy_to, embedder, mae_weights, checkpoint)
+        click.echo(f"selected {len(names)} image(s) of {source}")
+    else:
+        if output is None:
+            raise DqclError("give --output OUT.npy for a feature file")
+        idx = select_features_file(source, ratio, bins, variant, seed, output)
+        click.echo(f"selected {len(idx)} of the rows of {source} -> {output}")
+
+
 # ---- registries ------------------------------------------------------------------------
 
 
@@ -138,6 +191,35 @@ def domains_gallery(domain: str, out: Path, seed: int, count: int, folder_path: 
     factory = DOMAINS.get(domain).factory
     dom = factory(seed=seed, path=folder_path or "") if domain == "folder" else factory(seed=seed, n_train=max(count, 8), n_test=2)
     click.echo(str(write_gallery(dom, out, n=count)))
+
+
+@domains.command("diversity")
+@click.argument("domain")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG file to write.")
+@click.option("--ratio", type=float, default=0.1, show_default=True)
+@click.option("--bins", type=int, default=10, show_default=True)
+@click.option("--embedder", type=click.Choice(["stats", "mae"]), default="stats", show_default=True)
+@click.option("--mae-weights", default="")
+@click.option("--method", type=click.Choice(["tsne", "pca"]), default="tsne", show_default=True)
+@click.option("--n-train", type=int, default=24, show_default=True, help="Built-in domains: images to draw.")
+@click.option("--patch", type=int, default=64, show_default=True)
+@click.option("--path", "folder_path", default=None, help="For kind 'folder': the domain folder.")
+def domains_diversity(domain, out, ratio, bins, embedder, mae_weights, method, n_train, patch, folder_path) -> None:
+    """Map DOMAIN's patch embeddings in 2-D with the DQ (mmv, graphcut) and random subsets marked."""
+    from .domains import DOMAINS
+    from .dq import select
+    from .embed import embed
+    from .plots import diversity_plot
+    from .streams import prepare
+
+    factory = DOMAINS.get(domain).factory
+    dom = factory(seed=0, path=folder_path or "") if domain == "folder" else factory(seed=0, n_train=n_train, n_test=1)
+    data = prepare(dom, "train", patch, patch)
+    opts = {"weights": mae_weights} if embedder == "mae" else {}
+    feats = embed(embedder, data.images, data.targets[:, 0].astype("int32"), **opts)
+    subsets = {v: select(feats, ratio, min(bins, len(feats)), v) for v in ("mmv", "graphcut", "random")}
+    title = f"{domain}: {len(feats)} patches, {embedder} embedding, {ratio:.0%} subsets"
+    click.echo(str(diversity_plot(feats, subsets, out, title, method)))
 
 
 @cli.group()

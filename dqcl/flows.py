@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import save_npy
 
 __all__ = ["flow_key", "flow_targets"]
 
@@ -53,13 +53,5 @@ def flow_targets(masks: np.ndarray, cache_dir: Path | None = None) -> np.ndarray
         except (OSError, ValueError):
             pass  # a damaged cache entry is recomputed and replaced
     flows = _compute(masks)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, flows)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_npy(path, flows)
     return flows

@@ -10,14 +10,13 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .atomic import write_text
 from .clmetrics import CL_METRICS, cl_metrics
 from .metrics import METRICS
 from .store import Store
@@ -62,6 +61,9 @@ def entries(store: Store, study: str | None = None) -> list[dict[str, Any]]:
                     "baseline": base,
                     **cl_metrics(R, base),
                     "run": run["key"],
+                    "selector": (cfg.get("subset") or {}).get("selector"),
+                    "rate": (cfg.get("subset") or {}).get("rate"),
+                    "subset_size": (res.get("subset") or {}).get("size"),
                     "train_s": float(sum(res["timings"]["train_s"])),
                     "total_s": float(res["timings"]["total_s"]),
                     "images_seen": res.get("images_seen"),
@@ -80,21 +82,36 @@ def _cell(values: list[float | None]) -> str:
     return f"{np.mean(vals):.3f} ± {np.std(vals, ddof=1):.3f}"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _redundancy_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    """One table per (study, metric): selectors x training-subset rates, score after training from scratch."""
+    from tabulate import tabulate
+
+    lines = []
+    for study in sorted({e["study"] for e in rows}):
+        mine = [e for e in rows if e["study"] == study]
+        rates = sorted({e["rate"] for e in mine})
+        for metric in ("ap50", "iou", "pq"):
+            cells: dict[tuple, list[float]] = defaultdict(list)
+            for e in mine:
+                if e["metric"] == metric:
+                    cells[(e["selector"], e["rate"])].append(e["R"][-1][0])
+            table = []
+            for sel in sorted({e["selector"] for e in mine if e["selector"] != "all"}):
+                table.append([sel] + [_cell(cells.get((sel, r), [])) for r in rates if r < 1.0]
+                             + [_cell(cells.get(("all", 1.0), []))])
+            headers = ["selector"] + [f"{r * 100:g} %" for r in rates if r < 1.0] + ["100 %"]
+            n = len({e["seed"] for e in mine})
+            lines += [f"## {study} — {metric} (redundancy: {mine[0]['ordering'][0]} from scratch on subsets, n = {n} seeds)", "",
+                      tabulate(table, headers, tablefmt="github"), "",
+                      f"![saturation]({study}_{metric}_saturation.png)", ""]
+    return lines
 
 
 def _markdown(rows: list[dict[str, Any]]) -> str:
     from tabulate import tabulate
 
+    redundancy = [e for e in rows if e.get("selector") is not None]
+    rows = [e for e in rows if e.get("selector") is None]
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for e in rows:
         groups[(e["study"], e["metric"], tuple(e["ordering"]), e["strategy"])].append(e)
@@ -117,6 +134,8 @@ def _markdown(rows: list[dict[str, Any]]) -> str:
                 table.sort(key=lambda r: -float(r[2].split(" ")[0]) if r[2] != "—" else math.inf)
                 headers = ["strategy", "n", "ACC", "BWT", "Forgetting", "FWT", "Plasticity"] + [f"final: {d}" for d in order]
                 lines += [f"**{' → '.join(order)}**", "", tabulate(table, headers, tablefmt="github"), ""]
+    if redundancy:
+        lines += _redundancy_markdown(redundancy)
     return "\n".join(lines) + "\n"
 
 
@@ -125,8 +144,8 @@ def write_leaderboard(store: Store, out: str | Path, study: str | None = None) -
     rows = entries(store, study)
     out = Path(out)
     paths = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.json"]
-    _atomic_write(paths[0], _markdown(rows) if rows else "# dqcl leaderboard\n\nNo runs stored yet.\n")
-    cols = ["study", "strategy", "strategy_name", "ordering", "seed", "metric", *CL_METRICS, "train_s", "total_s", "images_seen", "device", "run", "params", "baseline", "R"]
+    write_text(paths[0], _markdown(rows) if rows else "# dqcl leaderboard\n\nNo runs stored yet.\n")
+    cols = ["study", "strategy", "strategy_name", "ordering", "seed", "metric", *CL_METRICS, "selector", "rate", "subset_size", "train_s", "total_s", "images_seen", "device", "run", "params", "baseline", "R"]
     import io
 
     buf = io.StringIO()
@@ -134,6 +153,12 @@ def write_leaderboard(store: Store, out: str | Path, study: str | None = None) -
     w.writeheader()
     for e in rows:
         w.writerow({**e, "ordering": ">".join(e["ordering"]), "params": json.dumps(e["params"]), "baseline": json.dumps(e["baseline"]), "R": json.dumps(e["R"])})
-    _atomic_write(paths[1], buf.getvalue())
-    _atomic_write(paths[2], json.dumps(rows, indent=1) + "\n")
+    write_text(paths[1], buf.getvalue())
+    write_text(paths[2], json.dumps(rows, indent=1) + "\n")
+    from .plots import saturation_plot
+
+    for study in sorted({e["study"] for e in rows if e.get("selector") is not None}):
+        mine = [e for e in rows if e["study"] == study]
+        for metric in ("ap50", "iou", "pq"):
+            paths.append(saturation_plot(mine, metric, out / f"{study}_{metric}_saturation.png"))
     return paths

@@ -18,8 +18,8 @@ from avalanche.training.storage_policy import ExemplarsBuffer
 
 __all__ = ["Selector", "random_selector", "FractionBuffer", "MixReplayPlugin", "keep_count"]
 
-# (dataset, how many to keep, strategy, experience id) -> indices into the dataset
-Selector = Callable[[object, int, object, int], np.ndarray]
+# (dataset, rate, strategy, experience id) -> indices into the dataset
+Selector = Callable[[object, float, object, int], np.ndarray]
 
 
 def keep_count(n: int, rate: float) -> int:
@@ -28,15 +28,19 @@ def keep_count(n: int, rate: float) -> int:
 
 
 def random_selector(seed: int) -> Selector:
-    def select(dataset, k: int, strategy, exp_id: int) -> np.ndarray:
+    def select(dataset, rate: float, strategy, exp_id: int) -> np.ndarray:
         rng = np.random.default_rng([seed, exp_id])
-        return rng.choice(len(dataset), size=k, replace=False)
+        return rng.choice(len(dataset), size=keep_count(len(dataset), rate), replace=False)
 
     return select
 
 
 class FractionBuffer(ExemplarsBuffer):
-    """Keeps ``rate`` of each experience's samples (picked by ``select``) beside what it kept before."""
+    """Keeps ``rate`` of each experience's samples (picked by ``select``) beside what it kept before.
+
+    The memory grows with the stream (``max_size`` follows it): a fraction of every past
+    domain is the paper's protocol, not a fixed budget shared between domains.
+    """
 
     def __init__(self, rate: float, select: Selector) -> None:
         super().__init__(max_size=0)
@@ -46,8 +50,8 @@ class FractionBuffer(ExemplarsBuffer):
 
     def post_adapt(self, agent_state, exp) -> None:
         data = exp.dataset
-        k = keep_count(len(data), self.rate)
-        idx = np.sort(np.asarray(self.select(data, k, agent_state, exp.current_experience), dtype=np.int64))
+        idx = np.unique(np.asarray(self.select(data, self.rate, agent_state, exp.current_experience), dtype=np.int64))
+        k = len(idx)
         self.kept.append(idx)
         self.buffer = self.buffer.concat(data.subset(idx.tolist())) if len(self.buffer) else data.subset(idx.tolist())
         self.max_size += k

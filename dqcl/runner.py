@@ -7,6 +7,7 @@ then score on every test domain (row i of R) -> a result dict for the store.
 
 from __future__ import annotations
 
+import math
 import platform
 import random
 import time
@@ -23,9 +24,9 @@ from .domains import DOMAINS
 from .evaluation import MaskSettings, SegmentationScores, make_evaluator
 from .metrics import METRICS
 from .model import CellposeNet, cellpose_loss
-from .spec import DomainSpec, RunConfig, Spec, expand
+from .spec import DomainSpec, RunConfig, Spec, Subset, expand
 from .store import Store
-from .strategy import Augment, Base, build_strategy
+from .strategy import Augment, Base, Warmup, build_strategy
 from .streams import PatchData, make_benchmark, prepare
 
 __all__ = ["resolve_device", "prepare_domain", "run_one", "run_study", "StudySummary", "versions"]
@@ -65,6 +66,22 @@ def prepare_domain(ds: DomainSpec, cfg: RunConfig) -> tuple[PatchData, PatchData
     return _PREPARED[key]
 
 
+def subset_indices(train: PatchData, subset: Subset, seed: int, cache_dir: Path | None) -> np.ndarray:
+    """The training patches a redundancy run keeps: every one for 'all', else the selector's coreset."""
+    from .dq import select
+    from .embed import embed
+
+    if subset.selector == "all" or subset.rate >= 1.0:
+        return np.arange(len(train))
+    opts = {}
+    if subset.embedder == "mae" and subset.embedder_weights:
+        opts["weights"] = subset.embedder_weights
+    elif subset.embedder == "style":
+        opts["checkpoint"] = subset.embedder_weights
+    feats = embed(subset.embedder, train.images, train.targets[:, 0].astype(np.int32), cache_dir=cache_dir, **opts)
+    return select(feats, subset.rate, min(subset.bins, len(feats)), subset.selector, seed=seed)
+
+
 class _Count(SupervisedPlugin):
     """Counts training images seen (with replay, memory samples count too)."""
 
@@ -94,6 +111,16 @@ def run_one(cfg: RunConfig, on_step: Callable[[str], None] | None = None) -> dic
 
     step("preparing data")
     prepared = [prepare_domain(ds, cfg) for ds in cfg.domains]
+    epochs = cfg.train.epochs
+    subset_info = None
+    if cfg.subset is not None:
+        step(f"selecting {cfg.subset.selector} {cfg.subset.rate:g}")
+        train, test = prepared[0]
+        idx = subset_indices(train, cfg.subset, cfg.seed, Path(cfg.data.cache_dir))
+        prepared = [(train.subset(idx), test)]
+        # the same number of optimiser steps whatever the subset's size
+        epochs = max(1, math.ceil(cfg.subset.steps * cfg.train.batch_size / len(idx)))
+        subset_info = {"indices": idx.tolist(), "size": int(len(idx)), "available": len(train), "epochs": epochs}
     t_prepared = time.perf_counter()
     bm = make_benchmark([p[0] for p in prepared], [p[1] for p in prepared])
     n = len(prepared)
@@ -106,13 +133,13 @@ def run_one(cfg: RunConfig, on_step: Callable[[str], None] | None = None) -> dic
         MaskSettings(cfg.eval.flow_threshold, cfg.eval.cellprob_threshold, cfg.eval.niter, cfg.eval.min_size)
     )
     counter = _Count()
-    plugins: list = [counter] + ([Augment(cfg.seed)] if cfg.train.augment else [])
+    plugins: list = [counter, Warmup(cfg.train.warmup_epochs)] + ([Augment(cfg.seed)] if cfg.train.augment else [])
     base = Base(
         model=model,
         optimizer=optimizer,
         criterion=cellpose_loss,
         train_mb_size=cfg.train.batch_size,
-        train_epochs=cfg.train.epochs,
+        train_epochs=epochs,
         eval_mb_size=cfg.eval.batch_size,
         device=device,
         evaluator=make_evaluator(scores),
@@ -153,6 +180,7 @@ def run_one(cfg: RunConfig, on_step: Callable[[str], None] | None = None) -> dic
             "total_s": time.perf_counter() - t_start,
         },
         "images_seen": counter.images,
+        "subset": subset_info,
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "versions": versions(),
     }

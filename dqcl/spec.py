@@ -23,7 +23,8 @@ from .domains import DOMAINS
 from .errors import RegistryError, SpecError
 
 __all__ = [
-    "DataSpec", "ModelSpec", "TrainSpec", "EvalSpec", "DomainSpec", "StrategySpec", "Spec", "RunConfig",
+    "DataSpec", "ModelSpec", "TrainSpec", "EvalSpec", "DomainSpec", "StrategySpec", "RedundancySpec", "Subset",
+    "Spec", "RunConfig",
     "load_spec", "parse_spec", "expand", "default_spec_path",
 ]
 
@@ -49,6 +50,7 @@ class TrainSpec:
     momentum: float = 0.9
     weight_decay: float = 1e-5
     augment: bool = True  # random flips and 90-degree rotations
+    warmup_epochs: float = 1.0  # linear learning-rate warm-up at the start of every experience (Cellpose: 10)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,31 @@ class EvalSpec:
     cellprob_threshold: float = 0.0
     niter: int = 200  # flow-following steps in compute_masks
     min_size: int = 15  # smallest predicted mask kept, in pixels
+
+
+@dataclass(frozen=True)
+class RedundancySpec:
+    """Train from scratch on subsets of one domain chosen by each selector at each rate."""
+
+    domain: str = ""  # the spec's domain to subsample (default: its only/first domain)
+    rates: tuple[float, ...] = (0.01, 0.05, 0.1, 0.3, 0.5, 1.0)
+    selectors: tuple[str, ...] = ("mmv", "graphcut", "random", "kcenter")
+    bins: int = 10
+    embedder: str = "stats"  # stats | mae | style (style: a checkpoint is needed)
+    embedder_weights: str = ""  # MAE weights file, or the CellposeNet checkpoint for 'style'
+    steps: int = 60  # optimiser steps per run, the same for every subset size
+
+
+@dataclass(frozen=True)
+class Subset:
+    """The training subset of a redundancy run."""
+
+    selector: str
+    rate: float
+    bins: int
+    embedder: str
+    embedder_weights: str
+    steps: int
 
 
 @dataclass(frozen=True)
@@ -88,6 +115,7 @@ class Spec:
     data_seed: int = 0
     device: str = "auto"
     source: str = "<spec>"
+    redundancy: RedundancySpec | None = None
 
 
 @dataclass(frozen=True)
@@ -106,11 +134,14 @@ class RunConfig:
     data_seed: int
     device: str
     version: str = __version__
+    subset: Subset | None = None
     key: str = field(default="", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("key")
+        if d["subset"] is None:
+            d.pop("subset")  # keeps the keys of continual runs as they were
         d["data"].pop("cache_dir")  # where the cache lives does not change a result
         return d
 
@@ -120,7 +151,7 @@ def default_spec_path() -> Path:
 
 
 _STUDY_KEYS = {"name", "seeds", "orderings", "data_seed", "device"}
-_TOP_KEYS = {"study", "data", "model", "train", "eval", "domains", "strategies"}
+_TOP_KEYS = {"study", "data", "model", "train", "eval", "domains", "strategies", "redundancy"}
 
 
 def unknown_key(where: str, key: str, known: set[str] | list[str]) -> SpecError:
@@ -140,7 +171,7 @@ def type_ok(value: Any, default: Any) -> bool:
     if isinstance(default, str):
         return isinstance(value, str)
     if isinstance(default, tuple):
-        return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        return isinstance(value, list) and (not default or all(type_ok(v, default[0]) for v in value))
     return True
 
 
@@ -156,7 +187,10 @@ def _section(cls, table: Any, where: str):
         default = getattr(defaults, key)
         if not type_ok(value, default):
             raise SpecError(f"{where}.{key}: expected {type(default).__name__}, got {value!r}")
-        values[key] = tuple(value) if isinstance(default, tuple) else (float(value) if isinstance(default, float) else value)
+        if isinstance(default, tuple):
+            values[key] = tuple(float(v) if default and isinstance(default[0], float) else v for v in value)
+        else:
+            values[key] = float(value) if isinstance(default, float) else value
     out = cls(**values)
     for f in fields(cls):
         v = getattr(out, f.name)
@@ -203,6 +237,26 @@ def _strategy(label: str, table: Any, where: str) -> StrategySpec:
     return StrategySpec(label, name, resolved)
 
 
+def _redundancy(table: Any, where: str, domains: dict[str, DomainSpec]) -> RedundancySpec:
+    from .dq import SELECTORS
+    from .embed import EMBEDDERS
+
+    r = _section(RedundancySpec, table, where)
+    domain = r.domain or next(iter(domains))
+    if domain not in domains:
+        raise SpecError(f"{where}.domain: '{domain}' is not one of the spec's domains ({', '.join(domains)})")
+    if not r.rates or not all(0.0 < x <= 1.0 for x in r.rates):
+        raise SpecError(f"{where}.rates: every rate must be in (0, 1], got {list(r.rates)}")
+    for sel in r.selectors:
+        if sel not in SELECTORS:
+            raise SpecError(f"{where}.selectors: unknown selector '{sel}'; known: {', '.join(SELECTORS)}")
+    if r.embedder not in EMBEDDERS:
+        raise SpecError(f"{where}.embedder: unknown embedder '{r.embedder}'; known: {', '.join(EMBEDDERS)}")
+    if r.bins < 1 or r.steps < 1:
+        raise SpecError(f"{where}: bins and steps must be >= 1")
+    return RedundancySpec(**{**r.__dict__, "domain": domain})
+
+
 def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = None) -> Spec:
     base = base or Path.cwd()
     for key in raw:
@@ -244,7 +298,10 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
         if len(set(order)) != len(order):
             raise SpecError(f"{source}: study.orderings: {order} repeats a domain")
 
-    strat_table = raw.get("strategies", {})
+    redundancy = None
+    if "redundancy" in raw:
+        redundancy = _redundancy(raw["redundancy"], f"{source}: redundancy", domains)
+    strat_table = raw.get("strategies", {"naive": {}} if redundancy else {})
     if not isinstance(strat_table, dict) or not strat_table:
         raise SpecError(f"{source}: [strategies] must name at least one strategy")
     strategies = {label: _strategy(label, t, f"{source}: strategies.{label}") for label, t in strat_table.items()}
@@ -262,6 +319,7 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
         data_seed=data_seed,
         device=device,
         source=source,
+        redundancy=redundancy,
     )
     if spec.data.patch_size < 16 or spec.data.stride < 1:
         raise SpecError(f"{source}: data.patch_size must be >= 16 and data.stride >= 1")
@@ -289,13 +347,19 @@ def _hash(d: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=list).encode()).hexdigest()[:24]
 
 
+def _keyed(cfg: RunConfig) -> RunConfig:
+    return RunConfig(**{**cfg.__dict__, "key": _hash(cfg.to_dict())})
+
+
 def expand(spec: Spec) -> list[RunConfig]:
-    """One run per ordering x strategy x seed, in that nesting order."""
+    """One run per ordering x strategy x seed (or per selector x rate x seed for a redundancy study)."""
+    if spec.redundancy is not None:
+        return _expand_redundancy(spec)
     runs = []
     for order in spec.orderings:
         for strat in spec.strategies.values():
             for seed in spec.seeds:
-                cfg = RunConfig(
+                runs.append(_keyed(RunConfig(
                     study=spec.name,
                     strategy=strat,
                     ordering=order,
@@ -307,6 +371,31 @@ def expand(spec: Spec) -> list[RunConfig]:
                     eval=spec.eval,
                     data_seed=spec.data_seed,
                     device=spec.device,
-                )
-                runs.append(RunConfig(**{**cfg.__dict__, "key": _hash(cfg.to_dict())}))
+                )))
+    return runs
+
+
+def _expand_redundancy(spec: Spec) -> list[RunConfig]:
+    r = spec.redundancy
+    assert r is not None
+    runs = []
+    for rate in r.rates:
+        # at rate 1 every selector keeps everything: one run, labelled 'all'
+        selectors = ("all",) if rate >= 1.0 else r.selectors
+        for sel in selectors:
+            for seed in spec.seeds:
+                runs.append(_keyed(RunConfig(
+                    study=spec.name,
+                    strategy=StrategySpec(sel, "naive", {}),
+                    ordering=(r.domain,),
+                    seed=seed,
+                    domains=(spec.domains[r.domain],),
+                    data=spec.data,
+                    model=spec.model,
+                    train=spec.train,
+                    eval=spec.eval,
+                    data_seed=spec.data_seed,
+                    device=spec.device,
+                    subset=Subset(sel, float(rate), r.bins, r.embedder, r.embedder_weights, r.steps),
+                )))
     return runs

@@ -25,7 +25,7 @@ from .errors import SpecError
 from .model import dihedral
 from .registry import Registry
 
-__all__ = ["Base", "Augment", "STRATEGIES", "register_strategy", "list_strategies", "resolve_params", "build_strategy"]
+__all__ = ["Base", "Augment", "Warmup", "STRATEGIES", "register_strategy", "list_strategies", "resolve_params", "build_strategy"]
 
 
 STRATEGIES: Registry[Callable[..., Any]] = Registry("strategy")
@@ -80,6 +80,36 @@ class Augment(SupervisedPlugin):
     def before_forward(self, strategy, **kwargs) -> None:
         x, y = dihedral(strategy.mbatch[0], strategy.mbatch[1], self.generator)
         strategy.mbatch[0], strategy.mbatch[1] = x, y
+
+
+class Warmup(SupervisedPlugin):
+    """Avalanche plugin: ramp the learning rate linearly from 0 over the first steps of every experience.
+
+    Cellpose warms up over its first 10 epochs; without it, a network trained on one domain
+    and then hit by the large gradients of a very different one can collapse to predicting
+    nothing at all.
+    """
+
+    def __init__(self, epochs: float) -> None:
+        super().__init__()
+        self.epochs = epochs
+        self.step = 0
+        self.base: list[float] = []
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        self.step = 0
+        self.base = [g["lr"] for g in strategy.optimizer.param_groups]
+        self.total = max(1, int(round(self.epochs * len(strategy.dataloader))))
+
+    def before_training_iteration(self, strategy, **kwargs) -> None:
+        scale = min(1.0, (self.step + 1) / self.total) if self.epochs > 0 else 1.0
+        for g, lr in zip(strategy.optimizer.param_groups, self.base):
+            g["lr"] = lr * scale
+        self.step += 1
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        for g, lr in zip(strategy.optimizer.param_groups, self.base):
+            g["lr"] = lr
 
 
 def _params_of(factory: Callable) -> dict[str, inspect.Parameter]:

@@ -30,6 +30,10 @@ class PatchData:
     def __len__(self) -> int:
         return len(self.images)
 
+    def subset(self, indices) -> "PatchData":
+        idx = np.asarray(indices, dtype=np.int64)
+        return PatchData(self.domain, self.split, self.images[idx], self.targets[idx], tuple(self.names[i] for i in idx))
+
 
 class PatchDataset(Dataset):
     """(image, target) pairs as float32 tensors, without copies per item."""
