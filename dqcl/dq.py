@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+import torch
 
 from .errors import DqclError
 
@@ -60,56 +61,64 @@ def bin_sizes(n: int, bins: int) -> list[int]:
     return [n // bins + (1 if b < n % bins else 0) for b in range(bins)]
 
 
-def _sqdist_matrix(x: np.ndarray, dtype, block: int = 1024) -> np.ndarray:
+def _torch_dtype(dtype) -> torch.dtype:
+    return {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}[np.dtype(dtype)]
+
+
+def _fits(n: int, dtype: torch.dtype, budget: float) -> bool:
+    return n * n * (8 if dtype == torch.float64 else 4) <= budget
+
+
+def _sqdist_matrix(x: torch.Tensor, block: int = 2048) -> torch.Tensor:
     """Full N x N squared Euclidean distances, built by blocked matrix products."""
     n = len(x)
-    xd = x.astype(dtype, copy=False)
-    sq = np.einsum("ij,ij->i", xd, xd)
-    d = np.empty((n, n), dtype=dtype)
+    sq = (x * x).sum(dim=1)
+    d = torch.empty((n, n), dtype=x.dtype, device=x.device)
     for i in range(0, n, block):
         j = min(n, i + block)
         blk = d[i:j]
-        np.matmul(xd[i:j], xd.T, out=blk)
-        blk *= -2
-        blk += sq[i:j, None]
-        blk += sq[None, :]
-        np.maximum(blk, 0, out=blk)
+        torch.matmul(x[i:j], x.T, out=blk)
+        blk.mul_(-2).add_(sq[i:j, None]).add_(sq[None, :]).clamp_(min=0)
         # exact zeros on the diagonal, as a direct distance computation gives
-        blk[np.arange(j - i), np.arange(i, j)] = 0
+        blk[torch.arange(j - i), torch.arange(i, j)] = 0
     return d
 
 
-def mmv_bins(x: np.ndarray, bins: int, dtype=np.float64, budget: float = DEFAULT_BUDGET) -> list[np.ndarray]:
-    """The released routine's bins, each in pick order."""
+def mmv_bins(x: np.ndarray, bins: int, dtype=None, budget: float = DEFAULT_BUDGET, device: str = "cpu") -> list[np.ndarray]:
+    """The released routine's bins, each in pick order (torch on ``device``; a GPU takes large N).
+
+    ``dtype`` None: float64 when its N x N matrix fits ``budget``, else float32.
+    """
     x = check_features(x)
     n = len(x)
     _check_args(n, 1.0, bins)
-    itemsize = np.dtype(dtype).itemsize
-    full = n * n * itemsize <= budget
-    xd = x.astype(dtype, copy=False)
-    sq = np.einsum("ij,ij->i", xd, xd)
-    if full:
-        d = _sqdist_matrix(x, dtype)
+    if dtype is None:
+        dtype = np.float64 if _fits(n, torch.float64, budget) else np.float32
+    tdt = _torch_dtype(dtype)
+    xt = torch.as_tensor(np.ascontiguousarray(x), device=device).to(tdt)
+    sq = (xt * xt).sum(dim=1)
+    if _fits(n, tdt, budget):
+        d = _sqdist_matrix(xt)
         row = lambda k: d[k]  # noqa: E731  (D is symmetric: row k is column k)
-        to_all = d.mean(axis=1)
-        first_key = d.sum(axis=1)  # the released routine starts a bin at the smallest row sum
+        to_all = d.mean(dim=1)
+        first_key = d.sum(dim=1)  # the released routine starts a bin at the smallest row sum
     else:
-        d = None
-        row = lambda k: np.maximum(sq + sq[k] - 2 * (xd @ xd[k]), 0)  # noqa: E731
+        row = lambda k: (sq + sq[k] - 2 * (xt @ xt[k])).clamp_(min=0)  # noqa: E731
         # mean_j ||x_i - x_j||^2 = ||x_i||^2 + mean ||x_j||^2 - 2 x_i . mean(x)
-        to_all = np.maximum(sq + sq.mean() - 2 * (xd @ xd.mean(axis=0)), 0)
+        to_all = (sq + sq.mean() - 2 * (xt @ xt.mean(dim=0))).clamp_(min=0)
         first_key = to_all
-    taken = np.zeros(n, dtype=bool)
+    taken = torch.zeros(n, dtype=torch.bool, device=xt.device)
+    inf = torch.tensor(float("inf"), dtype=tdt, device=xt.device)
     out = []
     for size in bin_sizes(n, bins):
-        first = int(np.argmin(np.where(taken, np.inf, first_key)))  # argmin: lowest index among ties
+        first = int(torch.argmin(torch.where(taken, inf, first_key)))  # ties: the lowest index
         members = [first]
         taken[first] = True
-        running = row(first).astype(np.float64 if dtype == np.float64 else dtype, copy=True)
+        running = row(first).clone()
         while len(members) < size:
             gain = running / len(members) - to_all
-            gain[taken] = -np.inf
-            best = int(np.argmax(gain))
+            gain.masked_fill_(taken, -inf)
+            best = int(torch.argmax(gain))
             members.append(best)
             taken[best] = True
             running += row(best)
@@ -117,31 +126,27 @@ def mmv_bins(x: np.ndarray, bins: int, dtype=np.float64, budget: float = DEFAULT
     return out
 
 
-def _cosine(x: np.ndarray) -> np.ndarray:
-    xn = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    return xn
-
-
-def graphcut_bins(x: np.ndarray, bins: int, lam: float = 1.0, dtype=np.float32, budget: float = DEFAULT_BUDGET) -> list[np.ndarray]:
+def graphcut_bins(x: np.ndarray, bins: int, lam: float = 1.0, dtype=np.float32, budget: float = DEFAULT_BUDGET, device: str = "cpu") -> list[np.ndarray]:
     """Original DQ bins: greedy GraphCut on cosine similarity over the points left, bin after bin."""
     x = check_features(x)
     n = len(x)
     _check_args(n, 1.0, bins)
-    xn = _cosine(x.astype(dtype, copy=False))
-    full = n * n * np.dtype(dtype).itemsize <= budget
-    sim = xn @ xn.T if full else None
-    row = (lambda k: sim[k]) if full else (lambda k: xn @ xn[k])  # noqa: E731
-    left = np.ones(n, dtype=bool)
+    tdt = _torch_dtype(dtype)
+    xt = torch.as_tensor(np.ascontiguousarray(x), device=device).to(tdt)
+    xn = xt / xt.norm(dim=1, keepdim=True).clamp_(min=1e-12)
+    sim = xn @ xn.T if _fits(n, tdt, budget) else None
+    row = (lambda k: sim[k]) if sim is not None else (lambda k: xn @ xn[k])  # noqa: E731
+    left = torch.ones(n, dtype=torch.bool, device=xt.device)
     out = []
     for size in bin_sizes(n, bins):
         # sum over V (the points left now) of sim(i, x) = (sum of V's unit vectors) . x, for every x
-        colsum = (xn @ xn[left].sum(axis=0, dtype=np.float64).astype(dtype)).astype(np.float64)
-        penalty = np.zeros(n, dtype=np.float64)
+        colsum = (xn @ xn[left].sum(dim=0)).double()
+        penalty = torch.zeros(n, dtype=torch.float64, device=xt.device)
         members = []
         for _ in range(size):
             gain = lam * colsum - 2.0 * penalty
-            gain[~left] = -np.inf
-            best = int(np.argmax(gain))
+            gain.masked_fill_(~left, -float("inf"))
+            best = int(torch.argmax(gain))
             members.append(best)
             left[best] = False
             penalty += row(best)

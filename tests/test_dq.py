@@ -1,37 +1,10 @@
 import numpy as np
 import pytest
-from scipy.spatial.distance import cdist
 
 from dqcl.dq import bin_sizes, graphcut_bins, mmv_bins, select
 from dqcl.errors import DqclError
 
-
-def released_routine(features, n_bins, ratio):
-    """The paper's released DQ routine in its loop form (float64), kept as the oracle."""
-    n = features.shape[0]
-    all_indices = np.arange(n)
-    dist = cdist(features, features, metric="sqeuclidean")
-    sizes = [n // n_bins] * n_bins
-    for i in range(n % n_bins):
-        sizes[i] += 1
-    bins, chosen = [], set()
-    for b in range(n_bins):
-        members = []
-        remaining = sorted(set(all_indices) - chosen)
-        first = remaining[int(np.argmin(np.sum(dist[remaining], axis=1)))]
-        members.append(first)
-        chosen.add(first)
-        while len(members) < sizes[b]:
-            remaining = sorted(set(all_indices) - chosen)
-            if not remaining:
-                break
-            scores = [dist[i, members].mean() - dist[i].mean() for i in remaining]
-            best = remaining[int(np.argmax(scores))]
-            members.append(best)
-            chosen.add(best)
-        bins.append(np.array(members, dtype=int))
-    coreset = np.unique(np.concatenate([b[: max(1, int(len(b) * ratio))] for b in bins]))
-    return bins, coreset
+from dq_oracle import released_routine
 
 
 @pytest.mark.parametrize("n,d,bins", [(200, 16, 10), (157, 8, 7), (60, 768, 3)])

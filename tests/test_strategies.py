@@ -67,3 +67,21 @@ def test_replay_memory_keeps_the_rate_of_each_experience(tmp_path):
     # the kept samples are the experience's own samples, untouched
     x0, y0, _ = buf.buffer[0]
     assert torch.equal(x0, torch.from_numpy(parts[0].images[buf.kept[0][0]]))
+
+
+def test_dq_replay_memory_is_the_dq_coreset_of_each_experience():
+    from dqcl.domains import DOMAINS
+    from dqcl.dq import select
+    from dqcl.dqpolicy import DQBuffer
+    from dqcl.embed import embed
+    from dqcl.streams import make_benchmark, prepare
+
+    parts = [prepare(DOMAINS.get(k).factory(seed=0, n_train=4, n_test=1, size=96), "train", 48, 24) for k in ("cyto", "histo")]
+    bm = make_benchmark(parts, parts)
+    buf = DQBuffer(0.2, variant="mmv", bins=3, embedder="stats")
+    for exp in bm.train_stream:
+        buf.post_adapt(None, exp)
+    for kept, part in zip(buf.kept, parts):
+        feats = embed("stats", part.images, part.targets[:, 0].astype(np.int32))
+        assert kept.tolist() == select(feats, 0.2, 3, "mmv").tolist()
+    assert len(buf.buffer) == sum(len(k) for k in buf.kept)
