@@ -58,7 +58,7 @@ def entries(store: Store, study: str | None = None) -> list[dict[str, Any]]:
                     "seed": cfg["seed"],
                     "metric": metric,
                     "R": R,
-                    "baseline": base,
+                    "baseline": [None if v is None or math.isnan(v) else v for v in base],
                     **cl_metrics(R, base),
                     "run": run["key"],
                     "selector": (cfg.get("subset") or {}).get("selector"),

@@ -12,7 +12,7 @@ def test_naive_fine_tuning_learns_then_forgets(tmp_path):
         "data": {"patch_size": 64, "stride": 64, "cache_dir": str(tmp_path / "c")},
         "domains": {"histo": {"n_train": 6, "n_test": 2, "size": 192}, "cyto": {"n_train": 6, "n_test": 2, "size": 192}},
         "model": {"widths": [16, 32, 64, 128]},
-        "train": {"epochs": 12, "lr": 0.2},
+        "train": {"epochs": 12, "lr": 0.05},
         "strategies": {"naive": {}},
     }
     (cfg,) = expand(parse_spec(raw))
