@@ -31,7 +31,7 @@ import torch
 
 from .errors import DqclError
 
-__all__ = ["SELECTORS", "select", "mmv_bins", "graphcut_bins", "bin_sizes", "check_features", "DEFAULT_BUDGET"]
+__all__ = ["SELECTORS", "select", "mmv_bins", "graphcut_bins", "bin_sizes", "capped_bins", "check_features", "DEFAULT_BUDGET"]
 
 DEFAULT_BUDGET = 1.7 * 2**30  # bytes for a full N x N matrix; past it the running-sum form is used
 
@@ -55,6 +55,16 @@ def _check_args(n: int, ratio: float, bins: int) -> None:
         raise DqclError(f"ratio must be in (0, 1], got {ratio}")
     if not (1 <= bins <= n):
         raise DqclError(f"bins must be between 1 and the number of samples ({n}), got {bins}")
+
+
+def capped_bins(bins: int, n: int, ratio: float) -> int:
+    """Bins to use when a coreset must be about as large as random sampling's, max(1, int(n * ratio)).
+
+    Each bin keeps at least one point, so with more bins than points to keep the released
+    routine keeps more than asked (10 bins at 1 % of 54 points keep 10, not 1). Replay and
+    the redundancy study compare selectors at equal sizes, so they cap the bins there.
+    """
+    return max(1, min(bins, n, int(n * ratio)))
 
 
 def bin_sizes(n: int, bins: int) -> list[int]:

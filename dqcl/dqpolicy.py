@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .dq import select
+from .dq import capped_bins, select
 from .embed import embed
 from .memory import FractionBuffer, Selector
 
@@ -42,7 +42,7 @@ def dq_selector(
         elif embedder == "mae" and embedder_weights:
             opts["weights"] = embedder_weights
         feats = embed(embedder, images, labels, cache_dir=cache_dir, **opts)
-        return select(feats, rate, min(bins, len(feats)), variant, seed=seed + exp_id)
+        return select(feats, rate, capped_bins(bins, len(feats), rate), variant, seed=seed + exp_id)
 
     return pick
 

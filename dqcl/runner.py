@@ -68,7 +68,7 @@ def prepare_domain(ds: DomainSpec, cfg: RunConfig) -> tuple[PatchData, PatchData
 
 def subset_indices(train: PatchData, subset: Subset, seed: int, cache_dir: Path | None) -> np.ndarray:
     """The training patches a redundancy run keeps: every one for 'all', else the selector's coreset."""
-    from .dq import select
+    from .dq import capped_bins, select
     from .embed import embed
 
     if subset.selector == "all" or subset.rate >= 1.0:
@@ -79,7 +79,7 @@ def subset_indices(train: PatchData, subset: Subset, seed: int, cache_dir: Path 
     elif subset.embedder == "style":
         opts["checkpoint"] = subset.embedder_weights
     feats = embed(subset.embedder, train.images, train.targets[:, 0].astype(np.int32), cache_dir=cache_dir, **opts)
-    return select(feats, subset.rate, min(subset.bins, len(feats)), subset.selector, seed=seed)
+    return select(feats, subset.rate, capped_bins(subset.bins, len(feats), subset.rate), subset.selector, seed=seed)
 
 
 class _Count(SupervisedPlugin):

@@ -347,55 +347,33 @@ def _hash(d: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=list).encode()).hexdigest()[:24]
 
 
-def _keyed(cfg: RunConfig) -> RunConfig:
+def _run(spec: Spec, strategy: StrategySpec, order: tuple[str, ...], seed: int, subset: Subset | None = None) -> RunConfig:
+    cfg = RunConfig(
+        study=spec.name,
+        strategy=strategy,
+        ordering=order,
+        seed=seed,
+        domains=tuple(spec.domains[d] for d in order),
+        data=spec.data,
+        model=spec.model,
+        train=spec.train,
+        eval=spec.eval,
+        data_seed=spec.data_seed,
+        device=spec.device,
+        subset=subset,
+    )
     return RunConfig(**{**cfg.__dict__, "key": _hash(cfg.to_dict())})
 
 
 def expand(spec: Spec) -> list[RunConfig]:
     """One run per ordering x strategy x seed (or per selector x rate x seed for a redundancy study)."""
-    if spec.redundancy is not None:
-        return _expand_redundancy(spec)
-    runs = []
-    for order in spec.orderings:
-        for strat in spec.strategies.values():
-            for seed in spec.seeds:
-                runs.append(_keyed(RunConfig(
-                    study=spec.name,
-                    strategy=strat,
-                    ordering=order,
-                    seed=seed,
-                    domains=tuple(spec.domains[d] for d in order),
-                    data=spec.data,
-                    model=spec.model,
-                    train=spec.train,
-                    eval=spec.eval,
-                    data_seed=spec.data_seed,
-                    device=spec.device,
-                )))
-    return runs
-
-
-def _expand_redundancy(spec: Spec) -> list[RunConfig]:
     r = spec.redundancy
-    assert r is not None
+    if r is None:
+        return [_run(spec, strat, order, seed) for order in spec.orderings for strat in spec.strategies.values() for seed in spec.seeds]
     runs = []
     for rate in r.rates:
         # at rate 1 every selector keeps everything: one run, labelled 'all'
-        selectors = ("all",) if rate >= 1.0 else r.selectors
-        for sel in selectors:
-            for seed in spec.seeds:
-                runs.append(_keyed(RunConfig(
-                    study=spec.name,
-                    strategy=StrategySpec(sel, "naive", {}),
-                    ordering=(r.domain,),
-                    seed=seed,
-                    domains=(spec.domains[r.domain],),
-                    data=spec.data,
-                    model=spec.model,
-                    train=spec.train,
-                    eval=spec.eval,
-                    data_seed=spec.data_seed,
-                    device=spec.device,
-                    subset=Subset(sel, float(rate), r.bins, r.embedder, r.embedder_weights, r.steps),
-                )))
+        for sel in ("all",) if rate >= 1.0 else r.selectors:
+            subset = Subset(sel, float(rate), r.bins, r.embedder, r.embedder_weights, r.steps)
+            runs += [_run(spec, StrategySpec(sel, "naive", {}), (r.domain,), seed, subset) for seed in spec.seeds]
     return runs

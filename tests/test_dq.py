@@ -93,3 +93,15 @@ def test_bad_selection_input(x, ratio, bins, message):
     with pytest.raises(DqclError) as err:
         select(x, ratio, bins)
     assert message in str(err.value)
+
+
+def test_capped_bins_make_dq_keep_as_many_as_random():
+    from dqcl.dq import capped_bins
+
+    x = np.random.default_rng(7).standard_normal((54, 8))
+    # released semantics: 10 bins keep at least one each, 10 points for "1 %"
+    assert len(select(x, 0.01, 10, "mmv")) == 10
+    for rate in (0.01, 0.05, 0.1, 0.5):
+        want = len(select(x, rate, 10, "random"))
+        got = len(select(x, rate, capped_bins(10, 54, rate), "mmv"))
+        assert want * 0.85 <= got <= want  # each bin rounds its share down
