@@ -75,6 +75,13 @@ def _torch_dtype(dtype) -> torch.dtype:
     return {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}[np.dtype(dtype)]
 
 
+def _as_tensor(x: np.ndarray, bins: int, dtype, device: str) -> tuple[torch.Tensor, torch.dtype]:
+    x = check_features(x)
+    _check_args(len(x), 1.0, bins)
+    tdt = _torch_dtype(dtype)
+    return torch.as_tensor(np.ascontiguousarray(x), device=device).to(tdt), tdt
+
+
 def _fits(n: int, dtype: torch.dtype, budget: float) -> bool:
     return n * n * (8 if dtype == torch.float64 else 4) <= budget
 
@@ -99,13 +106,10 @@ def mmv_bins(x: np.ndarray, bins: int, dtype=None, budget: float = DEFAULT_BUDGE
 
     ``dtype`` None: float64 when its N x N matrix fits ``budget``, else float32.
     """
-    x = check_features(x)
-    n = len(x)
-    _check_args(n, 1.0, bins)
     if dtype is None:
-        dtype = np.float64 if _fits(n, torch.float64, budget) else np.float32
-    tdt = _torch_dtype(dtype)
-    xt = torch.as_tensor(np.ascontiguousarray(x), device=device).to(tdt)
+        dtype = np.float64 if _fits(len(x), torch.float64, budget) else np.float32
+    xt, tdt = _as_tensor(x, bins, dtype, device)
+    n = len(xt)
     sq = (xt * xt).sum(dim=1)
     if _fits(n, tdt, budget):
         d = _sqdist_matrix(xt)
@@ -138,11 +142,8 @@ def mmv_bins(x: np.ndarray, bins: int, dtype=None, budget: float = DEFAULT_BUDGE
 
 def graphcut_bins(x: np.ndarray, bins: int, lam: float = 1.0, dtype=np.float32, budget: float = DEFAULT_BUDGET, device: str = "cpu") -> list[np.ndarray]:
     """Original DQ bins: greedy GraphCut on cosine similarity over the points left, bin after bin."""
-    x = check_features(x)
-    n = len(x)
-    _check_args(n, 1.0, bins)
-    tdt = _torch_dtype(dtype)
-    xt = torch.as_tensor(np.ascontiguousarray(x), device=device).to(tdt)
+    xt, tdt = _as_tensor(x, bins, dtype, device)
+    n = len(xt)
     xn = xt / xt.norm(dim=1, keepdim=True).clamp_(min=1e-12)
     sim = xn @ xn.T if _fits(n, tdt, budget) else None
     row = (lambda k: sim[k]) if sim is not None else (lambda k: xn @ xn[k])  # noqa: E731

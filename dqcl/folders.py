@@ -90,8 +90,15 @@ def _detect_layout(folder: Path) -> str:
     )
 
 
+@register_domain(
+    "folder",
+    description="a user's own train/ and test/ folders of image/mask pairs (cellpose, paper or custom suffixes)",
+    reference="Cellpose training layout; MMV-Lab/biomedseg-efficiency layout",
+)
 def load_folder(
-    path: str | Path,
+    path: str | Path = "",
+    *,
+    seed: int = 0,
     layout: str = "auto",
     image_suffix: str = "",
     mask_suffix: str = "",
@@ -99,6 +106,9 @@ def load_folder(
     test_dir: str = "test",
     name: str = "folder",
 ) -> Domain:
+    """Real images from ``path``/train and ``path``/test; the seed is unused (files are read in sorted order)."""
+    if not str(path):
+        raise DataError(f"domain '{name}': kind 'folder' needs a path")
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
@@ -117,25 +127,3 @@ def load_folder(
     else:
         raise DataError(f"{root}: unknown layout '{layout}'; expected auto, {', '.join(LAYOUTS)} or suffix")
     return Domain(name, read_split(train, *sfx), read_split(test, *sfx))
-
-
-@register_domain(
-    "folder",
-    description="a user's own train/ and test/ folders of image/mask pairs (cellpose, paper or custom suffixes)",
-    reference="Cellpose training layout; MMV-Lab/biomedseg-efficiency layout",
-)
-def folder(
-    *,
-    seed: int = 0,
-    path: str = "",
-    layout: str = "auto",
-    image_suffix: str = "",
-    mask_suffix: str = "",
-    train_dir: str = "train",
-    test_dir: str = "test",
-    name: str = "folder",
-) -> Domain:
-    """Real images: the seed is unused (files are read in sorted order)."""
-    if not path:
-        raise DataError(f"domain '{name}': kind 'folder' needs a path")
-    return load_folder(path, layout, image_suffix, mask_suffix, train_dir, test_dir, name)
