@@ -1,0 +1,24 @@
+import numpy as np
+from avalanche.training import Naive
+from avalanche.training.storage_policy import HerdingSelectionStrategy
+
+from dqcl.memory import FractionBuffer, MixReplayPlugin, keep_count
+from dqcl.strategy import Base, register_strategy
+
+
+def herding_selector(dataset, rate: float, strategy, exp_id: int) -> np.ndarray:
+    """Avalanche's iCaRL herding on the CPnet style vector (the output of its `make_style` layer)."""
+    order = HerdingSelectionStrategy(strategy.model, "net.make_style").make_sorted_indices(strategy, dataset)
+    return np.asarray(order[: keep_count(len(dataset), rate)], dtype=np.int64)
+
+
+@register_strategy(
+    "herding_replay",
+    description="herding replay: keep the patches whose mean style vector best matches each past domain's (fraction `rate`)",
+    reference="Rebuffi et al. 2017 (iCaRL), CVPR",
+)
+def herding_replay(base: Base, *, rate: float = 0.05) -> Naive:
+    return Naive(**base.kwargs(MixReplayPlugin(FractionBuffer(rate, herding_selector))))
+
+
+herding_replay.check = lambda rate: None if 0.0 < rate <= 1.0 else f"rate must be in (0, 1], got {rate}"

@@ -1,0 +1,15 @@
+from avalanche.training import MAS
+
+from dqcl.strategy import Base, register_strategy
+
+
+@register_strategy(
+    "mas",
+    description="memory aware synapses: a penalty on weights by the sensitivity of the network's output",
+    reference="Aljundi et al. 2018, ECCV",
+)
+def mas(base: Base, *, lambda_reg: float = 1.0, alpha: float = 0.5) -> MAS:
+    return MAS(lambda_reg=lambda_reg, alpha=alpha, **base.kwargs())
+
+
+mas.check = lambda lambda_reg, alpha: None if lambda_reg >= 0 and 0 <= alpha <= 1 else "lambda_reg must be >= 0 and alpha in [0, 1]"
