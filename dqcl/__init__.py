@@ -2,4 +2,13 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "load_results", "run"]
+
+
+def __getattr__(name: str):
+    # the API pulls in torch and Avalanche: load it only when asked for
+    if name in ("load_results", "run"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'dqcl' has no attribute {name!r}")

@@ -24,9 +24,15 @@ def _quiet_libraries() -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dqcl")
-def cli() -> None:
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import MODULE first (it registers strategies); repeatable.")
+def cli(plugins: tuple[str, ...]) -> None:
     """Continual-learning benchmarks for Cellpose segmentation networks."""
     _quiet_libraries()
+    if plugins:
+        from .strategy import load_plugin
+
+        for module in plugins:
+            load_plugin(module)
 
 
 # ---- run -------------------------------------------------------------------------------

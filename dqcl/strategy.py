@@ -25,7 +25,7 @@ from .errors import SpecError
 from .model import dihedral
 from .registry import Registry
 
-__all__ = ["Base", "Augment", "Warmup", "STRATEGIES", "register_strategy", "list_strategies", "resolve_params", "build_strategy"]
+__all__ = ["Base", "Augment", "Warmup", "load_plugin", "STRATEGIES", "register_strategy", "list_strategies", "resolve_params", "build_strategy"]
 
 
 STRATEGIES: Registry[Callable[..., Any]] = Registry("strategy")
@@ -37,8 +37,34 @@ def list_strategies(pattern: str = "*") -> list[str]:
     return STRATEGIES.names(pattern)
 
 
+_loaded = False
+
+
 def _load_builtin() -> None:
+    """Register the built-in strategies and those of installed packages (entry-point group `dqcl.strategies`)."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
     import strategies  # noqa: F401  (importing the package registers every file in it)
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="dqcl.strategies"):
+        try:
+            ep.load()
+        except Exception as exc:
+            raise SpecError(f"entry point '{ep.name}' ({ep.value}) of group dqcl.strategies does not import: {type(exc).__name__}: {exc}") from None
+
+
+def load_plugin(module: str) -> None:
+    """Import a module that registers strategies (``dqcl --plugin my_lab.strategies``)."""
+    import importlib
+
+    _load_builtin()
+    try:
+        importlib.import_module(module)
+    except Exception as exc:
+        raise SpecError(f"plugin '{module}' does not import: {type(exc).__name__}: {exc}") from None
 
 
 @dataclass

@@ -1,0 +1,59 @@
+import sys
+
+import pytest
+
+from dqcl.cli import main
+from dqcl.strategy import STRATEGIES
+
+from conftest import tiny_spec_text
+
+PLUGIN = '''
+from avalanche.training import Naive
+from dqcl.strategy import Base, register_strategy
+
+
+@register_strategy("lab_slow_naive", description="fine-tuning at a fraction of the learning rate", reference="a lab")
+def lab_slow_naive(base: Base, *, factor: float = 0.1) -> Naive:
+    for g in base.optimizer.param_groups:
+        g["lr"] *= factor
+    return Naive(**base.kwargs())
+'''
+
+
+@pytest.fixture
+def plugin_module(tmp_path, monkeypatch):
+    (tmp_path / "lab_strategies.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "lab_strategies"
+    STRATEGIES._entries.pop("lab_slow_naive", None)
+    sys.modules.pop("lab_strategies", None)
+
+
+def test_a_strategy_from_outside_the_repo_runs_and_ranks(tmp_path, plugin_module, capsys):
+    import dqcl
+
+    spec = tmp_path / "s.toml"
+    spec.write_text(tiny_spec_text(tmp_path, "[strategies.naive]\n[strategies.lab_slow_naive]\nfactor = 0.5\n"))
+    store = tmp_path / "r.sqlite"
+    assert main(["--plugin", plugin_module, "run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 0
+    df = dqcl.load_results(store)
+    assert set(df["strategy"]) == {"naive", "lab_slow_naive"}
+    row = df[(df.strategy == "lab_slow_naive") & (df.metric == "ap50")].iloc[0]
+    assert row["params"] == {"factor": 0.5} and len(row["R"]) == 2
+    assert {"acc", "bwt", "forgetting", "fwt", "plasticity"} <= set(df.columns)
+
+
+def test_plugin_that_does_not_import(capsys):
+    assert main(["--plugin", "no_such_lab_module", "strategies", "list"]) == 2
+    assert "plugin 'no_such_lab_module' does not import: ModuleNotFoundError" in capsys.readouterr().err
+
+
+def test_api_run_takes_a_dict(tmp_path):
+    import tomllib
+
+    import dqcl
+
+    raw = tomllib.loads(tiny_spec_text(tmp_path, "[strategies.naive]\n"))
+    summary = dqcl.run(raw, store=tmp_path / "r.sqlite", progress=False)
+    assert (summary.total, summary.ran) == (1, 1)
+    assert len(dqcl.load_results(tmp_path / "r.sqlite")) == 10  # one run x 10 metrics
