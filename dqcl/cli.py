@@ -63,7 +63,7 @@ def run_redundancy(spec: Path | None, store_path: Path, quiet: bool) -> None:
 
 def _run(spec: Path | None, store_path: Path, quiet: bool, redundancy: bool) -> None:
     from .errors import SpecError
-    from .runner import run_study
+    from .runner import preflight, run_study
     from .spec import default_spec_path, load_spec
     from .store import Store
 
@@ -74,6 +74,7 @@ def _run(spec: Path | None, store_path: Path, quiet: bool, redundancy: bool) -> 
         raise SpecError(f"{parsed.source}: a redundancy study needs a [redundancy] table")
     if not redundancy and parsed.redundancy is not None:
         raise SpecError(f"{parsed.source}: this is a redundancy study; run it with 'dqcl run redundancy'")
+    preflight(parsed)  # before the store is opened: a study that cannot start leaves no file behind
     with Store(store_path) as store:
         summary = run_study(parsed, store, progress=not quiet)
     click.echo(

@@ -21,6 +21,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 
 from .domains import DOMAINS
+from .errors import DqclError
 from .evaluation import MaskSettings, SegmentationScores, make_evaluator
 from .metrics import METRICS
 from .model import CellposeNet, cellpose_loss
@@ -29,7 +30,7 @@ from .store import Store
 from .strategy import Augment, Base, Warmup, build_strategy
 from .streams import PatchData, make_benchmark, prepare
 
-__all__ = ["resolve_device", "prepare_domain", "run_one", "run_study", "StudySummary", "versions"]
+__all__ = ["resolve_device", "prepare_domain", "preflight", "run_one", "run_study", "StudySummary", "versions"]
 
 _PREPARED: dict[str, tuple[PatchData, PatchData]] = {}
 
@@ -190,6 +191,17 @@ def run_one(cfg: RunConfig, on_step: Callable[[str], None] | None = None) -> dic
     }
 
 
+def preflight(spec: Spec) -> list[RunConfig]:
+    """The study's runs, after the checks that should stop it at once rather than hours in."""
+    runs = expand(spec)
+    for ds in {d.name: d for r in runs for d in r.domains if d.kind == "folder"}.values():
+        if not Path(ds.params["path"]).is_dir():
+            raise DqclError(f"{ds.params['path']}: no such folder (domain '{ds.name}' of {spec.source})")
+    if spec.device.startswith("cuda") and not torch.cuda.is_available():
+        raise DqclError(f"{spec.source}: study.device is '{spec.device}' but no CUDA GPU is available here")
+    return runs
+
+
 @dataclass(frozen=True)
 class StudySummary:
     total: int
@@ -203,7 +215,7 @@ def run_study(spec: Spec, store: Store, progress: bool = True) -> StudySummary:
     from tqdm import tqdm
 
     _PREPARED.clear()  # a folder may have changed since the last study in this process
-    runs = expand(spec)
+    runs = preflight(spec)
     todo = [r for r in runs if not store.has(r.key)]
     t0 = time.perf_counter()
     bar = tqdm(total=len(runs), initial=len(runs) - len(todo), disable=not progress, unit="run", dynamic_ncols=True)

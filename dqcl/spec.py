@@ -237,6 +237,45 @@ def _strategy(label: str, table: Any, where: str) -> StrategySpec:
     return StrategySpec(label, name, resolved)
 
 
+NAMED_ORDERINGS = {
+    "given": "the spec's domains in the order the spec lists them",
+    "reverse": "the same, reversed",
+    "all": "every permutation of the spec's domains (n! orderings)",
+}
+
+
+def _orderings(value: Any, domains: dict[str, DomainSpec], source: str) -> list[list[str]]:
+    """Explicit lists of domain names, or a named set: 'given', 'reverse', 'all' (alone or inside the list)."""
+    import itertools
+
+    names = list(domains)
+    named = {"given": [names], "reverse": [names[::-1]], "all": [list(p) for p in itertools.permutations(names)]}
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise SpecError(f"{source}: study.orderings is empty; give lists of domain names or one of {', '.join(NAMED_ORDERINGS)}")
+    out: list[list[str]] = []
+    for order in items:
+        if isinstance(order, str):
+            if order not in named:
+                close = difflib.get_close_matches(order, list(named), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise SpecError(f"{source}: study.orderings: unknown named ordering '{order}'{hint}; known: {', '.join(NAMED_ORDERINGS)}")
+            out += named[order]
+            continue
+        if not isinstance(order, list) or not order or not all(isinstance(d, str) for d in order):
+            raise SpecError(f"{source}: study.orderings: each ordering must be a non-empty list of domain names, got {order!r}")
+        for d in order:
+            if d not in domains:
+                close = difflib.get_close_matches(d, names, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise SpecError(f"{source}: study.orderings names unknown domain '{d}'{hint}; the spec's domains: {', '.join(names)}")
+        if len(set(order)) != len(order):
+            raise SpecError(f"{source}: study.orderings: {order} repeats a domain")
+        out.append(order)
+    # the same ordering twice would run the same runs twice under one key
+    return [list(o) for o in dict.fromkeys(tuple(o) for o in out)]
+
+
 def _redundancy(table: Any, where: str, domains: dict[str, DomainSpec]) -> RedundancySpec:
     from .dq import SELECTORS
     from .embed import EMBEDDERS
@@ -284,20 +323,7 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
         raise SpecError(f"{source}: [domains] must name at least one domain")
     domains = {n: _domain(n, t, f"{source}: domains.{n}", base) for n, t in dom_table.items()}
 
-    orderings = study.get("orderings", [list(domains)])
-    if not isinstance(orderings, list) or not orderings:
-        raise SpecError(f"{source}: study.orderings must be a non-empty list of lists of domain names")
-    for order in orderings:
-        if not isinstance(order, list) or not order or not all(isinstance(d, str) for d in order):
-            raise SpecError(f"{source}: study.orderings: each ordering must be a non-empty list of domain names, got {order!r}")
-        for d in order:
-            if d not in domains:
-                close = difflib.get_close_matches(d, list(domains), n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise SpecError(f"{source}: study.orderings names unknown domain '{d}'{hint}; the spec's domains: {', '.join(domains)}")
-        if len(set(order)) != len(order):
-            raise SpecError(f"{source}: study.orderings: {order} repeats a domain")
-
+    orderings = _orderings(study.get("orderings", "given"), domains, source)
     redundancy = None
     if "redundancy" in raw:
         redundancy = _redundancy(raw["redundancy"], f"{source}: redundancy", domains)

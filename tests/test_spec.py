@@ -67,3 +67,45 @@ def test_folder_paths_resolve_against_the_spec_file(tmp_path):
     p.write_text('[domains.mine]\nkind = "folder"\npath = "../data/mine"\n[strategies.naive]\n')
     spec = load_spec(p)
     assert spec.domains["mine"].params["path"] == str((tmp_path / "data" / "mine").resolve())
+
+
+def test_named_orderings(tmp_path):
+    from dqcl.spec import parse_spec
+
+    raw = {"domains": {"cyto": {}, "histo": {}, "nuclei": {}}, "strategies": {"naive": {}}}
+    raw["study"] = {"orderings": "all"}
+    assert len(parse_spec(raw).orderings) == 6
+    raw["study"] = {"orderings": ["reverse", ["cyto", "histo"], ["cyto", "histo"]]}
+    assert parse_spec(raw).orderings == (("nuclei", "histo", "cyto"), ("cyto", "histo"))  # duplicates dropped
+    raw["study"] = {}
+    assert parse_spec(raw).orderings == (("cyto", "histo", "nuclei"),)
+
+
+@pytest.mark.parametrize("value,message", [("al", "unknown named ordering 'al' (did you mean 'all'?)"), ([], "study.orderings is empty")])
+def test_bad_named_orderings(value, message):
+    from dqcl.spec import parse_spec
+
+    with pytest.raises(SpecError, match=message.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):
+        parse_spec({"study": {"orderings": value}, "domains": {"cyto": {}}, "strategies": {"naive": {}}})
+
+
+def test_shipped_specs_parse():
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    sizes = {p.stem: len(expand(load_spec(p))) for p in sorted(bench.glob("*.toml"))}
+    assert sizes["orderings"] == 24 * 13 * 3
+    assert sizes["paper_cyto_histo"] == 2 * 7 * 3
+    assert sizes["replay_rates"] == 10 and sizes["redundancy"] == 42
+
+
+def test_paper_spec_fails_fast_without_its_data(tmp_path, capsys):
+    from pathlib import Path
+
+    from dqcl.cli import main
+
+    spec = Path(__file__).resolve().parents[1] / "benchmarks" / "paper_cyto_histo.toml"
+    store = tmp_path / "r.sqlite"
+    assert main(["run", "benchmark", str(spec), "--store", str(store)]) == 2
+    assert "data/cyto: no such folder (domain 'cyto'" in capsys.readouterr().err
+    assert not store.exists()
