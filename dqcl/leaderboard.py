@@ -107,44 +107,97 @@ def _redundancy_markdown(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _ranks(accs: dict[str, list[float]]) -> dict[str, str]:
+    """Rank by mean ACC; a strategy gets a rank below the one above it only where their means differ
+    by more than the sum of their standard deviations (over seeds). One seed: no spread, no ranks."""
+    if any(len(v) < 2 for v in accs.values()):
+        return {k: "—" for k in accs}
+    stats = sorted(((float(np.mean(v)), float(np.std(v, ddof=1)), k) for k, v in accs.items()), reverse=True)
+    out, rank = {}, 1
+    for pos, (mean, std, label) in enumerate(stats):
+        if pos and stats[pos - 1][0] - mean > stats[pos - 1][1] + std:
+            rank = pos + 1
+        out[label] = str(rank)
+    return out
+
+
+def _cl_tables(rows: list[dict[str, Any]]) -> list[tuple[str, str, tuple[str, ...], list[str], list[list]]]:
+    """(study, metric, ordering, headers, rows) for every continual table, best ACC first."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for e in rows:
+        groups[(e["study"], e["metric"], tuple(e["ordering"]), e["strategy"])].append(e)
+    out = []
+    for study in sorted({e["study"] for e in rows}):
+        for metric in _HEADLINE:
+            for order in sorted({k[2] for k in groups if k[0] == study and k[1] == metric}):
+                labels = sorted({k[3] for k in groups if k[:3] == (study, metric, order)})
+                ranks = _ranks({lab: [e["acc"] for e in groups[(study, metric, order, lab)]] for lab in labels})
+                table = []
+                for label in labels:
+                    es = groups[(study, metric, order, label)]
+                    row = [ranks[label], label, len(es)] + [_cell([e[k] for e in es]) for k in CL_METRICS]
+                    row += [_cell([e["R"][-1][j] for e in es]) for j in range(len(order))]
+                    table.append(row)
+                table.sort(key=lambda r: -float(r[3].split(" ")[0]) if r[3] != "—" else math.inf)
+                headers = ["rank", "strategy", "n", "ACC", "BWT", "Forgetting", "FWT", "Plasticity"] + [f"final: {d}" for d in order]
+                out.append((study, metric, order, headers, table))
+    return out
+
+
+def _slug(study: str, order: tuple[str, ...]) -> str:
+    return f"{study}_{'-'.join(order)}"
+
+
 def _markdown(rows: list[dict[str, Any]]) -> str:
     from tabulate import tabulate
 
     redundancy = [e for e in rows if e.get("selector") is not None]
-    rows = [e for e in rows if e.get("selector") is None]
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for e in rows:
-        groups[(e["study"], e["metric"], tuple(e["ordering"]), e["strategy"])].append(e)
     lines = ["# dqcl leaderboard", "", LEGEND]
-    studies = sorted({e["study"] for e in rows})
-    for study in studies:
-        for metric in _HEADLINE:
-            orderings = sorted({k[2] for k in groups if k[0] == study and k[1] == metric})
-            if not orderings:
-                continue
+    last = None
+    for study, metric, order, headers, table in _cl_tables([e for e in rows if e.get("selector") is None]):
+        if (study, metric) != last:
             lines += [f"## {study} — {metric}", ""]
-            for order in orderings:
-                table = []
-                labels = sorted({k[3] for k in groups if k[:3] == (study, metric, order)})
-                for label in labels:
-                    es = groups[(study, metric, order, label)]
-                    row = [label, len(es)] + [_cell([e[k] for e in es]) for k in CL_METRICS]
-                    row += [_cell([e["R"][-1][j] for e in es]) for j in range(len(order))]
-                    table.append(row)
-                table.sort(key=lambda r: -float(r[2].split(" ")[0]) if r[2] != "—" else math.inf)
-                headers = ["strategy", "n", "ACC", "BWT", "Forgetting", "FWT", "Plasticity"] + [f"final: {d}" for d in order]
-                lines += [f"**{' → '.join(order)}**", "", tabulate(table, headers, tablefmt="github"), ""]
+            last = (study, metric)
+        lines += [f"**{' → '.join(order)}**", "", tabulate(table, headers, tablefmt="github"), ""]
+        if metric == "ap50":
+            slug = _slug(study, order)
+            lines += [f"![R matrices]({slug}_R_ap50.png) ![forgetting vs plasticity]({slug}_forgetting_plasticity_ap50.png)", ""]
     if redundancy:
         lines += _redundancy_markdown(redundancy)
     return "\n".join(lines) + "\n"
 
 
+def _latex(rows: list[dict[str, Any]]) -> str:
+    def esc(x: Any) -> str:
+        return str(x).replace("_", r"\_").replace("±", r"$\pm$").replace("—", "--").replace("→", r"$\to$")
+
+    parts = ["% dqcl leaderboard: mean ± std over seeds; see leaderboard.md for the formulas"]
+    for study, metric, order, headers, table in _cl_tables([e for e in rows if e.get("selector") is None]):
+        if metric not in ("ap50", "iou"):
+            continue
+        parts += [
+            r"\begin{table}[t]\centering\small",
+            rf"\caption{{{esc(study)}: {esc(metric)}, {esc(' → '.join(order))}}}",
+            r"\begin{tabular}{ll" + "r" * (len(headers) - 2) + "}",
+            r"\toprule",
+            " & ".join(esc(h) for h in headers) + r" \\",
+            r"\midrule",
+            *(" & ".join(esc(c) for c in r) + r" \\" for r in table),
+            r"\bottomrule",
+            r"\end{tabular}",
+            r"\end{table}",
+            "",
+        ]
+    return "\n".join(parts) + "\n"
+
+
 def write_leaderboard(store: Store, out: str | Path, study: str | None = None) -> list[Path]:
-    """Write leaderboard.md, leaderboard.csv and leaderboard.json into ``out``; returns their paths."""
+    """Write leaderboard.md/.csv/.json/.tex and PNG plots into ``out``; returns their paths."""
     rows = entries(store, study)
     out = Path(out)
-    paths = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.json"]
+    paths = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.json", out / "leaderboard.tex"]
     write_text(paths[0], _markdown(rows) if rows else "# dqcl leaderboard\n\nNo runs stored yet.\n")
+    write_text(paths[3], _latex(rows))
     cols = ["study", "strategy", "strategy_name", "ordering", "seed", "metric", *CL_METRICS, "selector", "rate", "subset_size", "train_s", "total_s", "images_seen", "device", "run", "params", "baseline", "R"]
     import io
 
@@ -155,7 +208,19 @@ def write_leaderboard(store: Store, out: str | Path, study: str | None = None) -
         w.writerow({**e, "ordering": ">".join(e["ordering"]), "params": json.dumps(e["params"]), "baseline": json.dumps(e["baseline"]), "R": json.dumps(e["R"])})
     write_text(paths[1], buf.getvalue())
     write_text(paths[2], json.dumps(rows, indent=1) + "\n")
-    from .plots import saturation_plot
+    from .plots import forgetting_plasticity, heatmaps, replay_rate_curves, saturation_plot
+
+    cl: dict[tuple, list] = defaultdict(list)
+    for e in rows:
+        if e.get("selector") is None and e["metric"] == "ap50":
+            cl[(e["study"], tuple(e["ordering"]))].append(e)
+    for (st, order), group in sorted(cl.items()):
+        slug = _slug(st, order)
+        paths.append(heatmaps(group, out / f"{slug}_R_ap50.png"))
+        paths.append(forgetting_plasticity(group, out / f"{slug}_forgetting_plasticity_ap50.png"))
+        curves = replay_rate_curves(group, out / f"{slug}_replay_rates_ap50.png")
+        if curves is not None:
+            paths.append(curves)
 
     for study in sorted({e["study"] for e in rows if e.get("selector") is not None}):
         mine = [e for e in rows if e["study"] == study]

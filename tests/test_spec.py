@@ -96,7 +96,7 @@ def test_shipped_specs_parse():
     sizes = {p.stem: len(expand(load_spec(p))) for p in sorted(bench.glob("*.toml"))}
     assert sizes["orderings"] == 24 * 13 * 3
     assert sizes["paper_cyto_histo"] == 2 * 7 * 3
-    assert sizes["replay_rates"] == 10 and sizes["redundancy"] == 42
+    assert sizes["replay_rates"] == 10 and sizes["redundancy"] == 42 and sizes["baselines"] == 26
 
 
 def test_paper_spec_fails_fast_without_its_data(tmp_path, capsys):

@@ -7,6 +7,7 @@ import torch
 from dqcl.errors import RegistryError, SpecError
 from dqcl.runner import run_one
 from dqcl.spec import expand, load_spec
+from dqcl.checks import CHECKS
 from dqcl.strategy import STRATEGIES, list_strategies, resolve_params
 
 from conftest import tiny_spec_text
@@ -30,20 +31,15 @@ def test_strategy_has_description_and_default_params(name):
     assert all(not callable(v) for v in params.values())
 
 
+@pytest.fixture(scope="session")
+def contract_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("contract")
+
+
+@pytest.mark.parametrize("check", list(CHECKS))
 @pytest.mark.parametrize("name", ALL)
-def test_strategy_trains_two_tiny_experiences(tmp_path, name):
-    spec_path = tmp_path / "s.toml"
-    spec_path.write_text(tiny_spec_text(tmp_path, f"[strategies.{name}]\n"))
-    (cfg,) = expand(load_spec(spec_path))
-    torch.manual_seed(0)
-    result = run_one(cfg)
-    R = np.array(result["R"]["iou"])
-    rows = 1 if name == "joint" else 2
-    assert R.shape == (rows, 2)
-    assert np.all((R >= 0) & (R <= 1))
-    assert len(result["baseline"]["ap50"]) == 2
-    assert result["images_seen"] > 0
-    assert len(result["timings"]["train_s"]) == rows
+def test_strategy_contract(name, check, contract_dir):
+    CHECKS[check](name, contract_dir)
 
 
 def test_unknown_parameter_is_a_clear_error():

@@ -1,0 +1,137 @@
+"""`check_strategy`: the contract every registered strategy meets (scikit-learn's check_estimator idea).
+
+Each check is a function ``check(name, workdir)`` that raises AssertionError with a message a
+strategy author can act on. `tests/test_strategies.py` runs every check on every registered
+strategy, one test id each; a third party can call `check_strategy("mine", tmp)` on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import SpecError
+
+__all__ = ["CHECKS", "check_strategy", "tiny_spec"]
+
+_TINY = {
+    "study": {"name": "contract", "seeds": [0], "orderings": [["cyto", "histo"]], "device": "cpu"},
+    "data": {"patch_size": 48, "stride": 48},
+    "domains": {"cyto": {"n_train": 2, "n_test": 1, "size": 96}, "histo": {"n_train": 2, "n_test": 1, "size": 96}},
+    "model": {"widths": [8, 16, 32, 64]},
+    "train": {"epochs": 1, "batch_size": 4},
+    "eval": {"niter": 50},
+}
+_RESULTS: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def tiny_spec(name: str, workdir: Path, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    raw = json.loads(json.dumps(_TINY))
+    raw["data"]["cache_dir"] = str(Path(workdir) / "cache")
+    raw["strategies"] = {name: dict(params or {})}
+    return raw
+
+
+def _config(name: str, workdir: Path, params: dict[str, Any] | None = None):
+    from .spec import expand, parse_spec
+
+    (cfg,) = expand(parse_spec(tiny_spec(name, workdir, params)))
+    return cfg
+
+
+def _run(name: str, workdir: Path) -> dict[str, Any]:
+    """The tiny two-experience run, once per strategy and folder (several checks read it)."""
+    from .runner import run_one
+
+    key = (name, str(workdir))
+    if key not in _RESULTS:
+        _RESULTS[key] = run_one(_config(name, workdir))
+    return _RESULTS[key]
+
+
+def check_builds_with_defaults(name: str, workdir: Path) -> None:
+    import torch
+    from avalanche.training.templates import SupervisedTemplate
+
+    from .evaluation import SegmentationScores, make_evaluator
+    from .model import CellposeNet, cellpose_loss
+    from .strategy import Base, build_strategy, resolve_params
+
+    model = CellposeNet((8, 16, 32, 64))
+    base = Base(model, torch.optim.SGD(model.parameters(), lr=0.01), cellpose_loss, 4, 1, 4, torch.device("cpu"),
+                make_evaluator(SegmentationScores()))
+    built = build_strategy(name, base, resolve_params(name, {}))
+    assert isinstance(built, SupervisedTemplate), f"strategy '{name}' built {type(built).__name__}, not an Avalanche SupervisedTemplate"
+
+
+def check_records_params_exactly(name: str, workdir: Path) -> None:
+    from .strategy import resolve_params
+
+    defaults = resolve_params(name, {})
+    cfg = _config(name, workdir, defaults)
+    assert cfg.strategy.params == defaults, f"stored {cfg.strategy.params} != given {defaults}"
+    stored = json.loads(json.dumps(cfg.to_dict()))["strategy"]["params"]
+    assert stored == defaults, f"parameters do not survive the store's JSON: {stored} != {defaults}"
+    assert _config(name, workdir).key == cfg.key, "spelling out the defaults changed the run's key"
+
+
+def check_trains_two_experiences(name: str, workdir: Path) -> None:
+    res = _run(name, workdir)
+    rows = 1 if name == "joint" else 2
+    for metric, R in res["R"].items():
+        r = np.asarray(R)
+        assert r.shape == (rows, 2), f"R[{metric}] has shape {r.shape}, expected ({rows}, 2)"
+        assert np.all((r >= 0) & (r <= 1)), f"R[{metric}] leaves [0, 1]: {R}"
+    assert res["images_seen"] > 0, "no training image was seen"
+
+
+def check_deterministic(name: str, workdir: Path) -> None:
+    from .runner import run_one
+
+    again = run_one(_config(name, workdir))
+    assert again["R"] == _run(name, workdir)["R"], "two runs with the same seed gave different score matrices"
+
+
+def check_leaves_data_untouched(name: str, workdir: Path) -> None:
+    from .runner import prepare_domain
+
+    cfg = _config(name, workdir)
+    before = [hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+              for ds in cfg.domains for part in prepare_domain(ds, cfg) for a in (part.images, part.targets)]
+    from .runner import run_one
+
+    run_one(cfg)
+    after = [hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+             for ds in cfg.domains for part in prepare_domain(ds, cfg) for a in (part.images, part.targets)]
+    assert before == after, "training changed the experiences' images or targets in place"
+
+
+def check_unknown_parameter_is_refused(name: str, workdir: Path) -> None:
+    from .strategy import resolve_params
+
+    try:
+        resolve_params(name, {"no_such_parameter": 1})
+    except SpecError as err:
+        assert "no_such_parameter" in str(err), f"the error does not name the key: {err}"
+        return
+    raise AssertionError("an unknown parameter was accepted")
+
+
+CHECKS: dict[str, Callable[[str, Path], None]] = {
+    "builds_with_defaults": check_builds_with_defaults,
+    "records_params_exactly": check_records_params_exactly,
+    "trains_two_experiences": check_trains_two_experiences,
+    "deterministic": check_deterministic,
+    "leaves_data_untouched": check_leaves_data_untouched,
+    "unknown_parameter_is_refused": check_unknown_parameter_is_refused,
+}
+
+
+def check_strategy(name: str, workdir: Path) -> None:
+    """Run every check on strategy ``name``; the first failure raises AssertionError."""
+    for check in CHECKS.values():
+        check(name, Path(workdir))

@@ -1,0 +1,59 @@
+import json
+
+from dqcl.leaderboard import _ranks, write_leaderboard
+from dqcl.metrics import METRICS
+from dqcl.store import SCHEMA_VERSION, Store
+
+
+def _put(store, label, name, seed, R, params=None, study="s", ordering=("cyto", "histo")):
+    cfg = {"study": study, "strategy": {"label": label, "name": name, "params": params or {}}, "ordering": list(ordering), "seed": seed}
+    res = {"R": {m: R for m in METRICS}, "baseline": {m: [0.0] * len(ordering) for m in METRICS},
+           "timings": {"train_s": [1.0], "eval_s": [1.0], "total_s": 2.0}, "images_seen": 10, "device": "cpu"}
+    store.put(f"{label}-{seed}-{json.dumps(params)}", cfg, res)
+
+
+def test_ranks_only_where_means_differ_by_more_than_the_spread():
+    assert _ranks({"a": [0.9], "b": [0.1]}) == {"a": "—", "b": "—"}  # one seed: no spread, no ranks
+    r = _ranks({"a": [0.90, 0.92], "b": [0.89, 0.91], "c": [0.2, 0.22]})
+    assert r == {"a": "1", "b": "1", "c": "3"}
+
+
+def test_leaderboard_files_tables_and_plots(tmp_path):
+    with Store(tmp_path / "r.sqlite") as store:
+        for seed in (0, 1):
+            _put(store, "naive", "naive", seed, [[0.8, 0.0], [0.0 + 0.01 * seed, 0.7]])
+            _put(store, "cumulative", "cumulative", seed, [[0.8, 0.0], [0.6, 0.7 - 0.01 * seed]])
+            for rate in (0.05, 0.5):
+                _put(store, f"replay_{rate}", "replay", seed, [[0.8, 0.0], [rate, 0.7]], {"rate": rate})
+                _put(store, f"dq_{rate}", "dq_replay", seed, [[0.8, 0.0], [rate * 1.2, 0.7]], {"rate": rate})
+        paths = write_leaderboard(store, tmp_path / "lb")
+    names = {p.name for p in paths}
+    assert {"leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.tex"} <= names
+    assert {"s_cyto-histo_R_ap50.png", "s_cyto-histo_forgetting_plasticity_ap50.png", "s_cyto-histo_replay_rates_ap50.png"} <= names
+    md = (tmp_path / "lb" / "leaderboard.md").read_text()
+    table = [line.split("|")[1:4] for line in md.split("## s — ap50")[1].splitlines() if line.startswith("|")][2:]
+    rank = {cells[1].strip(): cells[0].strip() for cells in table}
+    # dq_0.5 (0.650 ± 0) and cumulative (0.647 ± 0.004) are within their spread: tied first
+    assert rank["dq_0.5"] == rank["cumulative"] == "1"
+    assert rank["naive"] not in ("1", "—")
+    assert "0.647 ± 0.004" in md or "0.648 ± 0.004" in md
+    tex = (tmp_path / "lb" / "leaderboard.tex").read_text()
+    assert r"\begin{tabular}" in tex and r"$\pm$" in tex and r"replay\_0.05" in tex
+    for p in paths:
+        if p.suffix == ".png":
+            assert p.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_store_from_a_newer_dqcl_is_refused(tmp_path, capsys):
+    import sqlite3
+
+    from dqcl.cli import main
+
+    path = tmp_path / "r.sqlite"
+    Store(path).close()
+    with sqlite3.connect(path) as c:
+        c.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION + 1),))
+    before = path.read_bytes()
+    assert main(["leaderboard", "build", "--store", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "newer than this dqcl understands" in capsys.readouterr().err
+    assert path.read_bytes() == before
