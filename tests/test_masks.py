@@ -1,0 +1,83 @@
+"""Batched mask reconstruction gives Cellpose's compute_masks masks, for whole batches at once."""
+
+import numpy as np
+import pytest
+import torch
+
+from dqcl.domains import DOMAINS
+from dqcl.evaluation import flows_to_masks
+from dqcl.masks import MaskSettings, batch_masks, outputs_from_targets
+from dqcl.metrics import score_masks
+from dqcl.model import CellposeNet
+from dqcl.streams import prepare
+
+
+@pytest.fixture(scope="module")
+def patches(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("flows")
+    out = {}
+    for kind in ("cyto", "histo", "nuclei", "brightfield"):
+        dom = DOMAINS.get(kind).factory(seed=1, n_train=1, n_test=2, size=192)
+        out[kind] = prepare(dom, "test", 96, 96, cache_dir=cache)
+    return out
+
+
+def _reference(outputs, settings=MaskSettings()):
+    return [flows_to_masks(o, settings) for o in outputs]
+
+
+@pytest.mark.parametrize("kind", ["cyto", "histo", "nuclei", "brightfield"])
+@pytest.mark.parametrize("noise", [0.3, 1.5])
+def test_batched_masks_are_cellposes_masks(patches, kind, noise):
+    outputs = outputs_from_targets(patches[kind].targets, noise, seed=3)
+    got = batch_masks(outputs)
+    ref = _reference(outputs)
+    assert sum(int(r.max()) for r in ref) > 0  # the comparison is about real masks, not empty ones
+    for r, g in zip(ref, got):
+        assert g.dtype == np.uint16
+        np.testing.assert_array_equal(g, r)
+
+
+def test_untrained_network_outputs_give_the_same_masks(patches):
+    torch.manual_seed(0)
+    net = CellposeNet((8, 16, 32, 64)).eval()
+    with torch.no_grad():
+        outputs = net(torch.from_numpy(patches["cyto"].images)).numpy()
+    outputs[:, 2] += 2.0  # an untrained net's probabilities sit near 0: lift them so there is something to follow
+    for r, g in zip(_reference(outputs), batch_masks(torch.from_numpy(outputs))):
+        np.testing.assert_array_equal(g, r)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [MaskSettings(flow_threshold=0.0), MaskSettings(min_size=0), MaskSettings(niter=50, cellprob_threshold=1.0)],
+    ids=["no-flow-check", "no-min-size", "few-steps"],
+)
+def test_settings_are_honoured_like_cellpose(patches, settings):
+    outputs = outputs_from_targets(patches["nuclei"].targets, 0.8, seed=5)
+    for r, g in zip(_reference(outputs, settings), batch_masks(outputs, settings)):
+        np.testing.assert_array_equal(g, r)
+
+
+def test_background_only_patches_give_empty_masks(patches):
+    outputs = outputs_from_targets(patches["histo"].targets, 0.3)
+    outputs[1, 2] = -5.0  # the second patch has no cell pixel at all
+    got = batch_masks(outputs)
+    assert got[1].max() == 0 and got[0].max() > 0
+    assert batch_masks(np.full((2, 3, 32, 32), -5.0, np.float32))[0].shape == (32, 32)
+
+
+def test_torch_engine_agrees_at_ap50(patches):
+    """The GPU engine (grid_sample, float32) run here on the CPU: masks agree at AP@0.5 >= 0.99."""
+    outputs = np.concatenate([outputs_from_targets(p.targets, 0.5, seed=7) for p in patches.values()])
+    ref = batch_masks(outputs)
+    got = batch_masks(outputs, engine="torch")
+    ap = np.mean([score_masks(r.astype(np.int32), g.astype(np.int32))["ap50"] for r, g in zip(ref, got)])
+    assert ap >= 0.99
+
+
+def test_wrong_shape_is_refused():
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        batch_masks(np.zeros((2, 2, 8, 8), np.float32))
+    with pytest.raises(ValueError, match="unknown engine"):
+        batch_masks(np.zeros((1, 3, 8, 8), np.float32), engine="magic")
