@@ -96,6 +96,37 @@ def check_deterministic(name: str, workdir: Path) -> None:
     assert again["R"] == _run(name, workdir)["R"], "two runs with the same seed gave different score matrices"
 
 
+class _Interrupted(Exception):
+    pass
+
+
+def check_resumes_exactly(name: str, workdir: Path) -> None:
+    """A run stopped right after its first checkpoint and resumed gives the uninterrupted run's result."""
+    from .runner import run_one
+
+    cfg = _config(name, workdir)
+    path = Path(workdir) / "checkpoints" / f"{name}-{cfg.key}.pt"
+    path.unlink(missing_ok=True)
+
+    def stop(msg: str) -> None:
+        if msg.startswith("checkpoint saved"):
+            raise _Interrupted
+
+    try:
+        run_one(cfg, on_step=stop, checkpoint=path)
+    except _Interrupted:
+        pass
+    if name == "joint":  # one training phase: nothing to checkpoint between experiences
+        assert not path.exists(), "a single-phase run wrote a checkpoint"
+        return
+    assert path.is_file(), "no checkpoint was written after the first experience"
+    resumed = run_one(cfg, checkpoint=path)
+    full = _run(name, workdir)
+    assert resumed["resumed_from"] == 1, f"the run did not resume from its checkpoint ({resumed['resumed_from']})"
+    assert resumed["R"] == full["R"], "the resumed run's score matrices differ from the uninterrupted run's"
+    assert resumed["images_seen"] == full["images_seen"], "the resumed run saw a different number of images"
+
+
 def check_leaves_data_untouched(name: str, workdir: Path) -> None:
     from .runner import prepare_domain
 
@@ -126,6 +157,7 @@ CHECKS: dict[str, Callable[[str, Path], None]] = {
     "records_params_exactly": check_records_params_exactly,
     "trains_two_experiences": check_trains_two_experiences,
     "deterministic": check_deterministic,
+    "resumes_exactly": check_resumes_exactly,
     "leaves_data_untouched": check_leaves_data_untouched,
     "unknown_parameter_is_refused": check_unknown_parameter_is_refused,
 }

@@ -47,26 +47,37 @@ def run() -> None:
 @click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--store", "store_path", default="results/dqcl.sqlite", show_default=True, type=click.Path(path_type=Path), help="SQLite results store.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run_benchmark(spec: Path | None, store_path: Path, quiet: bool) -> None:
+@click.option("--executor", type=click.Choice(["local", "process", "ray"]), default="local", show_default=True, help="Run one after another, in N worker processes, or as Ray tasks.")
+@click.option("--workers", default=1, show_default=True, type=int, help="Runs at once (process, local Ray).")
+@click.option("--address", default=None, metavar="ADDR", help="Ray cluster to submit to (host:port, ray://host:port or auto); default: start a local one.")
+@click.option("--num-gpus", default=None, type=float, help="GPUs per Ray task (default: 1 where the cluster has GPUs, else 0).")
+def run_benchmark(spec: Path | None, store_path: Path, quiet: bool, **executor) -> None:
     """Run a benchmark SPEC (default: benchmarks/quick.toml); runs already stored are skipped."""
-    _run(spec, store_path, quiet, redundancy=False)
+    _run(spec, store_path, quiet, redundancy=False, executor=executor)
 
 
 @run.command("redundancy")
 @click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--store", "store_path", default="results/dqcl.sqlite", show_default=True, type=click.Path(path_type=Path), help="SQLite results store.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run_redundancy(spec: Path | None, store_path: Path, quiet: bool) -> None:
+@click.option("--executor", type=click.Choice(["local", "process", "ray"]), default="local", show_default=True, help="Run one after another, in N worker processes, or as Ray tasks.")
+@click.option("--workers", default=1, show_default=True, type=int, help="Runs at once (process, local Ray).")
+@click.option("--address", default=None, metavar="ADDR", help="Ray cluster to submit to (host:port, ray://host:port or auto); default: start a local one.")
+@click.option("--num-gpus", default=None, type=float, help="GPUs per Ray task (default: 1 where the cluster has GPUs, else 0).")
+def run_redundancy(spec: Path | None, store_path: Path, quiet: bool, **executor) -> None:
     """Train from scratch on subsets of a domain chosen by each selector at each rate (default: benchmarks/redundancy.toml)."""
-    _run(spec, store_path, quiet, redundancy=True)
+    _run(spec, store_path, quiet, redundancy=True, executor=executor)
 
 
-def _run(spec: Path | None, store_path: Path, quiet: bool, redundancy: bool) -> None:
+def _run(spec: Path | None, store_path: Path, quiet: bool, redundancy: bool, executor: dict) -> None:
     from .errors import SpecError
+    from .executors import ExecutorOptions
     from .runner import preflight, run_study
     from .spec import default_spec_path, load_spec
     from .store import Store
 
+    opts = ExecutorOptions(executor["executor"], executor["workers"], executor["address"], executor["num_gpus"])
+    opts.check()
     if spec is None and redundancy:
         spec = default_spec_path().with_name("redundancy.toml")
     parsed = load_spec(spec)
@@ -76,7 +87,12 @@ def _run(spec: Path | None, store_path: Path, quiet: bool, redundancy: bool) -> 
         raise SpecError(f"{parsed.source}: this is a redundancy study; run it with 'dqcl run redundancy'")
     preflight(parsed)  # before the store is opened: a study that cannot start leaves no file behind
     with Store(store_path) as store:
-        summary = run_study(parsed, store, progress=not quiet)
+        try:
+            summary = run_study(parsed, store, progress=not quiet, executor=opts)
+        except KeyboardInterrupt:
+            click.echo(f"\n{parsed.name}: interrupted; {len(store)} run(s) in {store_path}, none half-written. "
+                       "Run the same command again to finish (killed runs resume from their checkpoints).", err=True)
+            raise SystemExit(130) from None
     click.echo(
         f"{parsed.name}: {summary.ran} run(s) done in {summary.seconds:.0f} s, "
         f"{summary.done_before} already stored, {summary.total} in all -> {store_path}"

@@ -30,7 +30,7 @@ from .store import Store
 from .strategy import Augment, Base, Warmup, build_strategy
 from .streams import PatchData, make_benchmark, prepare
 
-__all__ = ["resolve_device", "prepare_domain", "preflight", "run_one", "run_study", "StudySummary", "versions"]
+__all__ = ["resolve_device", "prepare_domain", "preflight", "run_one", "run_study", "StudySummary", "versions", "checkpoint_path"]
 
 _PREPARED: dict[str, tuple[PatchData, PatchData]] = {}
 
@@ -94,21 +94,43 @@ class _Count(SupervisedPlugin):
         self.images += len(strategy.mb_x)
 
 
+def _peak_memory(device: torch.device, peak: dict[str, float]) -> None:
+    """Largest resident set of this process and, on a GPU, largest allocation, in MiB (kept across a resume)."""
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    peak["host"] = max(peak.get("host", 0.0), round(rss, 1))
+    if device.type == "cuda":
+        peak["gpu"] = max(peak.get("gpu", 0.0), round(torch.cuda.max_memory_allocated(device) / 2**20, 1))
+
+
 def _row(scores: SegmentationScores, n: int) -> dict[str, list[float]]:
     got = scores.result()
     return {m: [got[j][m] for j in range(n)] for m in METRICS}
 
 
-def run_one(cfg: RunConfig, on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Train and score one run; returns the result stored for it."""
+def run_one(
+    cfg: RunConfig, on_step: Callable[[str], None] | None = None, checkpoint: Path | None = None
+) -> dict[str, Any]:
+    """Train and score one run; returns the result stored for it.
+
+    With ``checkpoint`` (a file path), the run's state is saved there after every experience
+    but the last, and a run that finds a checkpoint of its own key there resumes after the
+    experience it holds instead of starting over.
+    """
     from avalanche.training import JointTraining
+
+    from . import checkpoint as ckpt
 
     step = on_step or (lambda msg: None)
     t_start = time.perf_counter()
+    device_peak: dict[str, float] = {}
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
 
     step("preparing data")
     prepared = [prepare_domain(ds, cfg) for ds in cfg.domains]
@@ -150,7 +172,20 @@ def run_one(cfg: RunConfig, on_step: Callable[[str], None] | None = None) -> dic
     strategy = build_strategy(cfg.strategy.name, base, cfg.strategy.params)
 
     train_s, eval_s = [], []
-    if cfg.subset is None:
+    R: dict[str, list[list[float]]] = {m: [] for m in METRICS}
+    phases = [bm.train_stream] if isinstance(strategy, JointTraining) else list(bm.train_stream)
+    start = 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        saved = ckpt.load(checkpoint)
+        if saved.get("key") == cfg.key and 0 < saved["done"] < len(phases):
+            step(f"resuming after experience {saved['done'] - 1}")
+            ckpt.restore_strategy(strategy, saved["state"])
+            start, R, baseline = saved["done"], saved["R"], saved["baseline"]
+            train_s, eval_s, counter.images = saved["train_s"], saved["eval_s"], saved["images"]
+            device_peak.update(saved.get("peak", {}))
+    if start:
+        pass
+    elif cfg.subset is None:
         step("scoring the random-init network")
         t = time.perf_counter()
         strategy.eval(bm.test_stream)
@@ -160,9 +195,9 @@ def run_one(cfg: RunConfig, on_step: Callable[[str], None] | None = None) -> dic
         # a redundancy run trains one domain from scratch: no transfer to measure, no baseline needed
         baseline = {m: [float("nan")] * n for m in METRICS}
 
-    R: dict[str, list[list[float]]] = {m: [] for m in METRICS}
-    phases = [bm.train_stream] if isinstance(strategy, JointTraining) else list(bm.train_stream)
     for i, phase in enumerate(phases):
+        if i < start:
+            continue
         step("training on all domains" if len(phases) == 1 and n > 1 else f"training on {cfg.ordering[i]}")
         t = time.perf_counter()
         strategy.train(phase)
@@ -173,7 +208,15 @@ def run_one(cfg: RunConfig, on_step: Callable[[str], None] | None = None) -> dic
         eval_s.append(time.perf_counter() - t)
         for m, row in _row(scores, n).items():
             R[m].append(row)
+        if checkpoint is not None and i < len(phases) - 1:
+            _peak_memory(device, device_peak)
+            ckpt.save(checkpoint, {
+                "key": cfg.key, "done": i + 1, "state": ckpt.strategy_state(strategy), "R": R, "baseline": baseline,
+                "train_s": train_s, "eval_s": eval_s, "images": counter.images, "peak": device_peak,
+            })
+            step(f"checkpoint saved after experience {i}")
 
+    _peak_memory(device, device_peak)
     return {
         "R": R,
         "baseline": baseline,
@@ -185,6 +228,8 @@ def run_one(cfg: RunConfig, on_step: Callable[[str], None] | None = None) -> dic
             "total_s": time.perf_counter() - t_start,
         },
         "images_seen": counter.images,
+        "peak_memory_mb": device_peak,
+        "resumed_from": start,
         "subset": subset_info,
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "versions": versions(),
@@ -210,20 +255,17 @@ class StudySummary:
     seconds: float
 
 
-def run_study(spec: Spec, store: Store, progress: bool = True) -> StudySummary:
-    """Run every run of a spec not yet in the store, writing each result as it finishes."""
-    from tqdm import tqdm
+def checkpoint_path(store: Store, cfg: RunConfig) -> Path:
+    return store.path.parent / "checkpoints" / f"{cfg.key}.pt"
 
-    _PREPARED.clear()  # a folder may have changed since the last study in this process
-    runs = preflight(spec)
-    todo = [r for r in runs if not store.has(r.key)]
-    t0 = time.perf_counter()
-    bar = tqdm(total=len(runs), initial=len(runs) - len(todo), disable=not progress, unit="run", dynamic_ncols=True)
-    for cfg in todo:
-        label = f"{cfg.strategy.label} {'>'.join(cfg.ordering)} seed {cfg.seed}"
-        result = run_one(cfg, on_step=lambda msg: bar.set_description(f"{label}: {msg}"))
-        store.put(cfg.key, cfg.to_dict(), result)
-        bar.update(1)
-    bar.set_description(f"{spec.name}: done")
-    bar.close()
-    return StudySummary(len(runs), len(runs) - len(todo), len(todo), time.perf_counter() - t0)
+
+def run_study(spec: Spec, store: Store, progress: bool = True, executor=None) -> StudySummary:
+    """Run every run of a spec not yet in the store, writing each result as it finishes.
+
+    ``executor`` is a `dqcl.executors.ExecutorOptions` (default: local, one run after another).
+    Each run checkpoints after every experience next to the store (``checkpoints/<key>.pt``)
+    and resumes from there if it was killed; the checkpoint goes once the result is stored.
+    """
+    from .executors import ExecutorOptions, execute
+
+    return execute(spec, store, executor or ExecutorOptions(), progress)

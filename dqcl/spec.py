@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .provenance import domain_manifest
 from .domains import DOMAINS
 from .errors import RegistryError, SpecError
 
@@ -135,6 +136,7 @@ class RunConfig:
     device: str
     version: str = __version__
     subset: Subset | None = None
+    data_manifests: tuple[tuple[str, str], ...] = ()  # (domain, manifest hash), see dqcl.provenance
     key: str = field(default="", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -387,6 +389,7 @@ def _run(spec: Spec, strategy: StrategySpec, order: tuple[str, ...], seed: int, 
         data_seed=spec.data_seed,
         device=spec.device,
         subset=subset,
+        data_manifests=tuple((d, domain_manifest(spec.domains[d].kind, spec.domains[d].params)) for d in order),
     )
     return RunConfig(**{**cfg.__dict__, "key": _hash(cfg.to_dict())})
 

@@ -56,6 +56,9 @@ def _load_builtin() -> None:
             raise SpecError(f"entry point '{ep.name}' ({ep.value}) of group dqcl.strategies does not import: {type(exc).__name__}: {exc}") from None
 
 
+_PLUGINS: list[str] = []
+
+
 def load_plugin(module: str) -> None:
     """Import a module that registers strategies (``dqcl --plugin my_lab.strategies``)."""
     import importlib
@@ -65,6 +68,13 @@ def load_plugin(module: str) -> None:
         importlib.import_module(module)
     except Exception as exc:
         raise SpecError(f"plugin '{module}' does not import: {type(exc).__name__}: {exc}") from None
+    if module not in _PLUGINS:
+        _PLUGINS.append(module)
+
+
+def loaded_plugins() -> tuple[str, ...]:
+    """Modules given with --plugin so far (workers import them too)."""
+    return tuple(_PLUGINS)
 
 
 @dataclass
