@@ -49,6 +49,10 @@ class ExecutorOptions:
             raise DqclError(f"--num-gpus: must be 0 or more, got {self.num_gpus}")
         if self.address and self.name != "ray":
             raise DqclError("--address: only the ray executor connects to a cluster")
+        if self.name == "ray":
+            _import_ray()
+            if self.address:
+                _check_address(self.address)
 
 
 def _label(cfg: RunConfig) -> str:
@@ -193,16 +197,20 @@ def _check_address(address: str) -> None:
         raise DqclError(f"--address {address}: cannot reach a Ray cluster there ({err})") from None
 
 
-def _ray(study: _Study) -> None:
+def _import_ray():
     try:
         import ray
     except ImportError:
         raise DqclError('--executor ray needs Ray, which is not installed: pip install -e ".[ray]"') from None
+    return ray
+
+
+def _ray(study: _Study) -> None:
+    ray = _import_ray()
     opts = study.opts
     started_here = False
     if not ray.is_initialized():
         if opts.address:
-            _check_address(opts.address)
             ray.init(address=opts.address, log_to_driver=False, include_dashboard=False)
         else:
             ray.init(

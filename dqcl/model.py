@@ -47,19 +47,22 @@ def dihedral(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> tu
     """Random flip/90-degree-rotation per sample, with the flow vectors turned to match.
 
     ``x`` is (B, C, H, W); ``y`` is (B, 4, H, W) in Cellpose's layout (labels, prob, dY, dX).
-    A vertical flip negates dY, a horizontal flip negates dX, a transpose swaps them.
+    A vertical flip negates dY, a horizontal flip negates dX, a transpose swaps them. The
+    codes are drawn on the CPU generator; the samples sharing a code are turned together,
+    on whatever device the batch is (at most 8 groups, whatever the batch size).
     """
     b = x.shape[0]
-    codes = torch.randint(0, 8, (b,), generator=generator).tolist()
-    xs, ys = [], []
-    for i, code in enumerate(codes):
-        xi, yi = x[i], y[i]
-        if code & 4 and xi.shape[-1] == xi.shape[-2]:
-            xi, yi = xi.transpose(-1, -2), yi.transpose(-1, -2)[[0, 1, 3, 2]]
+    codes = torch.randint(0, 8, (b,), generator=generator)
+    x_out, y_out = torch.empty_like(x), torch.empty_like(y)
+    square = x.shape[-1] == x.shape[-2]
+    for code in codes.unique().tolist():
+        idx = (codes == code).nonzero().flatten().to(x.device)
+        xi, yi = x.index_select(0, idx), y.index_select(0, idx)
+        if code & 4 and square:
+            xi, yi = xi.transpose(-1, -2), yi.transpose(-1, -2)[:, [0, 1, 3, 2]]
         if code & 2:
             xi, yi = xi.flip(-2), yi.flip(-2) * yi.new_tensor([1, 1, -1, 1])[:, None, None]
         if code & 1:
             xi, yi = xi.flip(-1), yi.flip(-1) * yi.new_tensor([1, 1, 1, -1])[:, None, None]
-        xs.append(xi)
-        ys.append(yi)
-    return torch.stack(xs), torch.stack(ys)
+        x_out[idx], y_out[idx] = xi, yi
+    return x_out, y_out

@@ -23,6 +23,7 @@ from avalanche.core import SupervisedPlugin
 from .domains import DOMAINS
 from .errors import DqclError
 from .evaluation import MaskSettings, SegmentationScores, make_evaluator
+from .fast import FastPath, fast_enabled
 from .metrics import METRICS
 from .model import CellposeNet, cellpose_loss
 from .spec import DomainSpec, RunConfig, Spec, Subset, expand
@@ -157,6 +158,11 @@ def run_one(
     )
     counter = _Count()
     plugins: list = [counter, Warmup(cfg.train.warmup_epochs)] + ([Augment(cfg.seed)] if cfg.train.augment else [])
+    fast = fast_enabled(cfg.train.fast, device)
+    if fast:
+        plugins.append(FastPath(device))  # after Augment: batches are turned, then laid out channels-last
+    if cfg.train.compile:
+        model.compile()  # in place: parameter names (checkpoints, EWC importances) stay as they are
     base = Base(
         model=model,
         optimizer=optimizer,
@@ -171,6 +177,8 @@ def run_one(
     )
     strategy = build_strategy(cfg.strategy.name, base, cfg.strategy.params)
 
+    loader = {"num_workers": cfg.train.loader_workers, "pin_memory": fast and device.type == "cuda",
+              "persistent_workers": cfg.train.loader_workers > 0}
     train_s, eval_s = [], []
     R: dict[str, list[list[float]]] = {m: [] for m in METRICS}
     phases = [bm.train_stream] if isinstance(strategy, JointTraining) else list(bm.train_stream)
@@ -200,7 +208,7 @@ def run_one(
             continue
         step("training on all domains" if len(phases) == 1 and n > 1 else f"training on {cfg.ordering[i]}")
         t = time.perf_counter()
-        strategy.train(phase)
+        strategy.train(phase, **loader)
         train_s.append(time.perf_counter() - t)
         step(f"scoring after experience {i}")
         t = time.perf_counter()
@@ -232,6 +240,7 @@ def run_one(
         "resumed_from": start,
         "subset": subset_info,
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "fast_path": {"bf16_channels_last": fast, "compile": cfg.train.compile},
         "versions": versions(),
     }
 

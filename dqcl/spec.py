@@ -52,6 +52,9 @@ class TrainSpec:
     weight_decay: float = 1e-5
     augment: bool = True  # random flips and 90-degree rotations
     warmup_epochs: float = 1.0  # linear learning-rate warm-up at the start of every experience (Cellpose: 10)
+    fast: str = "auto"  # channels-last + bf16 autocast + pinned memory: "on", "off", "auto" (on for a GPU)
+    compile: bool = False  # torch.compile the network (minutes of compiling, then faster steps on a GPU)
+    loader_workers: int = 0  # DataLoader worker processes for training batches
 
 
 @dataclass(frozen=True)
@@ -355,6 +358,8 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
         raise SpecError(f"{source}: model.widths must be 4 positive integers, got {list(spec.model.widths)}")
     if spec.train.epochs < 1 or spec.train.batch_size < 1 or spec.eval.batch_size < 1:
         raise SpecError(f"{source}: train.epochs, train.batch_size and eval.batch_size must be >= 1")
+    if spec.train.fast not in ("auto", "on", "off"):
+        raise SpecError(f"{source}: train.fast must be 'auto', 'on' or 'off', got {spec.train.fast!r}")
     return spec
 
 

@@ -1,0 +1,257 @@
+"""Executors, resumable studies and their bad input: real worker processes, a real local Ray
+instance and real kills (SIGKILL, SIGINT) of real `dqcl run` processes."""
+
+import errno
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dqcl.cli import main
+
+from conftest import tiny_spec_text
+
+STRATS = "[strategies.naive]\n[strategies.replay]\nrate = 0.5\n"
+
+
+def _spec(tmp_path: Path, seeds="[0, 1]", orderings='[["cyto", "histo"]]', extra="") -> Path:
+    text = tiny_spec_text(tmp_path, STRATS).replace("seeds = [0]", f"seeds = {seeds}")
+    text = text.replace('orderings = [["cyto", "histo"]]', f"orderings = {orderings}") + extra
+    p = tmp_path / "study.toml"
+    p.write_text(text)
+    return p
+
+
+def _stored(store: Path) -> dict[str, dict]:
+    with sqlite3.connect(store) as c:
+        return {k: json.loads(r) for k, r in c.execute("SELECT key, result FROM runs")}
+
+
+def _count(store: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1) as c:
+            return c.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _dqcl(*args: str) -> subprocess.Popen:
+    code = "import sys; from dqcl.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted study, run with the local executor."""
+    tmp = tmp_path_factory.mktemp("ref")
+    spec = _spec(tmp)
+    store = tmp / "ref.sqlite"
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 0
+    return spec, _stored(store)
+
+
+def _same_results(got: dict, ref: dict) -> None:
+    assert sorted(got) == sorted(ref)
+    for key in ref:
+        assert got[key]["R"] == ref[key]["R"], f"run {key} differs from the uninterrupted local study"
+
+
+def test_process_executor_gives_the_local_results(reference, tmp_path):
+    spec, ref = reference
+    store = tmp_path / "p.sqlite"
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet", "--executor", "process", "--workers", "2"]) == 0
+    got = _stored(store)
+    _same_results(got, ref)
+    assert {r["executor"] for r in got.values()} == {"process"}
+    assert len({r["worker"]["pid"] for r in got.values()}) == 2  # two workers took runs
+    assert not (tmp_path / "checkpoints").exists()  # stored runs leave no checkpoint behind
+
+
+def test_ray_executor_on_a_local_ray_instance_gives_the_local_results(reference, tmp_path, capsys):
+    pytest.importorskip("ray")
+    spec, ref = reference
+    store = tmp_path / "ray.sqlite"
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet", "--executor", "ray", "--workers", "2"]) == 0
+    got = _stored(store)
+    _same_results(got, ref)
+    assert {r["executor"] for r in got.values()} == {"ray"}
+    assert all(r["worker"]["pid"] != os.getpid() for r in got.values())
+    out = tmp_path / "lb"
+    assert main(["leaderboard", "build", "--store", str(store), "--out", str(out)]) == 0
+    assert "| naive" in (out / "leaderboard.md").read_text()
+
+
+def test_sigkill_between_runs_then_rerun_loses_and_repeats_nothing(reference, tmp_path):
+    spec, ref = reference
+    store = tmp_path / "k.sqlite"
+    proc = _dqcl("run", "benchmark", str(spec), "--store", str(store), "--quiet")
+    deadline = time.time() + 240
+    while _count(store) < 1 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the study finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = _count(store)
+    assert 1 <= partial < len(ref)
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 0
+    with sqlite3.connect(store) as c:
+        assert c.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM runs").fetchone() == (len(ref), len(ref))
+    _same_results(_stored(store), ref)
+
+
+def test_sigkill_inside_a_run_resumes_from_its_last_experience(tmp_path):
+    spec = _spec(tmp_path, seeds="[0]", orderings='[["cyto", "histo", "nuclei"]]', extra="\n[domains.nuclei]\nn_train = 2\nn_test = 1\nsize = 96\n")
+    text = spec.read_text().replace("[strategies.replay]\nrate = 0.5\n", "")
+    spec.write_text(text)
+    ref_store = tmp_path / "ref.sqlite"
+    assert main(["run", "benchmark", str(spec), "--store", str(ref_store), "--quiet"]) == 0
+    (ref,) = _stored(ref_store).values()
+
+    store = tmp_path / "k" / "k.sqlite"
+    proc = _dqcl("run", "benchmark", str(spec), "--store", str(store), "--quiet")
+    ckdir = store.parent / "checkpoints"
+    deadline = time.time() + 240
+    while not (ckdir.is_dir() and any(ckdir.glob("*.pt"))) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert _count(store) == 0 and len(list(ckdir.glob("*.pt"))) == 1
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 0
+    (got,) = _stored(store).values()
+    assert got["resumed_from"] >= 1  # it did not start over
+    assert got["R"] == ref["R"] and got["images_seen"] == ref["images_seen"]
+    assert not list(ckdir.glob("*.pt")) if ckdir.exists() else True
+
+
+def test_sigint_stops_with_a_clear_line_and_the_rerun_finishes(reference, tmp_path):
+    spec, ref = reference
+    store = tmp_path / "i.sqlite"
+    proc = _dqcl("run", "benchmark", str(spec), "--store", str(store), "--quiet")
+    deadline = time.time() + 240
+    while _count(store) < 1 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 0
+    _same_results(_stored(store), ref)
+
+
+# ---- bad input --------------------------------------------------------------------------
+
+
+def _one_line_error(capsys, *needles):
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for n in needles:
+        assert n in err, err
+    return err
+
+
+def test_zero_workers_is_refused(tmp_path, capsys):
+    spec = _spec(tmp_path)
+    store = tmp_path / "s.sqlite"
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--executor", "process", "--workers", "0"]) == 2
+    _one_line_error(capsys, "--workers", "at least 1")
+    assert not store.exists()
+
+
+def test_unreachable_ray_address_is_refused_at_once(tmp_path, capsys):
+    pytest.importorskip("ray")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    spec = _spec(tmp_path)
+    store = tmp_path / "s.sqlite"
+    t = time.time()
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--executor", "ray", "--address", f"127.0.0.1:{port}"]) == 2
+    assert time.time() - t < 30
+    _one_line_error(capsys, f"127.0.0.1:{port}", "cannot reach")
+    assert _count(store) == 0
+
+
+def test_ray_missing_says_how_to_install_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError, as without the extra
+    spec = _spec(tmp_path, seeds="[0]")
+    assert main(["run", "benchmark", str(spec), "--store", str(tmp_path / "s.sqlite"), "--executor", "ray"]) == 2
+    _one_line_error(capsys, 'pip install -e ".[ray]"')
+
+
+def test_full_disk_while_writing_a_checkpoint(tmp_path, capsys, monkeypatch):
+    import torch
+
+    import dqcl.checkpoint as ck
+
+    spec = _spec(tmp_path, seeds="[0]")
+    store = tmp_path / "s.sqlite"
+    real_save = torch.save
+
+    def full_disk(obj, fh, *a, **k):
+        real_save(obj, fh, *a, **k)  # part of the file is written, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ck.torch, "save", full_disk)
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 2
+    _one_line_error(capsys, "checkpoint", "No space left on device")
+    ckdir = tmp_path / "checkpoints"
+    assert not [p for p in ckdir.rglob("*") if p.is_file()]  # no half-written checkpoint left
+    assert _count(store) == 0
+    monkeypatch.setattr(ck.torch, "save", real_save)
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 0
+    assert _count(store) == 2
+
+
+CRASHY = '''
+import os
+from pathlib import Path
+
+from avalanche.core import SupervisedPlugin
+from avalanche.training import Naive
+
+from dqcl.strategy import Base, register_strategy
+
+
+class DieOnce(SupervisedPlugin):
+    """Kills its worker process during the second experience, the first time only."""
+
+    def __init__(self, marker):
+        super().__init__()
+        self.marker = marker
+
+    def before_training_exp(self, strategy, **kwargs):
+        if strategy.clock.train_exp_counter == 1 and not Path(self.marker).exists():
+            Path(self.marker).write_text("died")
+            os._exit(3)
+
+
+@register_strategy("crashy", description="naive fine-tuning whose worker dies once", reference="")
+def crashy(base: Base, *, marker: str = "") -> Naive:
+    kw = base.kwargs()
+    kw["plugins"] = kw["plugins"] + [DieOnce(marker)]
+    return Naive(**kw)
+'''
+
+
+def test_a_worker_that_dies_mid_run_is_retried_and_recorded(tmp_path, monkeypatch):
+    (tmp_path / "crashy_lab.py").write_text(CRASHY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    marker = tmp_path / "died.txt"
+    strategies = f'[strategies.crashy]\nmarker = "{marker.as_posix()}"\n'
+    spec = tmp_path / "c.toml"
+    spec.write_text(tiny_spec_text(tmp_path, strategies))
+    store = tmp_path / "c.sqlite"
+    assert main(["--plugin", "crashy_lab", "run", "benchmark", str(spec), "--store", str(store), "--quiet",
+                 "--executor", "process", "--workers", "1"]) == 0
+    assert marker.exists()  # the worker really died once
+    (res,) = _stored(store).values()
+    assert res["attempts"] == 2 and res["resumed_from"] == 1
