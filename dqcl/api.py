@@ -19,12 +19,25 @@ def load_results(store: str | Path = "results/dqcl.sqlite", study: str | None = 
         return pd.DataFrame(entries(s, study))
 
 
-def run(spec: str | Path | dict[str, Any] | None = None, store: str | Path = "results/dqcl.sqlite", progress: bool = True):
-    """Run a spec (a TOML path, a dict in the TOML's shape, or None for the quick default); returns the summary."""
+def run(
+    spec: str | Path | dict[str, Any] | None = None,
+    store: str | Path = "results/dqcl.sqlite",
+    progress: bool = True,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+):
+    """Run a spec (a TOML path, a dict in the TOML's shape, or None for the quick default); returns the summary.
+
+    ``executor``, ``workers`` and ``address`` are those of ``dqcl run benchmark``."""
+    from .executors import ExecutorOptions
+
     from .runner import run_study
     from .spec import load_spec, parse_spec
     from .store import Store
 
+    opts = ExecutorOptions(executor, workers, address)
+    opts.check()
     parsed = parse_spec(spec, "<dict>") if isinstance(spec, dict) else load_spec(spec)
     with Store(store) as s:
-        return run_study(parsed, s, progress=progress)
+        return run_study(parsed, s, progress=progress, executor=opts)

@@ -94,6 +94,7 @@ def check_deterministic(name: str, workdir: Path) -> None:
 
     again = run_one(_config(name, workdir))
     assert again["R"] == _run(name, workdir)["R"], "two runs with the same seed gave different score matrices"
+    assert again["model_sha256"] == _run(name, workdir)["model_sha256"], "two runs with the same seed trained different weights"
 
 
 class _Interrupted(Exception):
@@ -125,6 +126,7 @@ def check_resumes_exactly(name: str, workdir: Path) -> None:
     assert resumed["resumed_from"] == 1, f"the run did not resume from its checkpoint ({resumed['resumed_from']})"
     assert resumed["R"] == full["R"], "the resumed run's score matrices differ from the uninterrupted run's"
     assert resumed["images_seen"] == full["images_seen"], "the resumed run saw a different number of images"
+    assert resumed["model_sha256"] == full["model_sha256"], "the resumed run ends with different network weights"
 
 
 def check_leaves_data_untouched(name: str, workdir: Path) -> None:

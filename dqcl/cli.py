@@ -51,6 +51,7 @@ def run() -> None:
 @click.option("--workers", default=1, show_default=True, type=int, help="Runs at once (process, local Ray).")
 @click.option("--address", default=None, metavar="ADDR", help="Ray cluster to submit to (host:port, ray://host:port or auto); default: start a local one.")
 @click.option("--num-gpus", default=None, type=float, help="GPUs per Ray task (default: 1 where the cluster has GPUs, else 0).")
+@click.option("--skip-bad", is_flag=True, help="In folder domains, leave out bad image/mask pairs (reported) instead of stopping.")
 def run_benchmark(spec: Path | None, store_path: Path, quiet: bool, **executor) -> None:
     """Run a benchmark SPEC (default: benchmarks/quick.toml); runs already stored are skipped."""
     _run(spec, store_path, quiet, redundancy=False, executor=executor)
@@ -64,6 +65,7 @@ def run_benchmark(spec: Path | None, store_path: Path, quiet: bool, **executor) 
 @click.option("--workers", default=1, show_default=True, type=int, help="Runs at once (process, local Ray).")
 @click.option("--address", default=None, metavar="ADDR", help="Ray cluster to submit to (host:port, ray://host:port or auto); default: start a local one.")
 @click.option("--num-gpus", default=None, type=float, help="GPUs per Ray task (default: 1 where the cluster has GPUs, else 0).")
+@click.option("--skip-bad", is_flag=True, help="In folder domains, leave out bad image/mask pairs (reported) instead of stopping.")
 def run_redundancy(spec: Path | None, store_path: Path, quiet: bool, **executor) -> None:
     """Train from scratch on subsets of a domain chosen by each selector at each rate (default: benchmarks/redundancy.toml)."""
     _run(spec, store_path, quiet, redundancy=True, executor=executor)
@@ -73,7 +75,7 @@ def _run(spec: Path | None, store_path: Path, quiet: bool, redundancy: bool, exe
     from .errors import SpecError
     from .executors import ExecutorOptions
     from .runner import preflight, run_study
-    from .spec import default_spec_path, load_spec
+    from .spec import default_spec_path, load_spec, with_skip_bad
     from .store import Store
 
     opts = ExecutorOptions(executor["executor"], executor["workers"], executor["address"], executor["num_gpus"])
@@ -81,11 +83,18 @@ def _run(spec: Path | None, store_path: Path, quiet: bool, redundancy: bool, exe
     if spec is None and redundancy:
         spec = default_spec_path().with_name("redundancy.toml")
     parsed = load_spec(spec)
+    if executor.get("skip_bad"):
+        parsed = with_skip_bad(parsed)
     if redundancy and parsed.redundancy is None:
         raise SpecError(f"{parsed.source}: a redundancy study needs a [redundancy] table")
     if not redundancy and parsed.redundancy is not None:
         raise SpecError(f"{parsed.source}: this is a redundancy study; run it with 'dqcl run redundancy'")
     preflight(parsed)  # before the store is opened: a study that cannot start leaves no file behind
+    from .folders import SKIPPED
+
+    for folder, problems in SKIPPED.items():
+        for problem in problems:
+            click.echo(f"skipped: {problem}", err=True)
     with Store(store_path) as store:
         try:
             summary = run_study(parsed, store, progress=not quiet, executor=opts)
@@ -97,6 +106,67 @@ def _run(spec: Path | None, store_path: Path, quiet: bool, redundancy: bool, exe
         f"{parsed.name}: {summary.ran} run(s) done in {summary.seconds:.0f} s, "
         f"{summary.done_before} already stored, {summary.total} in all -> {store_path}"
     )
+
+
+# ---- data ------------------------------------------------------------------------------
+
+
+@cli.group()
+def data() -> None:
+    """Public dataset recipes and registered dataset folders."""
+
+
+@data.command("list")
+def data_list() -> None:
+    """The public datasets dqcl can bring in, and the folders registered so far."""
+    from .manifest import registered
+    from .recipes import RECIPES
+
+    for name in RECIPES.names():
+        r = RECIPES.get(name).factory
+        how = "direct download" if r.files else "manual download (licence click or registration)"
+        click.echo(f"{name}\n  {r.title}\n  licence: {r.license}; size: {r.size}; {how}\n  where: {r.homepage}\n"
+                   f"  source layout: {r.source_layout}\n  becomes: train/ and test/ of NAME_img.* + NAME_masks.tif "
+                   f"(domain kind 'folder', layout 'cellpose'); images like: {r.domain}")
+    book = registered()
+    click.echo("\nregistered folders:" + ("" if book else " none (dqcl data register NAME DIR)"))
+    for name, info in sorted(book.items()):
+        click.echo(f"  {name}: {info['path']} (manifest {info['manifest_hash']}, {info['registered']})")
+
+
+@data.command("fetch")
+@click.argument("name")
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to fill.")
+@click.option("--mirror", default=None, metavar="URL", help="Fetch the same file names from this base URL.")
+@click.option("--from", "source", default=None, type=click.Path(path_type=Path), help="Convert a folder you downloaded by hand.")
+@click.option("--skip-bad", is_flag=True, help="Leave out unreadable or invalid pairs (listed in the manifest) instead of stopping.")
+def data_fetch(name: str, to: Path, mirror: str | None, source: Path | None, skip_bad: bool) -> None:
+    """Download, verify, unpack and convert dataset NAME into DIR, then register it."""
+    from .datasets import fetch_dataset
+
+    m = fetch_dataset(name, to, mirror, source, skip_bad, say=lambda msg: click.echo(msg, err=True))
+    _report_registered(m)
+
+
+@data.command("register")
+@click.argument("name")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--layout", type=click.Choice(["auto", "cellpose", "paper"]), default="auto", show_default=True)
+@click.option("--skip-bad", is_flag=True, help="Leave out unreadable or invalid pairs (listed in the manifest) instead of stopping.")
+def data_register(name: str, folder: Path, layout: str, skip_bad: bool) -> None:
+    """Validate FOLDER (train/ and test/ image/mask pairs) and write its manifest under NAME."""
+    from .manifest import register
+
+    _report_registered(register(name, folder, layout, skip_bad))
+
+
+def _report_registered(m: dict) -> None:
+    for problem in m.get("skipped", []):
+        click.echo(f"skipped: {problem}", err=True)
+    st = m["stats"]
+    click.echo(f"{m['name']}: {st['train']['pairs']} train + {st['test']['pairs']} test pairs, "
+               f"{st['train']['objects'] + st['test']['objects']} objects, manifest {m['manifest_hash']} "
+               f"-> {m['root']}/dqcl_manifest.json" + (f"; {len(m['skipped'])} bad pair(s) skipped" if m.get("skipped") else ""))
 
 
 # ---- leaderboard -----------------------------------------------------------------------
@@ -111,13 +181,15 @@ def leaderboard() -> None:
 @click.option("--store", "store_path", default="results/dqcl.sqlite", show_default=True, type=click.Path(path_type=Path))
 @click.option("--out", default="leaderboard", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--study", default=None, help="Only this study.")
-def leaderboard_build(store_path: Path, out: Path, study: str | None) -> None:
+@click.option("--cost", is_flag=True, help="Add cost columns (wall time, images seen, peak memory, device) to the tables.")
+@click.option("--allow-mixed-data", is_flag=True, help="Put runs on different data manifests of a domain in one table.")
+def leaderboard_build(store_path: Path, out: Path, study: str | None, cost: bool, allow_mixed_data: bool) -> None:
     """Write leaderboard.md, leaderboard.csv and leaderboard.json."""
     from .leaderboard import write_leaderboard
     from .store import Store
 
     with Store(store_path, readonly=True) as store:
-        paths = write_leaderboard(store, out, study)
+        paths = write_leaderboard(store, out, study, cost, allow_mixed_data)
     for p in paths:
         click.echo(str(p))
 

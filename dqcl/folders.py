@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from .domains import Domain, Split, register_domain
 from .errors import DataError
 from .imageio import IMAGE_EXTENSIONS, read_image, read_mask
 
-__all__ = ["LAYOUTS", "files_by_stem", "load_folder", "pair_files", "read_split"]
+__all__ = ["LAYOUTS", "SKIPPED", "files_by_stem", "load_folder", "pair_files", "read_pair", "read_split"]
 
 # layout -> (image suffix, mask suffix), matched before the file extension
 LAYOUTS: dict[str, tuple[str, str]] = {"cellpose": ("_img", "_masks"), "paper": ("_IM", "_GT")}
@@ -42,7 +44,11 @@ def files_by_stem(folder: Path, suffix: str, exclude: set[Path] = frozenset()) -
     out: dict[str, Path] = {}
     for path in entries:
         parts = _split_name(path)
-        if parts is None or path in exclude or not path.is_file() or not parts[0].endswith(suffix):
+        if parts is None or path in exclude or not parts[0].endswith(suffix):
+            continue
+        if path.is_symlink() and not path.exists():
+            raise DataError(f"{path}: broken symbolic link or symbolic-link loop")
+        if not path.is_file():
             continue
         key = parts[0][: len(parts[0]) - len(suffix)]
         if key in out:
@@ -65,19 +71,37 @@ def pair_files(folder: Path, image_suffix: str, mask_suffix: str) -> list[tuple[
     return [(key, images[key], masks[key]) for key in sorted(images)]
 
 
-def read_split(folder: Path, image_suffix: str, mask_suffix: str) -> Split:
+def read_pair(img_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """An image and its mask, checked: readable, 2-D, same shape, integer labels with at least one object."""
+    img, mask = read_image(img_path), read_mask(mask_path)
+    if img.shape != mask.shape:
+        raise DataError(f"{mask_path}: mask shape {mask.shape} differs from image shape {img.shape}")
+    if not mask.any():
+        raise DataError(f"{mask_path}: mask has no labelled object (all background)")
+    return img, mask
+
+
+def read_split(folder: Path, image_suffix: str, mask_suffix: str, skipped: list | None = None) -> Split:
+    """Every pair of a folder; with ``skipped`` (a list), a bad pair is left out and noted there
+    as (path, problem) instead of stopping everything."""
     pairs = pair_files(folder, image_suffix, mask_suffix)
     if not pairs:
         raise DataError(f"{folder}: no '*{image_suffix}' / '*{mask_suffix}' image/mask pairs found")
-    images, masks = [], []
-    for _, img_path, mask_path in pairs:
-        img, mask = read_image(img_path), read_mask(mask_path)
-        if img.shape != mask.shape:
-            raise DataError(f"{mask_path}: mask shape {mask.shape} differs from image shape {img.shape}")
+    images, masks, names = [], [], []
+    for key, img_path, mask_path in pairs:
+        try:
+            img, mask = read_pair(img_path, mask_path)
+        except DataError as err:
+            if skipped is None:
+                raise
+            skipped.append(str(err))
+            continue
         images.append(img)
         masks.append(mask)
-    names = tuple(key for key, _, _ in pairs)
-    return Split(tuple(images), tuple(masks), names, ("",) * len(names))
+        names.append(key)
+    if not names:
+        raise DataError(f"{folder}: every image/mask pair is bad ({len(pairs)} skipped)")
+    return Split(tuple(images), tuple(masks), tuple(names), ("",) * len(names))
 
 
 def _detect_layout(folder: Path) -> str:
@@ -104,6 +128,7 @@ def load_folder(
     mask_suffix: str = "",
     train_dir: str = "train",
     test_dir: str = "test",
+    skip_bad: bool = False,
     name: str = "folder",
 ) -> Domain:
     """Real images from ``path``/train and ``path``/test; the seed is unused (files are read in sorted order)."""
@@ -126,4 +151,11 @@ def load_folder(
         sfx = LAYOUTS[layout]
     else:
         raise DataError(f"{root}: unknown layout '{layout}'; expected auto, {', '.join(LAYOUTS)} or suffix")
-    return Domain(name, read_split(train, *sfx), read_split(test, *sfx))
+    skipped: list[str] | None = [] if skip_bad else None
+    domain = Domain(name, read_split(train, *sfx, skipped), read_split(test, *sfx, skipped))
+    if skipped:
+        SKIPPED[str(root)] = skipped
+    return domain
+
+
+SKIPPED: dict[str, list[str]] = {}  # folder -> problems of the pairs left out with skip_bad

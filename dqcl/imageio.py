@@ -11,14 +11,39 @@ from .errors import DataError
 __all__ = ["IMAGE_EXTENSIONS", "read_image", "read_mask", "to_gray", "normalize"]
 
 IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+MAX_PIXELS = 2**28  # 16,384 x 16,384: larger images are refused before they are decoded
+
+
+def _header_shape(path: Path) -> tuple[int, ...]:
+    """Image dimensions from the file's header, without decoding the pixels."""
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        with tifffile.TiffFile(path) as tf:
+            return tuple(tf.series[0].shape) if tf.series else ()
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # dqcl applies its own limit below, with a clearer message
+    with Image.open(path) as im:
+        return (im.size[1], im.size[0])
 
 
 def _read(path: Path) -> np.ndarray:
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise DataError(f"{path}: broken symbolic link or symbolic-link loop")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: empty file")
+    try:
+        shape = _header_shape(path)
+    except PermissionError:
+        raise DataError(f"{path}: permission denied") from None
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read as an image ({type(exc).__name__}: {exc})") from None
+    if shape and int(np.prod([s for s in shape if s > 4], dtype=np.float64)) > MAX_PIXELS:
+        raise DataError(f"{path}: image of shape {shape} is over dqcl's limit of {MAX_PIXELS:,} pixels; tile it first")
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
             import tifffile

@@ -41,10 +41,19 @@ Cells are mean ± std over seeds (n = number of seeds). `joint` trains once on a
 _HEADLINE = ("ap50", "iou", "pq", "aji", "dice", "precision", "recall", "accuracy", "ap75", "ap90")
 
 
+def _latest(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of runs that differ only in dqcl version (a rerun after an upgrade), the newest."""
+    keep: dict[str, dict] = {}
+    for run in runs:  # oldest first
+        cfg = {k: v for k, v in run["config"].items() if k != "version"}
+        keep[json.dumps(cfg, sort_keys=True)] = run
+    return list(keep.values())
+
+
 def entries(store: Store, study: str | None = None) -> list[dict[str, Any]]:
-    """One entry per (stored run, metric)."""
+    """One entry per (stored run, metric); a run superseded by a rerun under a newer dqcl is left out."""
     out = []
-    for run in store.runs(study):
+    for run in _latest(list(store.runs(study))):
         cfg, res = run["config"], run["result"]
         for metric in METRICS:
             R, base = res["R"][metric], res["baseline"][metric]
@@ -68,6 +77,13 @@ def entries(store: Store, study: str | None = None) -> list[dict[str, Any]]:
                     "total_s": float(res["timings"]["total_s"]),
                     "images_seen": res.get("images_seen"),
                     "device": res.get("device"),
+                    "peak_host_mb": (res.get("peak_memory_mb") or {}).get("host"),
+                    "peak_gpu_mb": (res.get("peak_memory_mb") or {}).get("gpu"),
+                    "attempts": res.get("attempts", 1),
+                    "executor": res.get("executor", "local"),
+                    "version": cfg.get("version"),
+                    "commit": (res.get("versions") or {}).get("dqcl_commit"),
+                    "data_manifests": dict(cfg.get("data_manifests") or []),
                 }
             )
     return out
@@ -121,7 +137,29 @@ def _ranks(accs: dict[str, list[float]]) -> dict[str, str]:
     return out
 
 
-def _cl_tables(rows: list[dict[str, Any]]) -> list[tuple[str, str, tuple[str, ...], list[str], list[list]]]:
+def _mean(values: list) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def _cost_cells(es: list[dict[str, Any]]) -> list[str]:
+    """Wall time per run, training images seen, largest peak memory, devices."""
+    wall, seen = _mean([e["total_s"] for e in es]), _mean([e["images_seen"] for e in es])
+    peaks = [e.get("peak_gpu_mb") or e.get("peak_host_mb") for e in es]
+    peak = max((p for p in peaks if p is not None), default=None)
+    gpu = any(e.get("peak_gpu_mb") for e in es)
+    return [
+        "—" if wall is None else f"{wall:.0f}",
+        "—" if seen is None else f"{seen:.0f}",
+        "—" if peak is None else f"{peak:.0f} ({'GPU' if gpu else 'host'})",
+        ", ".join(sorted({str(e.get("device")) for e in es})),
+    ]
+
+
+COST_HEADERS = ["wall s/run", "images seen", "peak MiB", "device"]
+
+
+def _cl_tables(rows: list[dict[str, Any]], cost: bool = False) -> list[tuple[str, str, tuple[str, ...], list[str], list[list]]]:
     """(study, metric, ordering, headers, rows) for every continual table, best ACC first."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for e in rows:
@@ -137,9 +175,12 @@ def _cl_tables(rows: list[dict[str, Any]]) -> list[tuple[str, str, tuple[str, ..
                     es = groups[(study, metric, order, label)]
                     row = [ranks[label], label, len(es)] + [_cell([e[k] for e in es]) for k in CL_METRICS]
                     row += [_cell([e["R"][-1][j] for e in es]) for j in range(len(order))]
+                    if cost:
+                        row += _cost_cells(es)
                     table.append(row)
                 table.sort(key=lambda r: -float(r[3].split(" ")[0]) if r[3] != "—" else math.inf)
                 headers = ["rank", "strategy", "n", "ACC", "BWT", "Forgetting", "FWT", "Plasticity"] + [f"final: {d}" for d in order]
+                headers += COST_HEADERS if cost else []
                 out.append((study, metric, order, headers, table))
     return out
 
@@ -148,15 +189,21 @@ def _slug(study: str, order: tuple[str, ...]) -> str:
     return f"{study}_{'-'.join(order)}"
 
 
-def _markdown(rows: list[dict[str, Any]]) -> str:
+def _markdown(rows: list[dict[str, Any]], cost: bool = False) -> str:
     from tabulate import tabulate
 
     redundancy = [e for e in rows if e.get("selector") is not None]
     lines = ["# dqcl leaderboard", "", LEGEND]
+    if cost:
+        lines += ["Cost columns: mean wall time per run (data preparation, training and scoring), mean training "
+                  "images seen per run (replayed samples count), the largest peak memory of any run (GPU "
+                  "allocation where a GPU was used, else the process's resident set), and the devices.", ""]
     last = None
-    for study, metric, order, headers, table in _cl_tables([e for e in rows if e.get("selector") is None]):
+    for study, metric, order, headers, table in _cl_tables([e for e in rows if e.get("selector") is None], cost):
         if (study, metric) != last:
             lines += [f"## {study} — {metric}", ""]
+            if last is None or last[0] != study:
+                lines += [_provenance(rows, study), ""]
             last = (study, metric)
         lines += [f"**{' → '.join(order)}**", "", tabulate(table, headers, tablefmt="github"), ""]
         if metric == "ap50":
@@ -191,21 +238,55 @@ def _latex(rows: list[dict[str, Any]]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_leaderboard(store: Store, out: str | Path, study: str | None = None) -> list[Path]:
-    """Write leaderboard.md/.csv/.json/.tex and PNG plots into ``out``; returns their paths."""
+def check_data(rows: list[dict[str, Any]]) -> None:
+    """Refuse tables that mix runs trained or scored on different data of the same domain."""
+    from .errors import DqclError
+
+    seen: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for e in rows:
+        for domain, manifest in e.get("data_manifests", {}).items():
+            seen[(e["study"], domain)].add(manifest)
+    for (study, domain), manifests in sorted(seen.items()):
+        if len(manifests) > 1:
+            raise DqclError(
+                f"study '{study}': its runs used different data for domain '{domain}' (manifests "
+                f"{', '.join(sorted(manifests))}); rerun the older runs on the current data, give the new data "
+                "another study name, or pass --allow-mixed-data"
+            )
+
+
+def _provenance(rows: list[dict[str, Any]], study: str) -> str:
+    mine = [e for e in rows if e["study"] == study]
+    data: dict[str, set[str]] = defaultdict(set)
+    for e in mine:
+        for domain, manifest in e.get("data_manifests", {}).items():
+            data[domain].add(manifest)
+    versions = sorted({f"{e.get('version')} ({(e.get('commit') or 'unknown')[:12]})" for e in mine})
+    parts = [f"{d} `{' / '.join(sorted(m))}`" for d, m in sorted(data.items())]
+    return f"Data: {'; '.join(parts) or 'not recorded'}. dqcl: {', '.join(versions)}."
+
+
+def write_leaderboard(store: Store, out: str | Path, study: str | None = None, cost: bool = False,
+                      allow_mixed_data: bool = False) -> list[Path]:
+    """Write leaderboard.md/.csv/.json/.tex and PNG plots into ``out``; returns their paths.
+
+    ``cost`` adds wall time, images seen, peak memory and device columns to the Markdown tables
+    (the CSV and JSON always have them)."""
     rows = entries(store, study)
+    if not allow_mixed_data:
+        check_data(rows)
     out = Path(out)
     paths = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.json", out / "leaderboard.tex"]
-    write_text(paths[0], _markdown(rows) if rows else "# dqcl leaderboard\n\nNo runs stored yet.\n")
+    write_text(paths[0], _markdown(rows, cost) if rows else "# dqcl leaderboard\n\nNo runs stored yet.\n")
     write_text(paths[3], _latex(rows))
-    cols = ["study", "strategy", "strategy_name", "ordering", "seed", "metric", *CL_METRICS, "selector", "rate", "subset_size", "train_s", "total_s", "images_seen", "device", "run", "params", "baseline", "R"]
+    cols = ["study", "strategy", "strategy_name", "ordering", "seed", "metric", *CL_METRICS, "selector", "rate", "subset_size", "train_s", "total_s", "images_seen", "device", "peak_host_mb", "peak_gpu_mb", "attempts", "executor", "version", "commit", "data_manifests", "run", "params", "baseline", "R"]
     import io
 
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
     w.writeheader()
     for e in rows:
-        w.writerow({**e, "ordering": ">".join(e["ordering"]), "params": json.dumps(e["params"]), "baseline": json.dumps(e["baseline"]), "R": json.dumps(e["R"])})
+        w.writerow({**e, "data_manifests": json.dumps(e.get("data_manifests", {})), "ordering": ">".join(e["ordering"]), "params": json.dumps(e["params"]), "baseline": json.dumps(e["baseline"]), "R": json.dumps(e["R"])})
     write_text(paths[1], buf.getvalue())
     write_text(paths[2], json.dumps(rows, indent=1) + "\n")
     from .plots import forgetting_plasticity, heatmaps, replay_rate_curves, saturation_plot

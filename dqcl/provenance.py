@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-__all__ = ["domain_manifest", "folder_manifest"]
+__all__ = ["MANIFEST_NAME", "domain_manifest", "folder_manifest", "source_version"]
+
+MANIFEST_NAME = "dqcl_manifest.json"  # written by `dqcl data register`; not part of the data
 
 _MEMO: dict[tuple, str] = {}
 
@@ -30,7 +32,7 @@ def folder_manifest(folder: Path) -> str:
     folder = Path(folder)
     if not folder.is_dir():
         return "missing"
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".") and p.name != MANIFEST_NAME)
     h = hashlib.sha256()
     for p in files:
         st = p.stat()
@@ -45,3 +47,21 @@ def domain_manifest(kind: str, params: dict) -> str:
     if kind == "folder":
         return "folder:" + folder_manifest(Path(params["path"]))
     return f"generated:{kind}"
+
+
+def source_version() -> str:
+    """The git commit of the dqcl source in use ("+dirty" with uncommitted changes), or "unknown"."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return "unknown"
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if commit.returncode != 0:
+        return "unknown"
+    return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")

@@ -42,9 +42,16 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+_SOURCE: list[str] = []
+
+
 def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("dqcl", "torch", "cellpose", "avalanche-lib", "numpy"):
+    from .provenance import source_version
+
+    if not _SOURCE:
+        _SOURCE.append(source_version())
+    out = {"python": platform.python_version(), "dqcl_commit": _SOURCE[0]}
+    for pkg in ("dqcl", "torch", "torchvision", "cellpose", "avalanche-lib", "numpy", "scipy", "numba", "ray"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -103,6 +110,17 @@ def _peak_memory(device: torch.device, peak: dict[str, float]) -> None:
     peak["host"] = max(peak.get("host", 0.0), round(rss, 1))
     if device.type == "cuda":
         peak["gpu"] = max(peak.get("gpu", 0.0), round(torch.cuda.max_memory_allocated(device) / 2**20, 1))
+
+
+def _digest(model: torch.nn.Module) -> str:
+    """SHA-256 of the trained network's weights: equal digests, bit-identical networks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def _row(scores: SegmentationScores, n: int) -> dict[str, list[float]]:
@@ -226,6 +244,7 @@ def run_one(
 
     _peak_memory(device, device_peak)
     return {
+        "model_sha256": _digest(model),
         "R": R,
         "baseline": baseline,
         "domains": list(cfg.ordering),
@@ -248,9 +267,14 @@ def run_one(
 def preflight(spec: Spec) -> list[RunConfig]:
     """The study's runs, after the checks that should stop it at once rather than hours in."""
     runs = expand(spec)
+    from .folders import SKIPPED
+
+    SKIPPED.clear()
     for ds in {d.name: d for r in runs for d in r.domains if d.kind == "folder"}.values():
         if not Path(ds.params["path"]).is_dir():
             raise DqclError(f"{ds.params['path']}: no such folder (domain '{ds.name}' of {spec.source})")
+        # read every pair now: a bad file stops the study before anything is stored, not hours in
+        DOMAINS.get(ds.kind).factory(**ds.params)
     if spec.device.startswith("cuda") and not torch.cuda.is_available():
         raise DqclError(f"{spec.source}: study.device is '{spec.device}' but no CUDA GPU is available here")
     return runs

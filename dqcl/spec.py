@@ -204,6 +204,30 @@ def _section(cls, table: Any, where: str):
     return out
 
 
+def with_skip_bad(spec: Spec) -> Spec:
+    """The spec with ``skip_bad = true`` in every folder domain (``dqcl run ... --skip-bad``)."""
+    from dataclasses import replace
+
+    domains = {n: replace(d, params={**d.params, "skip_bad": True}) if d.kind == "folder" else d for n, d in spec.domains.items()}
+    return replace(spec, domains=domains)
+
+
+def resolve_inside(value: str, base: Path, where: str) -> str:
+    """A spec's path, resolved. An absolute path is the user's own choice; a relative one must stay
+    inside the spec's folder or the working directory (after following links), so a spec from
+    elsewhere cannot point dqcl at files its user never named."""
+    p = Path(value).expanduser()
+    if p.is_absolute():
+        return str(p.resolve())
+    resolved = (base / p).resolve()
+    if not any(resolved.is_relative_to(root) for root in (base.resolve(), Path.cwd().resolve())):
+        raise SpecError(
+            f"{where}: '{value}' leads outside the spec's folder and the working directory (to {resolved}); "
+            "write an absolute path if that is meant"
+        )
+    return str(resolved)
+
+
 def _domain(name: str, table: Any, where: str, base: Path) -> DomainSpec:
     if not isinstance(table, dict):
         raise SpecError(f"{where}: expected a table")
@@ -223,7 +247,11 @@ def _domain(name: str, table: Any, where: str, base: Path) -> DomainSpec:
     if kind == "folder":
         if "path" not in params:
             raise SpecError(f"{where}: a 'folder' domain needs path = \"...\"")
-        params["path"] = str((base / Path(params["path"]).expanduser()).resolve())
+        params["path"] = resolve_inside(params["path"], base, f"{where}.path")
+        for key in ("train_dir", "test_dir"):
+            sub = Path(str(params.get(key, "x")))
+            if sub.is_absolute() or ".." in sub.parts:
+                raise SpecError(f"{where}.{key}: must be a folder inside the domain's path, got {params[key]!r}")
         params.setdefault("name", name)
     return DomainSpec(name, kind, params)
 

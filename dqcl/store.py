@@ -7,6 +7,7 @@ of them; WAL mode lets several writers append to the same file.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -42,7 +43,7 @@ class Store:
         try:
             if not readonly:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(self.path, timeout=30.0)
+            self.conn = sqlite3.connect(self.path, timeout=float(os.environ.get("DQCL_STORE_TIMEOUT", "30")))
             self.conn.execute("PRAGMA journal_mode=WAL")
             if not readonly:
                 with self.conn:
@@ -51,6 +52,12 @@ class Store:
                         "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
                     )
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except sqlite3.OperationalError as err:
+            if "locked" in str(err):
+                raise StoreError(f"{self.path}: the store is locked by another process (still busy after the timeout); try again when it is done") from None
+            if "readonly" in str(err) or "read-only" in str(err):
+                raise StoreError(f"{self.path}: the store is read-only; give a --store you can write to") from None
+            raise StoreError(f"{self.path}: not a usable dqcl results store ({err})") from None
         except (sqlite3.DatabaseError, OSError) as err:
             raise StoreError(f"{self.path}: not a usable dqcl results store ({err})") from None
         if row is None or int(row[0]) > SCHEMA_VERSION:
@@ -82,11 +89,18 @@ class Store:
             json.dumps(result, sort_keys=True),
             time.time(),
         )
-        try:
-            with self.conn:
-                self.conn.execute("INSERT OR IGNORE INTO runs VALUES (?,?,?,?,?,?,?,?,?)", row)
-        except sqlite3.DatabaseError as err:
-            raise StoreError(f"{self.path}: cannot write result ({err})") from None
+        for attempt in range(4):
+            try:
+                with self.conn:
+                    self.conn.execute("INSERT OR IGNORE INTO runs VALUES (?,?,?,?,?,?,?,?,?)", row)
+                return
+            except sqlite3.OperationalError as err:
+                # another writer held the file past the 30 s busy timeout: wait and try again
+                if "locked" not in str(err) or attempt == 3:
+                    raise StoreError(f"{self.path}: cannot write result ({err})") from None
+                time.sleep(2.0 * (attempt + 1))
+            except sqlite3.DatabaseError as err:
+                raise StoreError(f"{self.path}: cannot write result ({err})") from None
 
     def runs(self, study: str | None = None) -> Iterator[dict[str, Any]]:
         q = "SELECT key, config, result FROM runs"

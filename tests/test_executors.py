@@ -61,6 +61,7 @@ def _same_results(got: dict, ref: dict) -> None:
     assert sorted(got) == sorted(ref)
     for key in ref:
         assert got[key]["R"] == ref[key]["R"], f"run {key} differs from the uninterrupted local study"
+        assert got[key]["model_sha256"] == ref[key]["model_sha256"], f"run {key} trained different weights"
 
 
 def test_process_executor_gives_the_local_results(reference, tmp_path):
@@ -84,8 +85,9 @@ def test_ray_executor_on_a_local_ray_instance_gives_the_local_results(reference,
     assert {r["executor"] for r in got.values()} == {"ray"}
     assert all(r["worker"]["pid"] != os.getpid() for r in got.values())
     out = tmp_path / "lb"
-    assert main(["leaderboard", "build", "--store", str(store), "--out", str(out)]) == 0
-    assert "| naive" in (out / "leaderboard.md").read_text()
+    assert main(["leaderboard", "build", "--store", str(store), "--out", str(out), "--cost"]) == 0
+    md = (out / "leaderboard.md").read_text()
+    assert "| naive" in md and "wall s/run" in md and "peak MiB" in md and "(host)" in md
 
 
 def test_sigkill_between_runs_then_rerun_loses_and_repeats_nothing(reference, tmp_path):
@@ -128,6 +130,7 @@ def test_sigkill_inside_a_run_resumes_from_its_last_experience(tmp_path):
     (got,) = _stored(store).values()
     assert got["resumed_from"] >= 1  # it did not start over
     assert got["R"] == ref["R"] and got["images_seen"] == ref["images_seen"]
+    assert got["model_sha256"] == ref["model_sha256"]
     assert not list(ckdir.glob("*.pt")) if ckdir.exists() else True
 
 
@@ -255,3 +258,22 @@ def test_a_worker_that_dies_mid_run_is_retried_and_recorded(tmp_path, monkeypatc
     assert marker.exists()  # the worker really died once
     (res,) = _stored(store).values()
     assert res["attempts"] == 2 and res["resumed_from"] == 1
+
+
+def test_a_rerun_under_a_newer_version_supersedes_the_old_run_in_tables(reference, tmp_path):
+    from dqcl.leaderboard import entries
+    from dqcl.store import Store
+
+    spec, ref = reference
+    store = tmp_path / "v.sqlite"
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 0
+    with Store(store) as s:
+        runs = list(s.runs())
+        old = runs[0]
+        cfg = {**old["config"], "version": "0.0.1"}  # the same run, stored by an older dqcl
+        s.put("old" + old["key"], cfg, {**old["result"], "R": {m: [[0.5, 0.5]] * 2 for m in old["result"]["R"]}})
+        with s.conn:
+            s.conn.execute("UPDATE runs SET created = 0 WHERE key = ?", ("old" + old["key"],))  # stored long before
+        got = entries(s)
+    assert len(got) == len(ref) * 10  # one entry per run and metric: the stale copy is not counted
+    assert all(e["version"] != "0.0.1" for e in got)

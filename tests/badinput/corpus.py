@@ -1,0 +1,310 @@
+"""The bad-input corpus: each case builds its bad input in a fresh folder and names the dqcl
+command that meets it and what the one-line error must say.
+
+A case is ``build(root) -> Case``. Data cases put one bad pair (or file) into an otherwise good
+``data/`` folder read by a study's folder domain; spec and store cases break those instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+GOOD_SIZE = 96
+
+
+@dataclass
+class Case:
+    argv: list[str]
+    says: list[str]  # substrings the error line must hold (the file or key, and the problem)
+    skippable: bool = False  # --skip-bad may leave the bad pair out and go on
+    patch: Callable | None = None  # a monkeypatch(monkeypatch) to apply first (what root cannot make real)
+    extra: dict = field(default_factory=dict)
+
+
+def _arrays(n: int = 3):
+    from dqcl.domains import DOMAINS
+
+    d = DOMAINS.get("nuclei").factory(seed=0, n_train=n, n_test=1, size=GOOD_SIZE)
+    return [(np.clip(i, 0, 1.5) * 40000).astype(np.uint16) for i in d.train.images], [m.astype(np.uint16) for m in d.train.masks]
+
+
+def _save(path: Path, arr: np.ndarray) -> None:
+    import tifffile
+    from skimage import io
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".tif":
+        tifffile.imwrite(path, arr)
+    else:
+        io.imsave(path, arr, check_contrast=False)
+
+
+def good_folder(root: Path) -> Path:
+    imgs, masks = _arrays()
+    data = root / "data"
+    for split, idx in (("train", (0, 1)), ("test", (2,))):
+        for i in idx:
+            _save(data / split / f"s{i}_img.png", imgs[i])
+            _save(data / split / f"s{i}_masks.png", masks[i])
+    return data
+
+
+SPEC = """
+[study]
+name = "bad"
+seeds = [0]
+orderings = [["mine", "histo"]]
+device = "cpu"
+
+[data]
+patch_size = 48
+stride = 48
+cache_dir = "{cache}"
+
+[domains.mine]
+kind = "folder"
+path = "{path}"
+
+[domains.histo]
+n_train = 2
+n_test = 1
+size = 96
+
+[model]
+widths = [8, 16, 32, 64]
+
+[train]
+epochs = 1
+batch_size = 4
+
+[eval]
+niter = 50
+
+[strategies.naive]
+"""
+
+
+def spec_for(root: Path, path: str | None = None, text: str | None = None) -> Path:
+    p = root / "study.toml"
+    p.write_text(text if text is not None else SPEC.format(cache=(root / "cache").as_posix(), path=path or (root / "data").as_posix()))
+    return p
+
+
+def _run(root: Path, **kw) -> list[str]:
+    return ["run", "benchmark", str(spec_for(root, **kw)), "--store", str(root / "store.sqlite"), "--quiet"]
+
+
+def _data_case(make: Callable[[Path], Path], *says: str, skippable: bool = True) -> Callable[[Path], Case]:
+    """``skippable``: the bad pair can be left out with --skip-bad (a pairing problem, which leaves
+    unclear which file is meant, cannot)."""
+
+    def build(root: Path) -> Case:
+        good_folder(root)
+        bad = make(root / "data" / "train")
+        return Case(_run(root), [str(bad), *says], skippable=skippable)
+
+    return build
+
+
+def _truncated_png(d: Path) -> Path:
+    p = d / "s0_img.png"
+    p.write_bytes(p.read_bytes()[:200])
+    return p
+
+
+def _truncated_tiff(d: Path) -> Path:
+    imgs, _ = _arrays(1)
+    p = d / "s0_img.tif"
+    (d / "s0_img.png").unlink()
+    _save(p, imgs[0])
+    p.write_bytes(p.read_bytes()[: p.stat().st_size // 3])
+    return p
+
+
+def _zero_bytes(d: Path) -> Path:
+    p = d / "s0_masks.png"
+    p.write_bytes(b"")
+    return p
+
+
+def _size_mismatch(d: Path) -> Path:
+    p = d / "s0_masks.png"
+    _save(p, np.zeros((GOOD_SIZE // 2, GOOD_SIZE), np.uint16) + 1)
+    return p
+
+
+def _float_mask(d: Path) -> Path:
+    (d / "s0_masks.png").unlink()
+    p = d / "s0_masks.tif"
+    _save(p, np.full((GOOD_SIZE, GOOD_SIZE), 0.5, np.float32))
+    return p
+
+
+def _negative_mask(d: Path) -> Path:
+    (d / "s0_masks.png").unlink()
+    p = d / "s0_masks.tif"
+    m = np.zeros((GOOD_SIZE, GOOD_SIZE), np.int16)
+    m[10:20, 10:20] = -3
+    _save(p, m)
+    return p
+
+
+def _all_background(d: Path) -> Path:
+    p = d / "s0_masks.png"
+    _save(p, np.zeros((GOOD_SIZE, GOOD_SIZE), np.uint16))
+    return p
+
+
+def _stack_3d(d: Path) -> Path:
+    imgs, _ = _arrays(1)
+    (d / "s0_img.png").unlink()
+    p = d / "s0_img.tif"
+    _save(p, np.stack([imgs[0]] * 5))
+    return p
+
+
+def _huge(d: Path) -> Path:
+    import tifffile
+
+    (d / "s0_img.png").unlink()
+    p = d / "s0_img.tif"
+    m = tifffile.memmap(p, shape=(20000, 20000), dtype=np.uint8)  # sparse on disk; 400 M pixels in its header
+    del m
+    return p
+
+
+def _not_an_image(d: Path) -> Path:
+    p = d / "s0_img.png"
+    p.write_text("this is a lab notebook entry, not a picture\n")
+    return p
+
+
+def _symlink_loop(d: Path) -> Path:
+    p = d / "s0_img.png"
+    p.unlink()
+    os.symlink(p.name, p)  # a link to itself
+    return p
+
+
+def _unreadable(d: Path) -> Path:
+    p = d / "s0_img.png"
+    os.chmod(p, 0)
+    return p
+
+
+def _duplicate_stem(d: Path) -> Path:
+    imgs, _ = _arrays(1)
+    p = d / "s0_img.tif"
+    _save(p, imgs[0])
+    return p
+
+
+def _missing_mask(d: Path) -> Path:
+    (d / "s1_masks.png").unlink()
+    return d / "s1_img.png"
+
+
+def _colour_mask(d: Path) -> Path:
+    p = d / "s0_masks.png"
+    rgb = np.zeros((GOOD_SIZE, GOOD_SIZE, 3), np.uint8)
+    rgb[5:20, 5:20] = (255, 0, 0)
+    rgb[30:50, 30:50] = (0, 255, 0)
+    _save(p, rgb)
+    return p
+
+
+def _unreadable_case(root: Path) -> Case:
+    case = _data_case(_unreadable, "permission denied")(root)
+    if os.geteuid() == 0:  # root reads any file: make the reader meet the EACCES a user would get
+        target = case.says[0]
+
+        def patch(mp):
+            import dqcl.imageio as io_
+
+            real = io_._header_shape
+
+            def denied(path):
+                if str(path) == target:
+                    raise PermissionError(13, "Permission denied", str(path))
+                return real(path)
+
+            mp.setattr(io_, "_header_shape", denied)
+
+        case.patch = patch
+    return case
+
+
+def _spec_text_case(mutate: Callable[[str], str], *says: str) -> Callable[[Path], Case]:
+    def build(root: Path) -> Case:
+        good_folder(root)
+        text = mutate(SPEC.format(cache=(root / "cache").as_posix(), path=(root / "data").as_posix()))
+        spec = spec_for(root, text=text)
+        return Case(_run(root, text=text), [str(spec), *says])
+
+    return build
+
+
+def _path_escape(root: Path) -> Case:
+    good_folder(root)
+    sub = root / "specs"
+    sub.mkdir()
+    spec = sub / "study.toml"
+    spec.write_text(SPEC.format(cache="cache", path="../../../../../../etc"))
+    return Case(["run", "benchmark", str(spec), "--store", str(root / "store.sqlite"), "--quiet"],
+                [str(spec), "domains.mine.path", "leads outside"])
+
+
+def _store_case(kind: str) -> Callable[[Path], Case]:
+    def build(root: Path) -> Case:
+        good_folder(root)
+        case = Case(_run(root), [str(root / "store.sqlite")], extra={"store": kind})
+        if kind == "corrupted":
+            case.says.append("not a usable dqcl results store")
+        elif kind == "locked":
+            case.says.append("locked by another process")
+        elif kind == "readonly":
+            case.says.append("read-only")
+
+            def patch(mp):
+                import dqcl.store as st
+
+                real = sqlite3.connect
+                mp.setattr(st.sqlite3, "connect", lambda path, **kw: real(f"file:{path}?mode=ro", uri=True, **kw))
+
+            case.patch = patch  # root writes any file: open the store the way a read-only file opens
+        return case
+
+    return build
+
+
+CASES: dict[str, Callable[[Path], Case]] = {
+    "truncated_png": _data_case(_truncated_png, "cannot read as an image"),
+    "truncated_tiff": _data_case(_truncated_tiff, "cannot read as an image"),
+    "zero_byte_file": _data_case(_zero_bytes, "empty file"),
+    "image_mask_size_mismatch": _data_case(_size_mismatch, "differs from image shape"),
+    "float_mask": _data_case(_float_mask, "non-integer values"),
+    "negative_labels": _data_case(_negative_mask, "negative labels"),
+    "all_background_mask": _data_case(_all_background, "no labelled object"),
+    "3d_stack_for_2d": _data_case(_stack_3d, "expected a 2-D image"),
+    "huge_image": _data_case(_huge, "over dqcl's limit"),
+    "text_file_named_png": _data_case(_not_an_image, "cannot read as an image"),
+    "symlink_loop": _data_case(_symlink_loop, "symbolic-link loop", skippable=False),
+    "unreadable_permissions": _unreadable_case,
+    "duplicate_stems": _data_case(_duplicate_stem, "duplicate stem", skippable=False),
+    "image_without_mask": _data_case(_missing_mask, "has no mask", skippable=False),
+    "colour_coded_mask": _data_case(_colour_mask, "expected a 2-D instance mask"),
+    "malformed_toml": _spec_text_case(lambda t: t.replace("[study]", "[study"), "malformed TOML"),
+    "unknown_spec_key": _spec_text_case(lambda t: t.replace("epochs = 1", "epocs = 1"), "unknown key 'epocs'", "did you mean 'epochs'"),
+    "wrong_type_in_spec": _spec_text_case(lambda t: t.replace("batch_size = 4", 'batch_size = "four"'), "train.batch_size", "expected int"),
+    "subfolder_escapes_domain": _spec_text_case(lambda t: t.replace('kind = "folder"', 'kind = "folder"\ntrain_dir = "../../.."'), "train_dir", "inside the domain"),
+    "path_traversal_in_spec": _path_escape,
+    "store_corrupted": _store_case("corrupted"),
+    "store_locked": _store_case("locked"),
+    "store_read_only": _store_case("readonly"),
+}
