@@ -39,7 +39,7 @@ _SKIP = {
     "mbatch", "mb_output", "loss", "current_eval_stream", "_eval_streams", "_criterion", "_train_criterion",
     "_eval_criterion", "clock", "is_training", "_distributed_check", "train_mb_size", "eval_mb_size",
     "train_epochs", "eval_every", "peval_mode", "retain_graph", "_stop_training", "_last_train_exp",
-    "model_adaptation", "make_optimizer", "train_passes",
+    "model_adaptation", "make_optimizer", "train_passes", "optimized_param_id",
 }
 # plugin attributes rebuilt from the restored state rather than stored
 _TRANSIENT = {"buffer_dataloader", "buffer_dliter", "strategy", "_loader", "_iter"}
@@ -230,6 +230,10 @@ def restore_strategy(strategy, state: dict[str, Any]) -> None:
 
     model = strategy.model
     model.load_state_dict(state["model"])
+    if getattr(strategy, "optimized_param_id", "absent") is None:
+        # Avalanche resets the optimiser's state (momentum) the first time a strategy trains; the
+        # run being resumed is past that point: do the first-time set-up now, then load the state
+        strategy.make_optimizer(reset_optimizer_state=True)
     strategy.optimizer.load_state_dict(state["optimizer"])
     for k, v in state["own"]:
         setattr(strategy, k, decode(v, getattr(strategy, k, None), model))

@@ -55,6 +55,7 @@ def test_bad_input_gets_one_line_and_exit_2_and_the_store_is_untouched(name, tmp
         if holder is not None:
             holder.execute("ROLLBACK")
             holder.close()
+        monkeypatch.undo()  # the read-only case patches sqlite3 itself
     err = capsys.readouterr().err.strip()
     assert code == 2, err
     assert len(err.splitlines()) == 1, err

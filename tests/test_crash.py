@@ -35,17 +35,33 @@ def test_repeated_random_sigkills_leave_exactly_the_uninterrupted_results(tmp_pa
     ref = _rows(ref_store)
 
     store = tmp_path / "k" / "k.sqlite"
+    ckdir = store.parent / "checkpoints"
     rng = random.Random(7)
     code = "import sys; from dqcl.cli import main; sys.exit(main(sys.argv[1:]))"
+
+    def state():
+        count = 0
+        if store.exists():
+            with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5) as c:
+                try:
+                    count = c.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+                except sqlite3.Error:
+                    pass
+        cks = {(p.name, p.stat().st_mtime_ns) for p in ckdir.glob("*.pt")} if ckdir.is_dir() else set()
+        return count, cks
+
     kills = 0
-    for attempt in range(40):
+    for attempt in range(30):
         proc = subprocess.Popen([sys.executable, "-c", code, "run", "benchmark", str(spec), "--store", str(store), "--quiet"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        # imports take several seconds: kill anywhere from start-up to the middle of a run
-        delay = rng.uniform(2.0, 12.0)
-        try:
-            proc.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
+        start = state()
+        # kill at a random moment after the study has made progress (a run stored or a checkpoint
+        # written): sometimes at once, sometimes while it trains or scores the next experience
+        while proc.poll() is None and state() == start:
+            time.sleep(0.02)
+        if proc.poll() is None:
+            time.sleep(rng.uniform(0.0, 1.5))
+        if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             kills += 1
@@ -54,7 +70,7 @@ def test_repeated_random_sigkills_leave_exactly_the_uninterrupted_results(tmp_pa
         break
     else:
         raise AssertionError("the study never finished")
-    assert kills >= 2  # it really was killed, more than once
+    assert kills >= 3  # it really was killed, again and again
     got = _rows(store)
     assert sorted(got) == sorted(ref)
     for key in ref:
