@@ -191,7 +191,7 @@ def embed(name: str, images: np.ndarray, masks: np.ndarray | None = None, cache_
         path = Path(cache_dir) / f"embed-{name}-{_key(name, images, masks, {k: str(v) for k, v in opts.items()})}.npy"
         if path.is_file():
             try:
-                return np.load(path)
+                return np.load(path, allow_pickle=False)
             except (OSError, ValueError):
                 pass
     feats = EMBEDDERS[name](images, masks, **opts).astype(np.float32)

@@ -47,7 +47,7 @@ def flow_targets(masks: np.ndarray, cache_dir: Path | None = None) -> np.ndarray
     path = cache_dir / f"flows-{flow_key(masks)}.npy"
     if path.is_file():
         try:
-            cached = np.load(path)
+            cached = np.load(path, allow_pickle=False)
             if cached.shape == (len(masks), 4) + masks.shape[1:]:
                 return cached
         except (OSError, ValueError):

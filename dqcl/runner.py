@@ -8,6 +8,7 @@ then score on every test domain (row i of R) -> a result dict for the store.
 from __future__ import annotations
 
 import math
+import os
 import platform
 import random
 import time
@@ -202,8 +203,14 @@ def run_one(
     phases = [bm.train_stream] if isinstance(strategy, JointTraining) else list(bm.train_stream)
     start = 0
     if checkpoint is not None and Path(checkpoint).is_file():
-        saved = ckpt.load(checkpoint)
-        if saved.get("key") == cfg.key and 0 < saved["done"] < len(phases):
+        try:
+            saved = ckpt.load(checkpoint)  # weights only: a planted pickle is refused, never run
+        except ckpt.CheckpointError as err:
+            step(f"ignoring {err}")
+            bad = Path(checkpoint).with_suffix(".refused")
+            os.replace(checkpoint, bad)
+            saved = {}
+        if saved.get("key") == cfg.key and 0 < saved.get("done", 0) < len(phases):
             step(f"resuming after experience {saved['done'] - 1}")
             ckpt.restore_strategy(strategy, saved["state"])
             start, R, baseline = saved["done"], saved["R"], saved["baseline"]

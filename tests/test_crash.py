@@ -92,3 +92,33 @@ def test_same_spec_and_seed_give_the_same_r_matrices(tmp_path):
     for key in ra:
         assert ra[key]["R"] == rb[key]["R"] and ra[key]["baseline"] == rb[key]["baseline"]
         assert ra[key]["model_sha256"] == rb[key]["model_sha256"]  # the weights, not only the (coarse) scores
+
+
+class _Payload:
+    """What a hostile checkpoint would carry: unpickling it runs code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_planted_pickle_in_the_checkpoint_folder_is_refused_not_run(tmp_path, capsys):
+    import torch
+
+    from dqcl.spec import expand, load_spec
+
+    spec = tmp_path / "s.toml"
+    spec.write_text(tiny_spec_text(tmp_path, "[strategies.naive]\n"))
+    (cfg,) = expand(load_spec(spec))
+    store = tmp_path / "r.sqlite"
+    marker = tmp_path / "pwned.txt"
+    ck = tmp_path / "checkpoints" / f"{cfg.key}.pt"
+    ck.parent.mkdir()
+    torch.save({"format": 1, "key": cfg.key, "done": 1, "state": _Payload(str(marker))}, ck)
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 0
+    assert not marker.exists()  # the payload never ran
+    (res,) = _rows(store).values()
+    assert res["resumed_from"] == 0  # the run started over instead
+    assert ck.with_suffix(".refused").exists() and not ck.exists()
