@@ -42,16 +42,19 @@ _HEADLINE = ("ap50", "iou", "pq", "aji", "dice", "precision", "recall", "accurac
 
 
 def _latest(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Of runs that differ only in dqcl version (a rerun after an upgrade), the newest."""
+    """For each strategy x ordering x seed (x subset) of a study, its newest run: a study rerun
+    after an upgrade or a change of its spec or data replaces what it ran before."""
     keep: dict[str, dict] = {}
     for run in runs:  # oldest first
-        cfg = {k: v for k, v in run["config"].items() if k != "version"}
-        keep[json.dumps(cfg, sort_keys=True)] = run
+        cfg = run["config"]
+        sub = cfg.get("subset") or {}
+        ident = [cfg["study"], cfg["strategy"]["label"], list(cfg["ordering"]), cfg["seed"], sub.get("selector"), sub.get("rate")]
+        keep[json.dumps(ident)] = run
     return list(keep.values())
 
 
 def entries(store: Store, study: str | None = None) -> list[dict[str, Any]]:
-    """One entry per (stored run, metric); a run superseded by a rerun under a newer dqcl is left out."""
+    """One entry per (stored run, metric); a run superseded by a newer run of the same cell is left out."""
     out = []
     for run in _latest(list(store.runs(study))):
         cfg, res = run["config"], run["result"]

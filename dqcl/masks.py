@@ -18,6 +18,7 @@ The last step (filling holes, dropping small masks) is Cellpose's own function.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -178,6 +179,26 @@ def _follow_torch(dP: np.ndarray, patch: np.ndarray, py: np.ndarray, px: np.ndar
     return got[:, 1].copy(), got[:, 0].copy()
 
 
+@contextmanager
+def _threads_like_torch():
+    """Run numba's parallel loops on as many threads as torch uses, and give torch its count back.
+
+    numba's OpenMP layer sets the process-wide OpenMP thread count when it starts; torch shares
+    it, so without this a worker limited to 1 thread (``--executor process``) would train on
+    all cores after its first scoring, and its results would depend on when that happened.
+    """
+    import numba
+
+    n = torch.get_num_threads()
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+        torch.set_num_threads(n)
+
+
 def _seed_labels(h: np.ndarray) -> np.ndarray:
     """Cellpose's seeds (local histogram maxima over 10) grown 5 times within bins over 2; labels per bin."""
     from scipy.ndimage import maximum_filter
@@ -244,11 +265,12 @@ def _remove_bad_flows(masks: list[np.ndarray], dP: np.ndarray, threshold: float)
     x1 = np.maximum.reduceat(x, starts[:-1])
     seg = np.repeat(np.arange(len(y0)), np.diff(starts))
     errors = np.zeros(len(y0), np.float64)
-    _flow_errors(
-        dP, starts.astype(np.int64), b[starts[:-1]].astype(np.int32), y0.astype(np.int32), x0.astype(np.int32),
-        (y1 - y0 + 3).astype(np.int32), (x1 - x0 + 3).astype(np.int32),
-        (y - y0[seg] + 1).astype(np.int32), (x - x0[seg] + 1).astype(np.int32), errors,
-    )
+    with _threads_like_torch():
+        _flow_errors(
+            dP, starts.astype(np.int64), b[starts[:-1]].astype(np.int32), y0.astype(np.int32), x0.astype(np.int32),
+            (y1 - y0 + 3).astype(np.int32), (x1 - x0 + 3).astype(np.int32),
+            (y - y0[seg] + 1).astype(np.int32), (x - x0[seg] + 1).astype(np.int32), errors,
+        )
     bad = np.nonzero(errors > threshold)[0]
     if len(bad):
         owner = np.searchsorted(first, bad, side="right") - 1
@@ -285,7 +307,8 @@ def batch_masks(
     device = torch.device(device)
     engine = engine or ("compiled" if device.type == "cpu" else "torch")
     if engine == "compiled":
-        _follow(moving, patch, py, px, int(settings.niter))
+        with _threads_like_torch():
+            _follow(moving, patch, py, px, int(settings.niter))
     else:
         py, px = _follow_torch(moving, patch, py, px, int(settings.niter), device)
     bounds = np.searchsorted(patch, np.arange(B + 1))

@@ -269,17 +269,27 @@ def test_leaderboard_refuses_runs_on_different_data_unless_told(tmp_path, capsys
     for split, idx in (("train", (0, 1)), ("test", (2,))):
         for i in idx:
             write_pair(d / split, f"s{i}", imgs[i], masks[i])
-    spec = tmp_path / "s.toml"
-    text = tiny_spec_text(tmp_path, "[strategies.naive]\n").replace('orderings = [["cyto", "histo"]]', 'orderings = [["mine", "histo"]]')
-    spec.write_text(text.replace("[domains.cyto]\nn_train = 2\nn_test = 1\nsize = 96", f'[domains.mine]\nkind = "folder"\npath = "{d.as_posix()}"'))
+
+    def spec(strategies):
+        p = tmp_path / "s.toml"
+        text = tiny_spec_text(tmp_path, strategies).replace('orderings = [["cyto", "histo"]]', 'orderings = [["mine", "histo"]]')
+        p.write_text(text.replace("[domains.cyto]\nn_train = 2\nn_test = 1\nsize = 96", f'[domains.mine]\nkind = "folder"\npath = "{d.as_posix()}"'))
+        return str(p)
+
     store = tmp_path / "r.sqlite"
-    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 0
+    assert main(["run", "benchmark", spec("[strategies.naive]\n[strategies.replay]\nrate = 0.5\n"), "--store", str(store), "--quiet"]) == 0
     write_pair(d / "train", "s0", imgs[0], (masks[0] > 0).astype(np.uint16))  # the data changes: one mask re-drawn
-    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 0
+    # only naive is rerun on the new data: its table would hold naive (new data) beside replay (old data)
+    assert main(["run", "benchmark", spec("[strategies.naive]\n"), "--store", str(store), "--quiet"]) == 0
     capsys.readouterr()
     with sqlite3.connect(store) as c:
-        assert c.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2  # new data, new run
+        assert c.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 3  # new data, new run; the old ones kept
     assert main(["leaderboard", "build", "--store", str(store), "--out", str(tmp_path / "lb")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "domain 'mine'" in err and "--allow-mixed-data" in err
     assert main(["leaderboard", "build", "--store", str(store), "--out", str(tmp_path / "lb"), "--allow-mixed-data"]) == 0
+    # once replay is rerun on the new data too, the table is whole again (the newest run of each cell)
+    assert main(["run", "benchmark", spec("[strategies.naive]\n[strategies.replay]\nrate = 0.5\n"), "--store", str(store), "--quiet"]) == 0
+    assert main(["leaderboard", "build", "--store", str(store), "--out", str(tmp_path / "lb")]) == 0
+    rows = json.loads((tmp_path / "lb" / "leaderboard.json").read_text())
+    assert len({r["data_manifests"]["mine"] for r in rows}) == 1 and len(rows) == 2 * 10

@@ -47,14 +47,32 @@ def _dqcl(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The uninterrupted study, run with the local executor."""
+def _reference(tmp_path_factory, threads: int | None):
+    import torch
+
     tmp = tmp_path_factory.mktemp("ref")
     spec = _spec(tmp)
     store = tmp / "ref.sqlite"
-    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 0
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 0
+    finally:
+        torch.set_num_threads(before)
     return spec, _stored(store)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted study, run with the local executor (torch's default thread count,
+    as a `dqcl run` process has)."""
+    return _reference(tmp_path_factory, None)
+
+
+@pytest.fixture(scope="module")
+def reference_2_workers(tmp_path_factory):
+    """The same, with the thread count each of 2 workers gets (cores / 2): CPU float sums depend on it."""
+    return _reference(tmp_path_factory, max(1, (os.cpu_count() or 1) // 2))
 
 
 def _same_results(got: dict, ref: dict) -> None:
@@ -64,8 +82,8 @@ def _same_results(got: dict, ref: dict) -> None:
         assert got[key]["model_sha256"] == ref[key]["model_sha256"], f"run {key} trained different weights"
 
 
-def test_process_executor_gives_the_local_results(reference, tmp_path):
-    spec, ref = reference
+def test_process_executor_gives_the_local_results(reference_2_workers, tmp_path):
+    spec, ref = reference_2_workers
     store = tmp_path / "p.sqlite"
     assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet", "--executor", "process", "--workers", "2"]) == 0
     got = _stored(store)
@@ -75,9 +93,9 @@ def test_process_executor_gives_the_local_results(reference, tmp_path):
     assert not (tmp_path / "checkpoints").exists()  # stored runs leave no checkpoint behind
 
 
-def test_ray_executor_on_a_local_ray_instance_gives_the_local_results(reference, tmp_path, capsys):
+def test_ray_executor_on_a_local_ray_instance_gives_the_local_results(reference_2_workers, tmp_path, capsys):
     pytest.importorskip("ray")
-    spec, ref = reference
+    spec, ref = reference_2_workers
     store = tmp_path / "ray.sqlite"
     assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet", "--executor", "ray", "--workers", "2"]) == 0
     got = _stored(store)

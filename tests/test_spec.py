@@ -60,7 +60,8 @@ def test_missing_spec_file(tmp_path):
         load_spec(tmp_path / "none.toml")
 
 
-def test_folder_paths_resolve_against_the_spec_file(tmp_path):
+def test_folder_paths_resolve_against_the_spec_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # ../data is outside the spec's folder but inside the working directory
     sub = tmp_path / "specs"
     sub.mkdir()
     p = sub / "s.toml"
@@ -109,3 +110,17 @@ def test_paper_spec_fails_fast_without_its_data(tmp_path, capsys):
     assert main(["run", "benchmark", str(spec), "--store", str(store)]) == 2
     assert "data/cyto: no such folder (domain 'cyto'" in capsys.readouterr().err
     assert not store.exists()
+
+
+def test_a_relative_path_leading_outside_spec_folder_and_cwd_is_refused(tmp_path, monkeypatch):
+    from dqcl.errors import SpecError
+
+    sub = tmp_path / "specs"
+    sub.mkdir()
+    monkeypatch.chdir(sub)
+    p = sub / "s.toml"
+    p.write_text('[domains.mine]\nkind = "folder"\npath = "../../outside"\n[strategies.naive]\n')
+    with pytest.raises(SpecError, match="leads outside the spec's folder and the working directory"):
+        load_spec(p)
+    p.write_text(f'[domains.mine]\nkind = "folder"\npath = "{(tmp_path / "abs").as_posix()}"\n[strategies.naive]\n')
+    assert load_spec(p).domains["mine"].params["path"] == str((tmp_path / "abs").resolve())  # absolute: the user's choice
