@@ -295,3 +295,19 @@ def test_a_rerun_under_a_newer_version_supersedes_the_old_run_in_tables(referenc
         got = entries(s)
     assert len(got) == len(ref) * 10  # one entry per run and metric: the stale copy is not counted
     assert all(e["version"] != "0.0.1" for e in got)
+
+
+def test_a_ray_worker_that_dies_mid_run_is_retried_and_recorded(tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    (tmp_path / "crashy_ray_lab.py").write_text(CRASHY.replace('"crashy"', '"crashy_ray"'))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", ""))  # Ray workers import it too
+    marker = tmp_path / "died.txt"
+    spec = tmp_path / "c.toml"
+    spec.write_text(tiny_spec_text(tmp_path, f'[strategies.crashy_ray]\nmarker = "{marker.as_posix()}"\n'))
+    store = tmp_path / "c.sqlite"
+    assert main(["--plugin", "crashy_ray_lab", "run", "benchmark", str(spec), "--store", str(store), "--quiet",
+                 "--executor", "ray", "--workers", "1"]) == 0
+    assert marker.exists()  # the Ray worker really died once
+    (res,) = _stored(store).values()
+    assert res["attempts"] == 2 and res["resumed_from"] == 1 and res["executor"] == "ray"
