@@ -15,13 +15,6 @@ from .errors import DqclError
 __all__ = ["main", "cli"]
 
 
-def _forget_plugins() -> None:
-    # workers import the plugins of this command, not those of earlier commands in the same process
-    from . import strategy
-
-    strategy._PLUGINS.clear()
-
-
 def _quiet_libraries() -> None:
     # Avalanche warns about missing loggers and Cellpose logs per-patch notes; neither is news to a user
     warnings.filterwarnings("ignore")
@@ -35,9 +28,9 @@ def _quiet_libraries() -> None:
 def cli(plugins: tuple[str, ...]) -> None:
     """Continual-learning benchmarks for Cellpose segmentation networks."""
     _quiet_libraries()
-    from .strategy import load_plugin
+    from .strategy import forget_plugins, load_plugin
 
-    _forget_plugins()
+    forget_plugins()
     for module in plugins:
         load_plugin(module)
 

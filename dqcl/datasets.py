@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
+from .atomic import write_text
 from .convert import convert
 from .errors import DataError
 from .fetch import download, unpack
@@ -34,8 +36,6 @@ def fetch_dataset(
     out = Path(to).expanduser().resolve()
     if (out / MANIFEST_NAME).is_file() and (out / "train").is_dir():
         say(f"{name}: already in {out} (delete {out / MANIFEST_NAME} to convert again)")
-        import json
-
         return json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))
     if source is None and not rec.files:
         raise DataError(f"{name}: no direct download (the licence needs a click or a registration). Steps:\n{rec.manual}")
@@ -69,10 +69,6 @@ def fetch_dataset(
     staging.rmdir()
     manifest = register(name, out, skip_bad=skip_bad)
     if digests:
-        import json
-
-        from .atomic import write_text
-
         manifest["downloads"] = digests
         manifest["recipe"] = {"name": rec.name, "license": rec.license, "homepage": rec.homepage}
         write_text(out / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")

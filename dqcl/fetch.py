@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tarfile
@@ -20,18 +19,11 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import DataError
+from .provenance import sha256_of
 
 __all__ = ["download", "sha256_of", "unpack"]
 
 CHUNK = 1 << 20
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def download(url: str, dest: Path, sha256: str | None = None, progress: Callable[[int, int | None], None] | None = None,
@@ -86,6 +78,12 @@ def _inside(root: Path, name: str) -> Path:
     return target
 
 
+def _write_member(src, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst, CHUNK)
+
+
 def unpack(archive: Path, into: Path) -> Path:
     """Unpack a .zip or .tar(.gz/.bz2/.xz) into ``into``; any other file is copied there."""
     archive, into = Path(archive), Path(into)
@@ -100,9 +98,8 @@ def unpack(archive: Path, into: Path) -> Path:
                     if info.is_dir():
                         target.mkdir(parents=True, exist_ok=True)
                         continue
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(info) as src, open(target, "wb") as dst:
-                        shutil.copyfileobj(src, dst, CHUNK)
+                    with zf.open(info) as src:
+                        _write_member(src, target)
         elif tarfile.is_tarfile(archive):
             with tarfile.open(archive) as tf:
                 for member in tf.getmembers():
@@ -112,9 +109,8 @@ def unpack(archive: Path, into: Path) -> Path:
                     if member.isdir():
                         target.mkdir(parents=True, exist_ok=True)
                         continue
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with tf.extractfile(member) as src, open(target, "wb") as dst:
-                        shutil.copyfileobj(src, dst, CHUNK)
+                    with tf.extractfile(member) as src:
+                        _write_member(src, target)
         else:
             shutil.copy2(archive, into / archive.name)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as err:

@@ -23,9 +23,8 @@ import numpy as np
 from . import __version__
 from .atomic import write_text
 from .errors import DataError
-from .fetch import sha256_of
 from .folders import LAYOUTS, _detect_layout, pair_files, read_pair
-from .provenance import MANIFEST_NAME, folder_manifest
+from .provenance import MANIFEST_NAME, content_hash, folder_manifest
 
 __all__ = ["register", "registered", "home"]
 
@@ -35,7 +34,7 @@ def home() -> Path:
 
 
 def _file(path: Path, root: Path) -> dict[str, Any]:
-    return {"file": path.relative_to(root).as_posix(), "size": path.stat().st_size, "sha256": sha256_of(path)}
+    return {"file": path.relative_to(root).as_posix(), "size": path.stat().st_size, "sha256": content_hash(path)}
 
 
 def register(name: str, folder: str | Path, layout: str = "auto", skip_bad: bool = False) -> dict[str, Any]:

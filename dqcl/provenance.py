@@ -12,19 +12,28 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-__all__ = ["MANIFEST_NAME", "domain_manifest", "folder_manifest", "source_version"]
+__all__ = ["MANIFEST_NAME", "content_hash", "domain_manifest", "folder_manifest", "sha256_of", "source_version"]
 
 MANIFEST_NAME = "dqcl_manifest.json"  # written by `dqcl data register`; not part of the data
 
 _MEMO: dict[tuple, str] = {}
 
 
-def _file_hash(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def content_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes, memoised by (path, size, mtime): a file is read once per process."""
+    st = Path(path).stat()
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _MEMO:
+        _MEMO[key] = sha256_of(path)
+    return _MEMO[key]
 
 
 def folder_manifest(folder: Path) -> str:
@@ -35,11 +44,7 @@ def folder_manifest(folder: Path) -> str:
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".") and p.name != MANIFEST_NAME)
     h = hashlib.sha256()
     for p in files:
-        st = p.stat()
-        memo_key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-        if memo_key not in _MEMO:
-            _MEMO[memo_key] = _file_hash(p)
-        h.update(f"{p.relative_to(folder).as_posix()}\0{st.st_size}\0{_MEMO[memo_key]}\n".encode())
+        h.update(f"{p.relative_to(folder).as_posix()}\0{p.stat().st_size}\0{content_hash(p)}\n".encode())
     return h.hexdigest()[:24]
 
 

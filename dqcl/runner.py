@@ -216,15 +216,13 @@ def run_one(
             start, R, baseline = saved["done"], saved["R"], saved["baseline"]
             train_s, eval_s, counter.images = saved["train_s"], saved["eval_s"], saved["images"]
             device_peak.update(saved.get("peak", {}))
-    if start:
-        pass
-    elif cfg.subset is None:
+    if start == 0 and cfg.subset is None:
         step("scoring the random-init network")
         t = time.perf_counter()
         strategy.eval(bm.test_stream)
         baseline = _row(scores, n)
         eval_s.append(time.perf_counter() - t)
-    else:
+    elif start == 0:
         # a redundancy run trains one domain from scratch: no transfer to measure, no baseline needed
         baseline = {m: [float("nan")] * n for m in METRICS}
 

@@ -72,6 +72,11 @@ def load_plugin(module: str) -> None:
         _PLUGINS.append(module)
 
 
+def forget_plugins() -> None:
+    """Start a new command's plugin list (workers import this command's plugins only)."""
+    _PLUGINS.clear()
+
+
 def loaded_plugins() -> tuple[str, ...]:
     """Modules given with --plugin so far (workers import them too)."""
     return tuple(_PLUGINS)
