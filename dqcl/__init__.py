@@ -1,6 +1,6 @@
 """dqcl: continual-learning benchmarks for biomedical instance segmentation with Cellpose networks."""
 
-__version__ = "0.2.0"
+from .core.version import __version__
 
 __all__ = ["__version__", "load_results", "run"]
 

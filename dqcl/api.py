@@ -5,15 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .results.store import DEFAULT_STORE
+
 __all__ = ["load_results", "run"]
 
 
-def load_results(store: str | Path = "results/dqcl.sqlite", study: str | None = None):
+def load_results(store: str | Path = DEFAULT_STORE, study: str | None = None):
     """One row per stored run x metric: strategy, ordering, seed, metric, ACC/BWT/forgetting/FWT/plasticity, R (nested list)."""
     import pandas as pd
 
-    from .leaderboard import entries
-    from .store import Store
+    from .results.leaderboard import entries
+    from .results.store import Store
 
     with Store(store, readonly=True) as s:
         return pd.DataFrame(entries(s, study))
@@ -21,23 +23,24 @@ def load_results(store: str | Path = "results/dqcl.sqlite", study: str | None = 
 
 def run(
     spec: str | Path | dict[str, Any] | None = None,
-    store: str | Path = "results/dqcl.sqlite",
+    store: str | Path = DEFAULT_STORE,
     progress: bool = True,
     executor: str = "local",
     workers: int = 1,
     address: str | None = None,
+    num_gpus: float | None = None,
+    skip_bad: bool = False,
 ):
     """Run a spec (a TOML path, a dict in the TOML's shape, or None for the quick default); returns the summary.
 
-    ``executor``, ``workers`` and ``address`` are those of ``dqcl run benchmark``."""
-    from .executors import ExecutorOptions
+    The options are those of ``dqcl run benchmark``, and the checks are the same: a redundancy
+    spec (one with a ``[redundancy]`` table) runs as ``dqcl run redundancy`` does.
+    """
+    from .study.executors import ExecutorOptions
+    from .study.run import run_spec
 
-    from .runner import run_study
-    from .spec import load_spec, parse_spec
-    from .store import Store
-
-    opts = ExecutorOptions(executor, workers, address)
-    opts.check()
-    parsed = parse_spec(spec, "<dict>") if isinstance(spec, dict) else load_spec(spec)
-    with Store(store) as s:
-        return run_study(parsed, s, progress=progress, executor=opts)
+    return run_spec(
+        spec, store=store, redundancy=None, skip_bad=skip_bad, progress=progress,
+        executor=ExecutorOptions(name=executor, workers=workers, address=address, num_gpus=num_gpus),
+        say=print,
+    )

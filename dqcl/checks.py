@@ -37,7 +37,8 @@ def tiny_spec(name: str, workdir: Path, params: dict[str, Any] | None = None) ->
 
 
 def _config(name: str, workdir: Path, params: dict[str, Any] | None = None):
-    from .spec import expand, parse_spec
+    from .config.expand import expand
+    from .config.parse import parse_spec
 
     (cfg,) = expand(parse_spec(tiny_spec(name, workdir, params)))
     return cfg
@@ -45,7 +46,7 @@ def _config(name: str, workdir: Path, params: dict[str, Any] | None = None):
 
 def _run(name: str, workdir: Path) -> dict[str, Any]:
     """The tiny two-experience run, once per strategy and folder (several checks read it)."""
-    from .runner import run_one
+    from .train.run import run_one
 
     key = (name, str(workdir))
     if key not in _RESULTS:
@@ -57,9 +58,10 @@ def check_builds_with_defaults(name: str, workdir: Path) -> None:
     import torch
     from avalanche.training.templates import SupervisedTemplate
 
-    from .evaluation import SegmentationScores, make_evaluator
-    from .model import CellposeNet, cellpose_loss
-    from .strategy import Base, build_strategy, resolve_params
+    from .config.strategies import resolve_params
+    from .cpnet.model import CellposeNet, cellpose_loss
+    from .evaluation.scores import SegmentationScores, make_evaluator
+    from .train.strategy import Base, build_strategy
 
     model = CellposeNet((8, 16, 32, 64))
     base = Base(model, torch.optim.SGD(model.parameters(), lr=0.01), cellpose_loss, 4, 1, 4, torch.device("cpu"),
@@ -69,7 +71,7 @@ def check_builds_with_defaults(name: str, workdir: Path) -> None:
 
 
 def check_records_params_exactly(name: str, workdir: Path) -> None:
-    from .strategy import resolve_params
+    from .config.strategies import resolve_params
 
     defaults = resolve_params(name, {})
     cfg = _config(name, workdir, defaults)
@@ -90,7 +92,7 @@ def check_trains_two_experiences(name: str, workdir: Path) -> None:
 
 
 def check_deterministic(name: str, workdir: Path) -> None:
-    from .runner import run_one
+    from .train.run import run_one
 
     again = run_one(_config(name, workdir))
     assert again["R"] == _run(name, workdir)["R"], "two runs with the same seed gave different score matrices"
@@ -103,7 +105,7 @@ class _Interrupted(Exception):
 
 def check_resumes_exactly(name: str, workdir: Path) -> None:
     """A run stopped right after its first checkpoint and resumed gives the uninterrupted run's result."""
-    from .runner import run_one
+    from .train.run import run_one
 
     cfg = _config(name, workdir)
     path = Path(workdir) / "checkpoints" / f"{name}-{cfg.key}.pt"
@@ -130,13 +132,11 @@ def check_resumes_exactly(name: str, workdir: Path) -> None:
 
 
 def check_leaves_data_untouched(name: str, workdir: Path) -> None:
-    from .runner import prepare_domain
+    from .train.run import prepare_domain, run_one
 
     cfg = _config(name, workdir)
     before = [hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
               for ds in cfg.domains for part in prepare_domain(ds, cfg) for a in (part.images, part.targets)]
-    from .runner import run_one
-
     run_one(cfg)
     after = [hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
              for ds in cfg.domains for part in prepare_domain(ds, cfg) for a in (part.images, part.targets)]
@@ -144,7 +144,7 @@ def check_leaves_data_untouched(name: str, workdir: Path) -> None:
 
 
 def check_unknown_parameter_is_refused(name: str, workdir: Path) -> None:
-    from .strategy import resolve_params
+    from .config.strategies import resolve_params
 
     try:
         resolve_params(name, {"no_such_parameter": 1})

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from .errors import DqclError
+from .errors import DqclError, Interrupted
+from .results.store import DEFAULT_STORE
 
 __all__ = ["main", "cli"]
 
@@ -28,7 +29,7 @@ def _quiet_libraries() -> None:
 def cli(plugins: tuple[str, ...]) -> None:
     """Continual-learning benchmarks for Cellpose segmentation networks."""
     _quiet_libraries()
-    from .strategy import forget_plugins, load_plugin
+    from .config.strategies import forget_plugins, load_plugin
 
     forget_plugins()
     for module in plugins:
@@ -43,67 +44,49 @@ def run() -> None:
     """Run studies."""
 
 
+def _study_options(command):
+    """The options ``dqcl run benchmark`` and ``dqcl run redundancy`` share."""
+    options = [
+        click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path)),
+        click.option("--store", "store_path", default=DEFAULT_STORE, show_default=True, type=click.Path(path_type=Path), help="SQLite results store."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option("--executor", type=click.Choice(["local", "process", "ray"]), default="local", show_default=True, help="Run one after another, in N worker processes, or as Ray tasks."),
+        click.option("--workers", default=1, show_default=True, type=int, help="Runs at once (process, local Ray)."),
+        click.option("--address", default=None, metavar="ADDR", help="Ray cluster to submit to (host:port, ray://host:port or auto); default: start a local one."),
+        click.option("--num-gpus", default=None, type=float, help="GPUs per Ray task (default: 1 where the cluster has GPUs, else 0)."),
+        click.option("--skip-bad", is_flag=True, help="In folder domains, leave out bad image/mask pairs (reported) instead of stopping."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @run.command("benchmark")
-@click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--store", "store_path", default="results/dqcl.sqlite", show_default=True, type=click.Path(path_type=Path), help="SQLite results store.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--executor", type=click.Choice(["local", "process", "ray"]), default="local", show_default=True, help="Run one after another, in N worker processes, or as Ray tasks.")
-@click.option("--workers", default=1, show_default=True, type=int, help="Runs at once (process, local Ray).")
-@click.option("--address", default=None, metavar="ADDR", help="Ray cluster to submit to (host:port, ray://host:port or auto); default: start a local one.")
-@click.option("--num-gpus", default=None, type=float, help="GPUs per Ray task (default: 1 where the cluster has GPUs, else 0).")
-@click.option("--skip-bad", is_flag=True, help="In folder domains, leave out bad image/mask pairs (reported) instead of stopping.")
-def run_benchmark(spec: Path | None, store_path: Path, quiet: bool, **executor) -> None:
+@_study_options
+def run_benchmark(**options) -> None:
     """Run a benchmark SPEC (default: benchmarks/quick.toml); runs already stored are skipped."""
-    _run(spec, store_path, quiet, redundancy=False, executor=executor)
+    _run(redundancy=False, **options)
 
 
 @run.command("redundancy")
-@click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--store", "store_path", default="results/dqcl.sqlite", show_default=True, type=click.Path(path_type=Path), help="SQLite results store.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--executor", type=click.Choice(["local", "process", "ray"]), default="local", show_default=True, help="Run one after another, in N worker processes, or as Ray tasks.")
-@click.option("--workers", default=1, show_default=True, type=int, help="Runs at once (process, local Ray).")
-@click.option("--address", default=None, metavar="ADDR", help="Ray cluster to submit to (host:port, ray://host:port or auto); default: start a local one.")
-@click.option("--num-gpus", default=None, type=float, help="GPUs per Ray task (default: 1 where the cluster has GPUs, else 0).")
-@click.option("--skip-bad", is_flag=True, help="In folder domains, leave out bad image/mask pairs (reported) instead of stopping.")
-def run_redundancy(spec: Path | None, store_path: Path, quiet: bool, **executor) -> None:
+@_study_options
+def run_redundancy(**options) -> None:
     """Train from scratch on subsets of a domain chosen by each selector at each rate (default: benchmarks/redundancy.toml)."""
-    _run(spec, store_path, quiet, redundancy=True, executor=executor)
+    _run(redundancy=True, **options)
 
 
-def _run(spec: Path | None, store_path: Path, quiet: bool, redundancy: bool, executor: dict) -> None:
-    from .errors import SpecError
-    from .executors import ExecutorOptions
-    from .runner import preflight, run_study
-    from .spec import default_spec_path, load_spec, with_skip_bad
-    from .store import Store
+def _run(*, spec: Path | None, store_path: Path, quiet: bool, redundancy: bool, executor: str, workers: int,
+         address: str | None, num_gpus: float | None, skip_bad: bool) -> None:
+    from .study.executors import ExecutorOptions
+    from .study.run import run_spec
 
-    opts = ExecutorOptions(executor["executor"], executor["workers"], executor["address"], executor["num_gpus"])
-    opts.check()
-    if spec is None and redundancy:
-        spec = default_spec_path().with_name("redundancy.toml")
-    parsed = load_spec(spec)
-    if executor.get("skip_bad"):
-        parsed = with_skip_bad(parsed)
-    if redundancy and parsed.redundancy is None:
-        raise SpecError(f"{parsed.source}: a redundancy study needs a [redundancy] table")
-    if not redundancy and parsed.redundancy is not None:
-        raise SpecError(f"{parsed.source}: this is a redundancy study; run it with 'dqcl run redundancy'")
-    preflight(parsed)  # before the store is opened: a study that cannot start leaves no file behind
-    from .folders import SKIPPED
-
-    for folder, problems in SKIPPED.items():
-        for problem in problems:
-            click.echo(f"skipped: {problem}", err=True)
-    with Store(store_path) as store:
-        try:
-            summary = run_study(parsed, store, progress=not quiet, executor=opts)
-        except KeyboardInterrupt:
-            click.echo(f"\n{parsed.name}: interrupted; {len(store)} run(s) in {store_path}, none half-written. "
-                       "Run the same command again to finish (killed runs resume from their checkpoints).", err=True)
-            raise SystemExit(130) from None
+    summary = run_spec(
+        spec, store=store_path, redundancy=redundancy, skip_bad=skip_bad, progress=not quiet,
+        executor=ExecutorOptions(name=executor, workers=workers, address=address, num_gpus=num_gpus),
+        say=lambda msg: click.echo(msg, err=True),
+    )
     click.echo(
-        f"{parsed.name}: {summary.ran} run(s) done in {summary.seconds:.0f} s, "
+        f"{summary.study}: {summary.ran} run(s) done in {summary.seconds:.0f} s, "
         f"{summary.done_before} already stored, {summary.total} in all -> {store_path}"
     )
 
@@ -119,8 +102,8 @@ def data() -> None:
 @data.command("list")
 def data_list() -> None:
     """The public datasets dqcl can bring in, and the folders registered so far."""
-    from .manifest import registered
-    from .recipes import RECIPES
+    from .data.sources.manifest import registered
+    from .data.sources.recipes import RECIPES
 
     for name in RECIPES.names():
         r = RECIPES.get(name).factory
@@ -142,9 +125,9 @@ def data_list() -> None:
 @click.option("--skip-bad", is_flag=True, help="Leave out unreadable or invalid pairs (listed in the manifest) instead of stopping.")
 def data_fetch(name: str, to: Path, mirror: str | None, source: Path | None, skip_bad: bool) -> None:
     """Download, verify, unpack and convert dataset NAME into DIR, then register it."""
-    from .datasets import fetch_dataset
+    from .data.sources.fetch import fetch_dataset
 
-    m = fetch_dataset(name, to, mirror, source, skip_bad, say=lambda msg: click.echo(msg, err=True))
+    m = fetch_dataset(name, to, mirror=mirror, source=source, skip_bad=skip_bad, say=lambda msg: click.echo(msg, err=True))
     _report_registered(m)
 
 
@@ -155,9 +138,9 @@ def data_fetch(name: str, to: Path, mirror: str | None, source: Path | None, ski
 @click.option("--skip-bad", is_flag=True, help="Leave out unreadable or invalid pairs (listed in the manifest) instead of stopping.")
 def data_register(name: str, folder: Path, layout: str, skip_bad: bool) -> None:
     """Validate FOLDER (train/ and test/ image/mask pairs) and write its manifest under NAME."""
-    from .manifest import register
+    from .data.sources.manifest import register
 
-    _report_registered(register(name, folder, layout, skip_bad))
+    _report_registered(register(name, folder, layout=layout, skip_bad=skip_bad))
 
 
 def _report_registered(m: dict) -> None:
@@ -178,18 +161,18 @@ def leaderboard() -> None:
 
 
 @leaderboard.command("build")
-@click.option("--store", "store_path", default="results/dqcl.sqlite", show_default=True, type=click.Path(path_type=Path))
+@click.option("--store", "store_path", default=DEFAULT_STORE, show_default=True, type=click.Path(path_type=Path))
 @click.option("--out", default="leaderboard", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--study", default=None, help="Only this study.")
 @click.option("--cost", is_flag=True, help="Add cost columns (wall time, images seen, peak memory, device) to the tables.")
 @click.option("--allow-mixed-data", is_flag=True, help="Put runs on different data manifests of a domain in one table.")
 def leaderboard_build(store_path: Path, out: Path, study: str | None, cost: bool, allow_mixed_data: bool) -> None:
     """Write leaderboard.md, leaderboard.csv and leaderboard.json."""
-    from .leaderboard import write_leaderboard
-    from .store import Store
+    from .results.leaderboard import write_leaderboard
+    from .results.store import Store
 
     with Store(store_path, readonly=True) as store:
-        paths = write_leaderboard(store, out, study, cost, allow_mixed_data)
+        paths = write_leaderboard(store, out, study=study, cost=cost, allow_mixed_data=allow_mixed_data)
     for p in paths:
         click.echo(str(p))
 
@@ -205,7 +188,7 @@ def leaderboard_build(store_path: Path, out: Path, study: str | None, cost: bool
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: per-image scores and their mean.")
 def score(true_dir: Path, pred_dir: Path, true_suffix: str, pred_suffix: str, as_json: bool) -> None:
     """Score predicted instance masks in PRED_DIR against the ground truth in TRUE_DIR."""
-    from .scoring import score_folders
+    from .evaluation.score_folders import score_folders
 
     result = score_folders(true_dir, pred_dir, true_suffix, pred_suffix)
     if as_json:
@@ -213,7 +196,7 @@ def score(true_dir: Path, pred_dir: Path, true_suffix: str, pred_suffix: str, as
         return
     from tabulate import tabulate
 
-    from .metrics import METRICS
+    from .evaluation.metrics import METRICS
 
     rows = [[im["name"], *(im[k] for k in METRICS)] for im in result["images"]]
     rows.append(["mean", *(result["mean"][k] for k in METRICS)])
@@ -238,18 +221,18 @@ def score(true_dir: Path, pred_dir: Path, true_suffix: str, pred_suffix: str, as
 @click.option("--checkpoint", default="", help="For --embedder style: a CellposeNet state dict.")
 def select_cmd(source, ratio, bins, variant, seed, output, copy_to, embedder, mae_weights, checkpoint) -> None:
     """Select a coreset of SOURCE: a FEATURES.npy array (rows = samples) or an image folder."""
-    from .errors import DqclError
-    from .selectcmd import select_features_file, select_folder
+    from .dq.select_files import select_features_file, select_folder
 
     if source.is_dir():
         if output is None and copy_to is None:
             raise DqclError("give --output NAMES.txt and/or --copy-to DIR for a folder")
-        names = select_folder(source, ratio, bins, variant, seed, output, copy_to, embedder, mae_weights, checkpoint)
+        names = select_folder(source, ratio=ratio, bins=bins, variant=variant, seed=seed, output=output, copy_to=copy_to,
+                              embedder=embedder, mae_weights=mae_weights, checkpoint=checkpoint)
         click.echo(f"selected {len(names)} image(s) of {source}")
     else:
         if output is None:
             raise DqclError("give --output OUT.npy for a feature file")
-        idx = select_features_file(source, ratio, bins, variant, seed, output)
+        idx = select_features_file(source, ratio=ratio, bins=bins, variant=variant, seed=seed, output=output)
         click.echo(f"selected {len(idx)} of the rows of {source} -> {output}")
 
 
@@ -264,8 +247,7 @@ def domains() -> None:
 @domains.command("list")
 def domains_list() -> None:
     """List the registered domain kinds."""
-    from . import folders  # noqa: F401  (registers 'folder')
-    from .domains import DOMAINS
+    from .data.domains import DOMAINS
 
     for name in DOMAINS.names():
         click.echo(f"{name:12s} {DOMAINS.get(name).description}")
@@ -279,9 +261,8 @@ def domains_list() -> None:
 @click.option("--path", "folder_path", default=None, help="For kind 'folder': the domain folder.")
 def domains_gallery(domain: str, out: Path, seed: int, count: int, folder_path: str | None) -> None:
     """Write a picture of DOMAIN's samples with their mask outlines."""
-    from . import folders  # noqa: F401
-    from .domains import DOMAINS
-    from .gallery import write_gallery
+    from .data.domains import DOMAINS
+    from .data.gallery import write_gallery
 
     factory = DOMAINS.get(domain).factory
     dom = factory(seed=seed, path=folder_path or "") if domain == "folder" else factory(seed=seed, n_train=max(count, 8), n_test=2)
@@ -301,20 +282,20 @@ def domains_gallery(domain: str, out: Path, seed: int, count: int, folder_path: 
 @click.option("--path", "folder_path", default=None, help="For kind 'folder': the domain folder.")
 def domains_diversity(domain, out, ratio, bins, embedder, mae_weights, method, n_train, patch, folder_path) -> None:
     """Map DOMAIN's patch embeddings in 2-D with the DQ (mmv, graphcut) and random subsets marked."""
-    from .domains import DOMAINS
-    from .dq import select
-    from .embed import embed
-    from .plots import diversity_plot
-    from .streams import prepare
+    from .data.domains import DOMAINS
+    from .data.streams import prepare
+    from .dq.embedders import embed, embed_options
+    from .dq.selectors import select
+    from .results.plots import diversity_plot
 
     factory = DOMAINS.get(domain).factory
     dom = factory(seed=0, path=folder_path or "") if domain == "folder" else factory(seed=0, n_train=n_train, n_test=1)
     data = prepare(dom, "train", patch, patch)
-    opts = {"weights": mae_weights} if embedder == "mae" else {}
+    opts = embed_options(embedder, mae_weights)
     feats = embed(embedder, data.images, data.targets[:, 0].astype("int32"), **opts)
     subsets = {v: select(feats, ratio, min(bins, len(feats)), v) for v in ("mmv", "graphcut", "random")}
     title = f"{domain}: {len(feats)} patches, {embedder} embedding, {ratio:.0%} subsets"
-    click.echo(str(diversity_plot(feats, subsets, out, title, method)))
+    click.echo(str(diversity_plot(feats, subsets, out, title=title, method=method)))
 
 
 @cli.group()
@@ -325,10 +306,10 @@ def strategies() -> None:
 @strategies.command("list")
 def strategies_list() -> None:
     """List the registered strategies with their parameters."""
-    from .strategy import STRATEGIES, list_strategies, resolve_params
+    from .config.strategies import list_strategies, resolve_params, strategy_entry
 
     for name in list_strategies():
-        entry = STRATEGIES.get(name)
+        entry = strategy_entry(name)
         params = ", ".join(f"{k}={v}" for k, v in resolve_params(name, {}).items())
         ref = f" [{entry.reference}]" if entry.reference else ""
         click.echo(f"{name:12s} {entry.description}{ref}" + (f" (params: {params})" if params else ""))
@@ -341,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     except DqclError as err:
         click.echo(f"dqcl: error: {err}", err=True)
         return 2
+    except Interrupted as err:
+        click.echo(f"\n{err}", err=True)
+        return 130
     except click.exceptions.Abort:
         click.echo("dqcl: aborted", err=True)
         return 130

@@ -6,7 +6,7 @@ it into one line on stderr and exit code 2. Anything else is a bug and keeps its
 
 from __future__ import annotations
 
-__all__ = ["DqclError", "DataError", "SpecError", "RegistryError", "StoreError"]
+__all__ = ["DqclError", "DataError", "SpecError", "RegistryError", "StoreError", "CheckpointError", "Interrupted"]
 
 
 class DqclError(Exception):
@@ -27,3 +27,11 @@ class RegistryError(DqclError):
 
 class StoreError(DqclError):
     """A results store that cannot be read or written."""
+
+
+class CheckpointError(DqclError):
+    """A run checkpoint that cannot be written, or read back into the run it belongs to."""
+
+
+class Interrupted(Exception):
+    """A study stopped by the user (Ctrl-C); ``str(err)`` says what is stored and how to finish."""

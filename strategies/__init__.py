@@ -1,4 +1,7 @@
-"""Continual-learning strategies, one file each; importing this package registers them all."""
+"""dqcl's built-in continual-learning strategies, one file each (installed as ``dqcl.strategies``).
+
+Importing this package imports every file in it, and each file registers its strategy.
+"""
 
 import importlib
 import pkgutil

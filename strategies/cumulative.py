@@ -1,6 +1,6 @@
 from avalanche.training import Cumulative
 
-from dqcl.strategy import Base, register_strategy
+from dqcl.train import Base, register_strategy
 
 
 @register_strategy(

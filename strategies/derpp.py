@@ -4,7 +4,8 @@ from avalanche.core import SupervisedPlugin
 from avalanche.training import Naive
 from torch.nn import functional as F
 
-from dqcl.strategy import Base, register_strategy
+from dqcl.core.validation import out_of_range
+from dqcl.train import Base, register_strategy
 
 
 class DerppPlugin(SupervisedPlugin):
@@ -64,4 +65,6 @@ def derpp(base: Base, *, mem_size: int = 32, alpha: float = 0.3, beta: float = 0
     return Naive(**base.kwargs(DerppPlugin(mem_size, alpha, beta, base.seed)))
 
 
-derpp.check = lambda mem_size, alpha, beta: None if mem_size >= 1 and alpha >= 0 and beta >= 0 else "mem_size must be >= 1, alpha and beta >= 0"
+derpp.check = lambda mem_size, alpha, beta: (
+    out_of_range("mem_size", mem_size, 1) or out_of_range("alpha", alpha, 0) or out_of_range("beta", beta, 0)
+)

@@ -1,17 +1,16 @@
 from avalanche.training import Naive
 
-from dqcl.dq import SELECTORS
-from dqcl.dqpolicy import DQBuffer
-from dqcl.embed import EMBEDDERS
-from dqcl.memory import MixReplayPlugin
-from dqcl.strategy import Base, register_strategy
+from dqcl.core.validation import out_of_range
+from dqcl.dq.embedders import EMBEDDERS
+from dqcl.dq.selectors import SELECTORS
+from dqcl.train import Base, register_strategy
+from dqcl.train.replay import DQBuffer, MixReplayPlugin
 
 
 def _check(rate: float, bins: int, variant: str, embedder: str, embedder_weights: str) -> str | None:
-    if not 0.0 < rate <= 1.0:
-        return f"rate must be in (0, 1], got {rate}"
-    if bins < 1:
-        return f"bins must be >= 1, got {bins}"
+    problem = out_of_range("rate", rate, 0, 1, lo_open=True) or out_of_range("bins", bins, 1)
+    if problem:
+        return problem
     if variant not in SELECTORS:
         return f"variant must be one of {', '.join(SELECTORS)}, got '{variant}'"
     if embedder not in EMBEDDERS:

@@ -1,6 +1,7 @@
 from avalanche.training import EWC
 
-from dqcl.strategy import Base, register_strategy
+from dqcl.core.validation import out_of_range
+from dqcl.train import Base, register_strategy
 
 
 @register_strategy(
@@ -13,13 +14,10 @@ def ewc(base: Base, *, ewc_lambda: float = 100.0, mode: str = "separate", decay_
 
 
 def _check(ewc_lambda: float, mode: str, decay_factor: float) -> str | None:
-    if ewc_lambda < 0:
-        return f"ewc_lambda must be >= 0, got {ewc_lambda}"
     if mode not in ("separate", "online"):
         return f"mode must be 'separate' or 'online', got '{mode}'"
-    if mode == "online" and not 0.0 < decay_factor <= 1.0:
-        return f"mode 'online' needs decay_factor in (0, 1], got {decay_factor}"
-    return None
+    decay = out_of_range("decay_factor", decay_factor, 0, 1, lo_open=True) if mode == "online" else None
+    return out_of_range("ewc_lambda", ewc_lambda, 0) or (f"mode 'online' needs {decay}" if decay else None)
 
 
 ewc.check = _check

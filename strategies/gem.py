@@ -1,6 +1,7 @@
 from avalanche.training import GEM
 
-from dqcl.strategy import Base, register_strategy
+from dqcl.core.validation import out_of_range
+from dqcl.train import Base, register_strategy
 
 
 @register_strategy(
@@ -12,4 +13,6 @@ def gem(base: Base, *, patterns_per_exp: int = 16, memory_strength: float = 0.5)
     return GEM(patterns_per_exp=patterns_per_exp, memory_strength=memory_strength, **base.kwargs())
 
 
-gem.check = lambda patterns_per_exp, memory_strength: None if patterns_per_exp >= 1 and memory_strength >= 0 else "patterns_per_exp must be >= 1 and memory_strength >= 0"
+gem.check = lambda patterns_per_exp, memory_strength: (
+    out_of_range("patterns_per_exp", patterns_per_exp, 1) or out_of_range("memory_strength", memory_strength, 0)
+)

@@ -2,8 +2,9 @@ import numpy as np
 from avalanche.training import Naive
 from avalanche.training.storage_policy import HerdingSelectionStrategy
 
-from dqcl.memory import FractionBuffer, MixReplayPlugin, keep_count
-from dqcl.strategy import Base, register_strategy
+from dqcl.core.validation import out_of_range
+from dqcl.train import Base, register_strategy
+from dqcl.train.replay import FractionBuffer, MixReplayPlugin, keep_count
 
 
 def herding_selector(dataset, rate: float, strategy, exp_id: int) -> np.ndarray:
@@ -21,4 +22,4 @@ def herding_replay(base: Base, *, rate: float = 0.05) -> Naive:
     return Naive(**base.kwargs(MixReplayPlugin(FractionBuffer(rate, herding_selector))))
 
 
-herding_replay.check = lambda rate: None if 0.0 < rate <= 1.0 else f"rate must be in (0, 1], got {rate}"
+herding_replay.check = lambda rate: out_of_range("rate", rate, 0, 1, lo_open=True)

@@ -5,7 +5,8 @@ from avalanche.core import SupervisedPlugin
 from avalanche.training import Naive
 from torch.nn import functional as F
 
-from dqcl.strategy import Base, register_strategy
+from dqcl.core.validation import out_of_range
+from dqcl.train import Base, register_strategy
 
 
 class FlowDistillation(SupervisedPlugin):
@@ -49,4 +50,4 @@ def lwf(base: Base, *, alpha: float = 1.0) -> Naive:
     return Naive(**base.kwargs(FlowDistillation(alpha)))
 
 
-lwf.check = lambda alpha: None if alpha >= 0 else f"alpha must be >= 0, got {alpha}"
+lwf.check = lambda alpha: out_of_range("alpha", alpha, 0)

@@ -1,6 +1,7 @@
 from avalanche.training import MAS
 
-from dqcl.strategy import Base, register_strategy
+from dqcl.core.validation import out_of_range
+from dqcl.train import Base, register_strategy
 
 
 @register_strategy(
@@ -12,4 +13,4 @@ def mas(base: Base, *, lambda_reg: float = 1.0, alpha: float = 0.5) -> MAS:
     return MAS(lambda_reg=lambda_reg, alpha=alpha, **base.kwargs())
 
 
-mas.check = lambda lambda_reg, alpha: None if lambda_reg >= 0 and 0 <= alpha <= 1 else "lambda_reg must be >= 0 and alpha in [0, 1]"
+mas.check = lambda lambda_reg, alpha: out_of_range("lambda_reg", lambda_reg, 0) or out_of_range("alpha", alpha, 0, 1)

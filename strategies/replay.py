@@ -1,13 +1,8 @@
 from avalanche.training import Naive
 
-from dqcl.memory import FractionBuffer, MixReplayPlugin, random_selector
-from dqcl.strategy import Base, register_strategy
-
-
-def _check(rate: float) -> str | None:
-    if not 0.0 < rate <= 1.0:
-        return f"rate must be in (0, 1], got {rate}"
-    return None
+from dqcl.core.validation import out_of_range
+from dqcl.train import Base, register_strategy
+from dqcl.train.replay import FractionBuffer, MixReplayPlugin, random_selector
 
 
 @register_strategy(
@@ -20,4 +15,4 @@ def replay(base: Base, *, rate: float = 0.05) -> Naive:
     return Naive(**base.kwargs(MixReplayPlugin(memory)))
 
 
-replay.check = _check
+replay.check = lambda rate: out_of_range("rate", rate, 0, 1, lo_open=True)

@@ -1,6 +1,7 @@
 from avalanche.training import SynapticIntelligence
 
-from dqcl.strategy import Base, register_strategy
+from dqcl.core.validation import out_of_range
+from dqcl.train import Base, register_strategy
 
 
 @register_strategy(
@@ -12,4 +13,4 @@ def si(base: Base, *, si_lambda: float = 1.0, eps: float = 1e-7) -> SynapticInte
     return SynapticIntelligence(si_lambda=si_lambda, eps=eps, **base.kwargs())
 
 
-si.check = lambda si_lambda, eps: None if si_lambda >= 0 and eps > 0 else "si_lambda must be >= 0 and eps > 0"
+si.check = lambda si_lambda, eps: out_of_range("si_lambda", si_lambda, 0) or out_of_range("eps", eps, 0, lo_open=True)

@@ -70,7 +70,7 @@ def write_pair(folder: Path, stem: str, image: np.ndarray, mask: np.ndarray, img
 
 def small_domain_arrays(n: int = 2, size: int = 64, seed: int = 0):
     """(uint16 images, uint16 masks) from the built-in nuclei domain, as files would hold them."""
-    from dqcl.domains import DOMAINS
+    from dqcl.data.domains import DOMAINS
 
     d = DOMAINS.get("nuclei").factory(seed=seed, n_train=n, n_test=1, size=size)
     imgs = [(np.clip(i, 0, 1.5) * 40000).astype(np.uint16) for i in d.train.images]

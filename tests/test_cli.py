@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dqcl.cli import main
-from dqcl.metrics import METRICS
+from dqcl.evaluation.metrics import METRICS
 
 from conftest import small_domain_arrays, write_pair
 

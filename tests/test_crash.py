@@ -107,7 +107,8 @@ class _Payload:
 def test_a_planted_pickle_in_the_checkpoint_folder_is_refused_not_run(tmp_path, capsys):
     import torch
 
-    from dqcl.spec import expand, load_spec
+    from dqcl.config.expand import expand
+    from dqcl.config.parse import load_spec
 
     spec = tmp_path / "s.toml"
     spec.write_text(tiny_spec_text(tmp_path, "[strategies.naive]\n"))

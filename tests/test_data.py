@@ -13,7 +13,7 @@ import pytest
 from skimage import io as skio
 
 from dqcl.cli import main
-from dqcl.recipes import RECIPES, Download, Recipe, add_recipe
+from dqcl.data.sources.recipes import RECIPES, Download, Recipe, add_recipe
 
 from conftest import small_domain_arrays, tiny_spec_text
 from fixture_server import FileServer
@@ -114,7 +114,7 @@ def fixture_recipe():
 
     yield make
     for n in names:
-        RECIPES._entries.pop(n, None)
+        RECIPES.unregister(n)
 
 
 def test_checksum_mismatch_is_refused_and_nothing_is_kept(tmp_path, capsys, fixture_recipe):
@@ -195,8 +195,8 @@ def test_livecell_coco_annotations_become_label_masks(tmp_path, fixture_recipe):
         assert main(["data", "fetch", "livecell", "--to", str(out), "--mirror", srv.url]) == 0
     m = _manifest(out)
     assert [p["stem"] for p in m["splits"]["test"]] == ["cell_2"]
-    from dqcl.imageio import read_mask
-    from dqcl.metrics import score_masks
+    from dqcl.data.imageio import read_mask
+    from dqcl.evaluation.metrics import score_masks
 
     for i, split in ((0, "train"), (2, "test")):
         got = read_mask(out / split / f"cell_{i}_masks.tif")
@@ -245,7 +245,7 @@ def test_monuseg_polygon_xml_and_tissuenet_npz_convert(tmp_path):
 
 
 def test_register_writes_a_manifest_whose_hash_keys_the_runs(tmp_path, capsys):
-    from dqcl.provenance import folder_manifest
+    from dqcl.core.provenance import folder_manifest
     from conftest import write_pair
 
     imgs, masks = small_domain_arrays(n=3, size=64)

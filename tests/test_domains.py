@@ -3,7 +3,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from dqcl.domains import BUILTIN_STYLES, DOMAINS, list_domains
+from dqcl.data.builtin import BUILTIN_STYLES
+from dqcl.data.domains import DOMAINS, list_domains
 from dqcl.errors import RegistryError
 
 BUILTIN = ["brightfield", "cyto", "histo", "nuclei"]
@@ -68,7 +69,7 @@ def test_histo_is_denser_and_smaller_than_cyto():
 
 
 def test_gallery_writes_a_png(tmp_path):
-    from dqcl.gallery import write_gallery
+    from dqcl.data.gallery import write_gallery
 
     out = write_gallery(DOMAINS.get("histo").factory(seed=0, n_train=4, n_test=1, size=64), tmp_path / "g.png", n=4)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from dqcl.dq import bin_sizes, graphcut_bins, mmv_bins, select
+from dqcl.dq.selectors import bin_sizes, graphcut_bins, mmv_bins, select
 from dqcl.errors import DqclError
 
 from dq_oracle import released_routine
@@ -96,7 +96,7 @@ def test_bad_selection_input(x, ratio, bins, message):
 
 
 def test_capped_bins_make_dq_keep_as_many_as_random():
-    from dqcl.dq import capped_bins
+    from dqcl.dq.selectors import capped_bins
 
     x = np.random.default_rng(7).standard_normal((54, 8))
     # released semantics: 10 bins keep at least one each, 10 points for "1 %"

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from dqcl.domains import DOMAINS
-from dqcl.embed import MAE_NAME, embed, mae_model
+from dqcl.data.domains import DOMAINS
+from dqcl.dq.embedders import MAE_NAME, embed, mae_model
 from dqcl.errors import DqclError
-from dqcl.model import CellposeNet
-from dqcl.streams import prepare
+from dqcl.cpnet.model import CellposeNet
+from dqcl.data.streams import prepare
 
 
 @pytest.fixture(scope="module")

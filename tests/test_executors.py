@@ -211,7 +211,7 @@ def test_ray_missing_says_how_to_install_it(tmp_path, capsys, monkeypatch):
 def test_full_disk_while_writing_a_checkpoint(tmp_path, capsys, monkeypatch):
     import torch
 
-    import dqcl.checkpoint as ck
+    import dqcl.train.checkpoint as ck
 
     spec = _spec(tmp_path, seeds="[0]")
     store = tmp_path / "s.sqlite"
@@ -239,7 +239,7 @@ from pathlib import Path
 from avalanche.core import SupervisedPlugin
 from avalanche.training import Naive
 
-from dqcl.strategy import Base, register_strategy
+from dqcl.train import Base, register_strategy
 
 
 class DieOnce(SupervisedPlugin):
@@ -279,8 +279,8 @@ def test_a_worker_that_dies_mid_run_is_retried_and_recorded(tmp_path, monkeypatc
 
 
 def test_a_rerun_under_a_newer_version_supersedes_the_old_run_in_tables(reference, tmp_path):
-    from dqcl.leaderboard import entries
-    from dqcl.store import Store
+    from dqcl.results.leaderboard import entries
+    from dqcl.results.store import Store
 
     spec, ref = reference
     store = tmp_path / "v.sqlite"

@@ -5,12 +5,13 @@ import pytest
 import torch
 from avalanche.core import SupervisedPlugin
 
-from dqcl.domains import DOMAINS
-from dqcl.evaluation import SegmentationScores, make_evaluator
-from dqcl.fast import FastPath, fast_enabled
-from dqcl.model import CellposeNet, cellpose_loss
-from dqcl.strategy import Augment, Base, build_strategy
-from dqcl.streams import make_benchmark, prepare
+from dqcl.data.domains import DOMAINS
+from dqcl.evaluation.scores import SegmentationScores, make_evaluator
+from dqcl.train.fast import FastPath, fast_enabled
+from dqcl.cpnet.model import CellposeNet, cellpose_loss
+from dqcl.train.plugins import Augment
+from dqcl.train.strategy import Base, build_strategy
+from dqcl.data.streams import make_benchmark, prepare
 
 
 class Losses(SupervisedPlugin):
@@ -80,7 +81,7 @@ def test_auto_turns_the_fast_path_on_for_gpus_only():
 def test_unknown_fast_setting_is_refused():
     from dqcl.checks import tiny_spec
     from dqcl.errors import SpecError
-    from dqcl.spec import parse_spec
+    from dqcl.config.parse import parse_spec
 
     raw = tiny_spec("naive", "/tmp")
     raw["train"]["fast"] = "turbo"

@@ -1,11 +1,11 @@
 import numpy as np
 import torch
 
-import dqcl.flows as flows_mod
-from dqcl.domains import DOMAINS
-from dqcl.model import dihedral
-from dqcl.patches import extract_patches
-from dqcl.streams import prepare
+import dqcl.cpnet.flows as flows_mod
+from dqcl.data.domains import DOMAINS
+from dqcl.cpnet.model import dihedral
+from dqcl.data.patches import extract_patches
+from dqcl.data.streams import prepare
 
 
 def _masks():

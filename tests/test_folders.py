@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from dqcl.errors import DataError
-from dqcl.folders import load_folder
-from dqcl.imageio import read_image, read_mask
+from dqcl.data.folders import load_folder
+from dqcl.data.imageio import read_image, read_mask
 
 from conftest import small_domain_arrays, write_pair
 
@@ -96,3 +96,30 @@ def test_label_gaps_and_integral_float_masks_are_accepted(tmp_path):
     tifffile.imwrite(tmp_path / "m.tif", m)
     out = read_mask(tmp_path / "m.tif")
     assert out.dtype == np.int32 and set(np.unique(out)) == {0, 3, 7}
+
+
+def test_a_study_reads_each_folder_pair_once_and_rereads_a_changed_folder(tmp_path, monkeypatch):
+    """Preflight reads and checks every pair; the study's runs reuse what it read. A folder
+    changed before the next study in the same process is read again, not served stale."""
+    import dqcl.data.folders as folders_mod
+    from dqcl.cli import main
+
+    from conftest import tiny_spec_text
+
+    _make(tmp_path / "mine", n=2)
+    reads = []
+    real = folders_mod.read_pair
+    monkeypatch.setattr(folders_mod, "read_pair", lambda i, m: reads.append(i.name) or real(i, m))
+    text = tiny_spec_text(tmp_path, "[strategies.naive]\n").replace(
+        '[domains.histo]\nn_train = 2\nn_test = 1\nsize = 96', '[domains.histo]\nkind = "folder"\npath = "mine"')
+    spec = tmp_path / "s.toml"
+    spec.write_text(text.replace("seeds = [0]", "seeds = [0, 1]"))
+    store = tmp_path / "r.sqlite"
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 0
+    assert sorted(reads) == ["s0_img.png", "s0_img.png", "s1_img.png", "s1_img.png"]  # 2 train + 2 test, once each for 2 runs
+
+    imgs, masks = small_domain_arrays(3, seed=5)
+    write_pair(tmp_path / "mine" / "train", "s2", imgs[2], masks[2])
+    reads.clear()
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 0
+    assert sorted(reads) == ["s0_img.png", "s0_img.png", "s1_img.png", "s1_img.png", "s2_img.png"]

@@ -1,8 +1,8 @@
 import json
 
-from dqcl.leaderboard import _ranks, write_leaderboard
-from dqcl.metrics import METRICS
-from dqcl.store import SCHEMA_VERSION, Store
+from dqcl.results.leaderboard import _ranks, write_leaderboard
+from dqcl.evaluation.metrics import METRICS
+from dqcl.results.store import SCHEMA_VERSION, Store
 
 
 def _put(store, label, name, seed, R, params=None, study="s", ordering=("cyto", "histo")):

@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from dqcl.runner import run_one
-from dqcl.spec import expand, parse_spec
+from dqcl.train.run import run_one
+from dqcl.config.expand import expand
+from dqcl.config.parse import parse_spec
 
 
 def test_naive_fine_tuning_learns_then_forgets(tmp_path):

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from dqcl.domains import DOMAINS
-from dqcl.evaluation import flows_to_masks
-from dqcl.masks import MaskSettings, batch_masks, outputs_from_targets
-from dqcl.metrics import score_masks
-from dqcl.model import CellposeNet
-from dqcl.streams import prepare
+from dqcl.data.domains import DOMAINS
+from dqcl.cpnet.masks import flows_to_masks
+from dqcl.cpnet.masks import MaskSettings, batch_masks, outputs_from_targets
+from dqcl.evaluation.metrics import score_masks
+from dqcl.cpnet.model import CellposeNet
+from dqcl.data.streams import prepare
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ import pytest
 from cellpose.metrics import average_precision
 from scipy import ndimage as ndi
 
-from dqcl.clmetrics import cl_metrics
-from dqcl.domains import DOMAINS
-from dqcl.metrics import METRICS, score_masks
+from dqcl.results.cl_metrics import cl_metrics
+from dqcl.data.domains import DOMAINS
+from dqcl.evaluation.metrics import METRICS, score_masks
 
 
 def _perturbed_pairs():

@@ -3,13 +3,13 @@ import sys
 import pytest
 
 from dqcl.cli import main
-from dqcl.strategy import STRATEGIES
+from dqcl.config.strategies import STRATEGIES
 
 from conftest import tiny_spec_text
 
 PLUGIN = '''
 from avalanche.training import Naive
-from dqcl.strategy import Base, register_strategy
+from dqcl.train import Base, register_strategy
 
 
 @register_strategy("lab_slow_naive", description="fine-tuning at a fraction of the learning rate", reference="a lab")
@@ -25,7 +25,7 @@ def plugin_module(tmp_path, monkeypatch):
     (tmp_path / "lab_strategies.py").write_text(PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))
     yield "lab_strategies"
-    STRATEGIES._entries.pop("lab_slow_naive", None)
+    STRATEGIES.unregister("lab_slow_naive")
     sys.modules.pop("lab_strategies", None)
 
 

@@ -1,7 +1,8 @@
 import json
 
 from dqcl.cli import main
-from dqcl.spec import expand, load_spec
+from dqcl.config.expand import expand
+from dqcl.config.parse import load_spec
 
 SPEC = """
 [study]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from dqcl.cli import main
-from dqcl.dq import select
+from dqcl.dq.selectors import select
 
 from conftest import small_domain_arrays, write_pair
 

@@ -1,7 +1,9 @@
 import pytest
 
 from dqcl.errors import SpecError
-from dqcl.spec import default_spec_path, expand, load_spec
+from dqcl.config.expand import expand
+from dqcl.config.parse import load_spec
+from dqcl.config.schema import default_spec_path
 
 from conftest import tiny_spec_text
 
@@ -71,7 +73,7 @@ def test_folder_paths_resolve_against_the_spec_file(tmp_path, monkeypatch):
 
 
 def test_named_orderings(tmp_path):
-    from dqcl.spec import parse_spec
+    from dqcl.config.parse import parse_spec
 
     raw = {"domains": {"cyto": {}, "histo": {}, "nuclei": {}}, "strategies": {"naive": {}}}
     raw["study"] = {"orderings": "all"}
@@ -84,7 +86,7 @@ def test_named_orderings(tmp_path):
 
 @pytest.mark.parametrize("value,message", [("al", "unknown named ordering 'al' (did you mean 'all'?)"), ([], "study.orderings is empty")])
 def test_bad_named_orderings(value, message):
-    from dqcl.spec import parse_spec
+    from dqcl.config.parse import parse_spec
 
     with pytest.raises(SpecError, match=message.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):
         parse_spec({"study": {"orderings": value}, "domains": {"cyto": {}}, "strategies": {"naive": {}}})

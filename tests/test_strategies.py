@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from dqcl.errors import RegistryError, SpecError
-from dqcl.runner import run_one
-from dqcl.spec import expand, load_spec
+from dqcl.train.run import run_one
+from dqcl.config.expand import expand
+from dqcl.config.parse import load_spec
 from dqcl.checks import CHECKS
-from dqcl.strategy import STRATEGIES, list_strategies, resolve_params
+from dqcl.config.strategies import STRATEGIES, list_strategies, resolve_params
 
 from conftest import tiny_spec_text
 
@@ -48,11 +49,11 @@ def test_unknown_parameter_is_a_clear_error():
 
 
 def test_replay_memory_keeps_the_rate_of_each_experience(tmp_path):
-    from dqcl.memory import FractionBuffer, keep_count, random_selector
+    from dqcl.train.replay import FractionBuffer, keep_count, random_selector
 
     assert keep_count(100, 0.05) == 5 and keep_count(10, 0.01) == 1 and keep_count(3, 1.0) == 3
-    from dqcl.domains import DOMAINS
-    from dqcl.streams import make_benchmark, prepare
+    from dqcl.data.domains import DOMAINS
+    from dqcl.data.streams import make_benchmark, prepare
 
     parts = [prepare(DOMAINS.get(k).factory(seed=0, n_train=2, n_test=1, size=96), "train", 48, 24) for k in ("cyto", "histo")]
     bm = make_benchmark(parts, parts)
@@ -66,11 +67,11 @@ def test_replay_memory_keeps_the_rate_of_each_experience(tmp_path):
 
 
 def test_dq_replay_memory_is_the_dq_coreset_of_each_experience():
-    from dqcl.domains import DOMAINS
-    from dqcl.dq import select
-    from dqcl.dqpolicy import DQBuffer
-    from dqcl.embed import embed
-    from dqcl.streams import make_benchmark, prepare
+    from dqcl.data.domains import DOMAINS
+    from dqcl.dq.selectors import select
+    from dqcl.train.replay import DQBuffer
+    from dqcl.dq.embedders import embed
+    from dqcl.data.streams import make_benchmark, prepare
 
     parts = [prepare(DOMAINS.get(k).factory(seed=0, n_train=4, n_test=1, size=96), "train", 48, 24) for k in ("cyto", "histo")]
     bm = make_benchmark(parts, parts)
@@ -108,13 +109,13 @@ def test_gem_actually_projects_the_gradient(tmp_path, monkeypatch):
 
 
 def test_lwf_penalty_is_zero_until_the_network_drifts(tmp_path):
-    from strategies.lwf import FlowDistillation
+    from dqcl.strategies.lwf import FlowDistillation
 
     class S:  # the few strategy fields the plugin reads
         pass
 
     torch.manual_seed(0)
-    from dqcl.model import CellposeNet
+    from dqcl.cpnet.model import CellposeNet
 
     net = CellposeNet((8, 16, 32, 64)).train()
     s = S()

@@ -38,8 +38,8 @@ def _patches(size: int, n_images: int, repeat: int):
     from pathlib import Path
     from tempfile import mkdtemp
 
-    from dqcl.domains import DOMAINS
-    from dqcl.streams import PatchData, prepare
+    from dqcl.data.domains import DOMAINS
+    from dqcl.data.streams import PatchData, prepare
 
     dom = DOMAINS.get("cyto").factory(seed=0, n_train=n_images, n_test=1, size=2 * size)
     p = prepare(dom, "train", size, size, cache_dir=Path(mkdtemp()))
@@ -50,8 +50,8 @@ def _patches(size: int, n_images: int, repeat: int):
 def plain_rate(data, widths, batch: int, epochs: int, dev: torch.device) -> float:
     from torch.utils.data import DataLoader
 
-    from dqcl.model import CellposeNet, cellpose_loss, dihedral
-    from dqcl.streams import PatchDataset
+    from dqcl.cpnet.model import CellposeNet, cellpose_loss, dihedral
+    from dqcl.data.streams import PatchDataset
 
     torch.manual_seed(0)
     model = CellposeNet(widths).to(dev).train()
@@ -76,11 +76,12 @@ def plain_rate(data, widths, batch: int, epochs: int, dev: torch.device) -> floa
 
 
 def fast_rate(data, widths, batch: int, epochs: int, dev: torch.device, compile_: bool) -> float:
-    from dqcl.evaluation import SegmentationScores, make_evaluator
-    from dqcl.fast import FastPath
-    from dqcl.model import CellposeNet, cellpose_loss
-    from dqcl.strategy import Augment, Base, build_strategy
-    from dqcl.streams import make_benchmark
+    from dqcl.evaluation.scores import SegmentationScores, make_evaluator
+    from dqcl.train.fast import FastPath
+    from dqcl.cpnet.model import CellposeNet, cellpose_loss
+    from dqcl.train.plugins import Augment
+    from dqcl.train.strategy import Base, build_strategy
+    from dqcl.data.streams import make_benchmark
 
     torch.manual_seed(0)
     model = CellposeNet(widths)
@@ -120,7 +121,7 @@ def training(dev: torch.device, smoke: bool, compile_: bool) -> None:
 
 def agreement(dev: torch.device, smoke: bool) -> None:
     from dqcl.api import run
-    from dqcl.store import Store
+    from dqcl.results.store import Store
 
     from tempfile import mkdtemp
     from pathlib import Path
@@ -147,9 +148,9 @@ def agreement(dev: torch.device, smoke: bool) -> None:
 
 
 def masks(dev: torch.device, smoke: bool) -> None:
-    from dqcl.evaluation import flows_to_masks
-    from dqcl.masks import batch_masks, outputs_from_targets
-    from dqcl.metrics import score_masks
+    from dqcl.cpnet.masks import flows_to_masks
+    from dqcl.cpnet.masks import batch_masks, outputs_from_targets
+    from dqcl.evaluation.metrics import score_masks
 
     size = 64 if smoke else 224
     data = _patches(size, 2 if smoke else 16, 1 if smoke else 4)
@@ -172,7 +173,7 @@ def masks(dev: torch.device, smoke: bool) -> None:
 
 
 def dq(dev: torch.device, smoke: bool) -> None:
-    from dqcl.dq import graphcut_bins, mmv_bins
+    from dqcl.dq.selectors import graphcut_bins, mmv_bins
 
     n = 3000 if smoke else 100_000
     x = np.random.default_rng(0).standard_normal((min(n, 3000), 768))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dqcl.dq import select
+from dqcl.dq.selectors import select
 
 from conftest import report
 
@@ -23,7 +23,7 @@ from dq_oracle import released_routine  # noqa: E402
 _CHILD = """
 import json, resource, sys, time
 import numpy as np
-from dqcl.dq import select
+from dqcl.dq.selectors import select
 n, variant = int(sys.argv[1]), sys.argv[2]
 x = np.random.default_rng(0).standard_normal((n, 768)).astype(np.float32)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

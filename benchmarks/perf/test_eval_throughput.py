@@ -8,11 +8,11 @@ import time
 
 import numpy as np
 
-from dqcl.domains import DOMAINS
-from dqcl.evaluation import flows_to_masks
-from dqcl.masks import batch_masks, outputs_from_targets
-from dqcl.metrics import score_masks
-from dqcl.streams import prepare
+from dqcl.data.domains import DOMAINS
+from dqcl.cpnet.masks import flows_to_masks
+from dqcl.cpnet.masks import batch_masks, outputs_from_targets
+from dqcl.evaluation.metrics import score_masks
+from dqcl.data.streams import prepare
 
 from conftest import report
 

@@ -5,8 +5,8 @@ Goal (issue 2): the second preparation is >= 10x faster than the first.
 
 import time
 
-from dqcl.domains import DOMAINS
-from dqcl.streams import prepare
+from dqcl.data.domains import DOMAINS
+from dqcl.data.streams import prepare
 
 from conftest import report
 

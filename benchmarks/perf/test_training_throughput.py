@@ -8,11 +8,12 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
-from dqcl.domains import DOMAINS
-from dqcl.evaluation import SegmentationScores, make_evaluator
-from dqcl.model import CellposeNet, cellpose_loss, dihedral
-from dqcl.strategy import Augment, Base, build_strategy
-from dqcl.streams import PatchDataset, make_benchmark, prepare
+from dqcl.data.domains import DOMAINS
+from dqcl.evaluation.scores import SegmentationScores, make_evaluator
+from dqcl.cpnet.model import CellposeNet, cellpose_loss, dihedral
+from dqcl.train.plugins import Augment
+from dqcl.train.strategy import Base, build_strategy
+from dqcl.data.streams import PatchDataset, make_benchmark, prepare
 
 from conftest import report
 

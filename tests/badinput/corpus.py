@@ -28,7 +28,7 @@ class Case:
 
 
 def _arrays(n: int = 3):
-    from dqcl.domains import DOMAINS
+    from dqcl.data.domains import DOMAINS
 
     d = DOMAINS.get("nuclei").factory(seed=0, n_train=n, n_test=1, size=GOOD_SIZE)
     return [(np.clip(i, 0, 1.5) * 40000).astype(np.uint16) for i in d.train.images], [m.astype(np.uint16) for m in d.train.masks]
@@ -225,7 +225,7 @@ def _unreadable_case(root: Path) -> Case:
         target = case.says[0]
 
         def patch(mp):
-            import dqcl.imageio as io_
+            import dqcl.data.imageio as io_
 
             real = io_._header_shape
 
@@ -272,7 +272,7 @@ def _store_case(kind: str) -> Callable[[Path], Case]:
             case.says.append("read-only")
 
             def patch(mp):
-                import dqcl.store as st
+                import dqcl.results.store as st
 
                 real = sqlite3.connect
                 mp.setattr(st.sqlite3, "connect", lambda path, **kw: real(f"file:{path}?mode=ro", uri=True, **kw))

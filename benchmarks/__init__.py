@@ -1,0 +1,1 @@
+"""The benchmark specs shipped with dqcl (installed as the package ``dqcl.specs``)."""

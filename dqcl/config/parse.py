@@ -1,0 +1,236 @@
+"""Reading benchmark specs: TOML checked key by key into a `Spec`.
+
+`load_spec` reports the first problem as one `SpecError` line naming the file and key: an
+unknown key (with the closest known one), a value of the wrong type or range, an unknown
+domain kind or strategy, a path leading outside the places the user named.
+"""
+
+from __future__ import annotations
+
+import inspect
+import tomllib
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+from ..core.validation import did_you_mean, out_of_range, resolve_inside, type_ok, unknown_key
+from ..data.domains import DOMAINS
+from ..dq.embedders import EMBEDDERS
+from ..dq.selectors import SELECTORS
+from ..errors import RegistryError, SpecError
+from .schema import (
+    DataSpec, DomainSpec, EvalSpec, ModelSpec, RedundancySpec, Spec, StrategySpec, TrainSpec, default_spec_path,
+)
+from .strategies import resolve_params
+
+__all__ = ["load_spec", "parse_spec", "with_skip_bad", "NAMED_ORDERINGS"]
+
+
+_STUDY_KEYS = {"name", "seeds", "orderings", "data_seed", "device"}
+_TOP_KEYS = {"study", "data", "model", "train", "eval", "domains", "strategies", "redundancy"}
+
+
+def _section(cls, table: Any, where: str):
+    if not isinstance(table, dict):
+        raise SpecError(f"{where}: expected a table")
+    defaults = cls()
+    known = {f.name for f in fields(cls)}
+    values = {}
+    for key, value in table.items():
+        if key not in known:
+            raise unknown_key(where, key, known)
+        default = getattr(defaults, key)
+        if not type_ok(value, default):
+            raise SpecError(f"{where}.{key}: expected {type(default).__name__}, got {value!r}")
+        if isinstance(default, tuple):
+            values[key] = tuple(float(v) if default and isinstance(default[0], float) else v for v in value)
+        else:
+            values[key] = float(value) if isinstance(default, float) else value
+    out = cls(**values)
+    table = where.rpartition(": ")[2]
+    for f in fields(cls):
+        v = getattr(out, f.name)
+        for item in v if isinstance(v, tuple) else (v,):
+            if isinstance(item, (int, float)) and not isinstance(item, bool):
+                problem = out_of_range(f"{table}.{f.name}", item, _LOWEST.get((table, f.name), 0))
+                if problem:
+                    raise SpecError(f"{where.rpartition(': ')[0]}: {problem}")
+    return out
+
+
+# each number's lowest allowed value where it is not 0 (None: any finite number)
+_LOWEST = {
+    ("eval", "cellprob_threshold"): None,  # Cellpose's logit threshold: -6 (more cells) to 6
+    ("data", "patch_size"): 16, ("data", "stride"): 1, ("model", "widths"): 1, ("train", "epochs"): 1,
+    ("train", "batch_size"): 1, ("eval", "batch_size"): 1, ("redundancy", "bins"): 1, ("redundancy", "steps"): 1,
+}
+
+
+def with_skip_bad(spec: Spec) -> Spec:
+    """The spec with ``skip_bad = true`` in every folder domain (``dqcl run ... --skip-bad``)."""
+    domains = {n: replace(d, params={**d.params, "skip_bad": True}) if d.kind == "folder" else d for n, d in spec.domains.items()}
+    return replace(spec, domains=domains)
+
+
+def _domain(name: str, table: Any, where: str, base: Path) -> DomainSpec:
+    if not isinstance(table, dict):
+        raise SpecError(f"{where}: expected a table")
+    params = dict(table)
+    kind = params.pop("kind", name)
+    try:
+        factory = DOMAINS.get(kind).factory
+    except RegistryError as err:
+        raise SpecError(f"{where}: {err}") from None
+    accepted = {n for n, p in inspect.signature(factory).parameters.items() if n != "seed"}
+    for key, value in params.items():
+        if key not in accepted:
+            raise unknown_key(where, key, accepted | {"kind"})
+        default = inspect.signature(factory).parameters[key].default
+        if not type_ok(value, default):
+            raise SpecError(f"{where}.{key}: expected {type(default).__name__}, got {value!r}")
+    if kind == "folder":
+        if "path" not in params:
+            raise SpecError(f"{where}: a 'folder' domain needs path = \"...\"")
+        params["path"] = resolve_inside(params["path"], base, f"{where}.path")
+        for key in ("train_dir", "test_dir"):
+            sub = Path(str(params.get(key, "x")))
+            if sub.is_absolute() or ".." in sub.parts:
+                raise SpecError(f"{where}.{key}: must be a folder inside the domain's path, got {params[key]!r}")
+        params.setdefault("name", name)
+    return DomainSpec(name, kind, params)
+
+
+def _strategy(label: str, table: Any, where: str) -> StrategySpec:
+    if not isinstance(table, dict):
+        raise SpecError(f"{where}: expected a table")
+    params = dict(table)
+    name = params.pop("strategy", label)
+    try:
+        resolved = resolve_params(name, params, where)
+    except RegistryError as err:
+        raise SpecError(f"{where}: {err}") from None
+    return StrategySpec(label, name, resolved)
+
+
+NAMED_ORDERINGS = {
+    "given": "the spec's domains in the order the spec lists them",
+    "reverse": "the same, reversed",
+    "all": "every permutation of the spec's domains (n! orderings)",
+}
+
+
+def _orderings(value: Any, domains: dict[str, DomainSpec], source: str) -> list[list[str]]:
+    """Explicit lists of domain names, or a named set: 'given', 'reverse', 'all' (alone or inside the list)."""
+    import itertools
+
+    names = list(domains)
+    named = {"given": [names], "reverse": [names[::-1]], "all": [list(p) for p in itertools.permutations(names)]}
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise SpecError(f"{source}: study.orderings is empty; give lists of domain names or one of {', '.join(NAMED_ORDERINGS)}")
+    out: list[list[str]] = []
+    for order in items:
+        if isinstance(order, str):
+            if order not in named:
+                raise SpecError(f"{source}: study.orderings: unknown named ordering '{order}'{did_you_mean(order, named)}; "
+                                f"known: {', '.join(NAMED_ORDERINGS)}")
+            out += named[order]
+            continue
+        if not isinstance(order, list) or not order or not all(isinstance(d, str) for d in order):
+            raise SpecError(f"{source}: study.orderings: each ordering must be a non-empty list of domain names, got {order!r}")
+        for d in order:
+            if d not in domains:
+                raise SpecError(f"{source}: study.orderings names unknown domain '{d}'{did_you_mean(d, names)}; "
+                                f"the spec's domains: {', '.join(names)}")
+        if len(set(order)) != len(order):
+            raise SpecError(f"{source}: study.orderings: {order} repeats a domain")
+        out.append(order)
+    # the same ordering twice would run the same runs twice under one key
+    return [list(o) for o in dict.fromkeys(tuple(o) for o in out)]
+
+
+def _redundancy(table: Any, where: str, domains: dict[str, DomainSpec]) -> RedundancySpec:
+    r = _section(RedundancySpec, table, where)
+    domain = r.domain or next(iter(domains))
+    if domain not in domains:
+        raise SpecError(f"{where}.domain: '{domain}' is not one of the spec's domains ({', '.join(domains)})")
+    if not r.rates or not all(0.0 < x <= 1.0 for x in r.rates):
+        raise SpecError(f"{where}.rates: every rate must be in (0, 1], got {list(r.rates)}")
+    for sel in r.selectors:
+        if sel not in SELECTORS:
+            raise SpecError(f"{where}.selectors: unknown selector '{sel}'; known: {', '.join(SELECTORS)}")
+    if r.embedder not in EMBEDDERS:
+        raise SpecError(f"{where}.embedder: unknown embedder '{r.embedder}'; known: {', '.join(EMBEDDERS)}")
+    return RedundancySpec(**{**r.__dict__, "domain": domain})
+
+
+def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = None) -> Spec:
+    base = base or Path.cwd()
+    for key in raw:
+        if key not in _TOP_KEYS:
+            raise unknown_key(source, key, _TOP_KEYS)
+    study = raw.get("study", {})
+    if not isinstance(study, dict):
+        raise SpecError(f"{source}: [study] must be a table")
+    for key in study:
+        if key not in _STUDY_KEYS:
+            raise unknown_key(f"{source}: study", key, _STUDY_KEYS)
+    name = study.get("name", Path(source).stem)
+    seeds = study.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise SpecError(f"{source}: study.seeds must be a non-empty list of integers, got {seeds!r}")
+    data_seed = study.get("data_seed", 0)
+    if not isinstance(data_seed, int):
+        raise SpecError(f"{source}: study.data_seed must be an integer")
+    device = study.get("device", "auto")
+    if device not in ("auto", "cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise SpecError(f"{source}: study.device must be auto, cpu or cuda[:N], got {device!r}")
+
+    dom_table = raw.get("domains", {})
+    if not isinstance(dom_table, dict) or not dom_table:
+        raise SpecError(f"{source}: [domains] must name at least one domain")
+    domains = {n: _domain(n, t, f"{source}: domains.{n}", base) for n, t in dom_table.items()}
+
+    orderings = _orderings(study.get("orderings", "given"), domains, source)
+    redundancy = None
+    if "redundancy" in raw:
+        redundancy = _redundancy(raw["redundancy"], f"{source}: redundancy", domains)
+    strat_table = raw.get("strategies", {"naive": {}} if redundancy else {})
+    if not isinstance(strat_table, dict) or not strat_table:
+        raise SpecError(f"{source}: [strategies] must name at least one strategy")
+    strategies = {label: _strategy(label, t, f"{source}: strategies.{label}") for label, t in strat_table.items()}
+
+    spec = Spec(
+        name=str(name),
+        seeds=tuple(seeds),
+        orderings=tuple(tuple(o) for o in orderings),
+        domains=domains,
+        strategies=strategies,
+        data=_section(DataSpec, raw.get("data", {}), f"{source}: data"),
+        model=_section(ModelSpec, raw.get("model", {}), f"{source}: model"),
+        train=_section(TrainSpec, raw.get("train", {}), f"{source}: train"),
+        eval=_section(EvalSpec, raw.get("eval", {}), f"{source}: eval"),
+        data_seed=data_seed,
+        device=device,
+        source=source,
+        redundancy=redundancy,
+    )
+    if len(spec.model.widths) != 4:
+        raise SpecError(f"{source}: model.widths must be 4 positive integers, got {list(spec.model.widths)}")
+    if spec.train.fast not in ("auto", "on", "off"):
+        raise SpecError(f"{source}: train.fast must be 'auto', 'on' or 'off', got {spec.train.fast!r}")
+    return spec
+
+
+def load_spec(path: str | Path | None = None) -> Spec:
+    """The spec in the TOML file ``path`` (None: the quick default), checked key by key."""
+    p = Path(path) if path is not None else default_spec_path()
+    if not p.is_file():
+        raise SpecError(f"{p}: no such spec file")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{p}: malformed TOML ({err})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"{p}: cannot read ({err})") from None
+    return parse_spec(raw, str(p), p.resolve().parent)

@@ -1,0 +1,164 @@
+"""What a benchmark spec holds: frozen dataclasses, one per TOML table, and the config of one run.
+
+Every field is a setting a spec may give (with its default here); `RunConfig` is everything
+that decides one run's result, and its ``key`` (see `dqcl.config.expand`) hashes all of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..core.version import __version__
+from ..cpnet.masks import MaskSettings
+
+__all__ = [
+    "DataSpec", "ModelSpec", "TrainSpec", "EvalSpec", "DomainSpec", "StrategySpec", "RedundancySpec", "Subset",
+    "Spec", "RunConfig", "shipped_spec", "default_spec_path",
+]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    patch_size: int = 224  # square patch side in pixels (the paper: 224)
+    stride: int = 112  # patch grid step (the paper: 112)
+    pad: bool = False  # pad images smaller than a patch instead of refusing them
+    cache_dir: str = ".dqcl_cache"  # flow targets cached here, by mask content
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    widths: tuple[int, ...] = (32, 64, 128, 256)  # CPnet feature widths (Cellpose: 32, 64, 128, 256)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    epochs: int = 100  # epochs per experience
+    batch_size: int = 8
+    lr: float = 0.1  # SGD learning rate (Cellpose/paper: 0.1... 0.2)
+    momentum: float = 0.9
+    weight_decay: float = 1e-5
+    augment: bool = True  # random flips and 90-degree rotations
+    warmup_epochs: float = 1.0  # linear learning-rate warm-up at the start of every experience (Cellpose: 10)
+    fast: str = "auto"  # channels-last + bf16 autocast + pinned memory: "on", "off", "auto" (on for a GPU)
+    compile: bool = False  # torch.compile the network (minutes of compiling, then faster steps on a GPU)
+    loader_workers: int = 0  # DataLoader worker processes for training batches
+
+
+@dataclass(frozen=True)
+class EvalSpec(MaskSettings):
+    """The mask-reconstruction settings (`MaskSettings`: flow_threshold, cellprob_threshold,
+    niter, min_size, max_size_fraction) and the scoring batch size."""
+
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class RedundancySpec:
+    """Train from scratch on subsets of one domain chosen by each selector at each rate."""
+
+    domain: str = ""  # the spec's domain to subsample (default: its only/first domain)
+    rates: tuple[float, ...] = (0.01, 0.05, 0.1, 0.3, 0.5, 1.0)
+    selectors: tuple[str, ...] = ("mmv", "graphcut", "random", "kcenter")
+    bins: int = 10
+    embedder: str = "stats"  # stats | mae | style (style: a checkpoint is needed)
+    embedder_weights: str = ""  # MAE weights file, or the CellposeNet checkpoint for 'style'
+    steps: int = 60  # optimiser steps per run, the same for every subset size
+
+
+@dataclass(frozen=True)
+class Subset:
+    """The training subset of a redundancy run."""
+
+    selector: str
+    rate: float
+    bins: int
+    embedder: str
+    embedder_weights: str
+    steps: int
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    name: str
+    kind: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    label: str  # the name shown in tables (the table key in the spec)
+    name: str  # the registered strategy
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    seeds: tuple[int, ...]
+    orderings: tuple[tuple[str, ...], ...]
+    domains: dict[str, DomainSpec]
+    strategies: dict[str, StrategySpec]
+    data: DataSpec = DataSpec()
+    model: ModelSpec = ModelSpec()
+    train: TrainSpec = TrainSpec()
+    eval: EvalSpec = EvalSpec()
+    data_seed: int = 0
+    device: str = "auto"
+    source: str = "<spec>"
+    redundancy: RedundancySpec | None = None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one run needs; `key` hashes all of it."""
+
+    study: str
+    strategy: StrategySpec
+    ordering: tuple[str, ...]
+    seed: int
+    domains: tuple[DomainSpec, ...]
+    data: DataSpec
+    model: ModelSpec
+    train: TrainSpec
+    eval: EvalSpec
+    data_seed: int
+    device: str
+    version: str = __version__
+    subset: Subset | None = None
+    data_manifests: tuple[tuple[str, str], ...] = ()  # (domain, manifest hash), see dqcl.core.provenance
+    key: str = field(default="", compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as stored and hashed into the run's key.
+
+        Settings added after runs were published are left out while they hold their default,
+        so the keys (and the stored results) of those runs stay valid.
+        """
+        d = asdict(self)
+        d.pop("key")
+        if d["subset"] is None:
+            d.pop("subset")  # keeps the keys of continual runs as they were
+        d["data"].pop("cache_dir")  # where the cache lives does not change a result
+        for table, name, default in _ADDED_LATER:
+            if d[table].get(name) == default:
+                d[table].pop(name)
+        return d
+
+
+# (table, setting, default): settings that did not exist when the first results were stored
+_ADDED_LATER: tuple[tuple[str, str, Any], ...] = (
+    ("eval", "max_size_fraction", MaskSettings.max_size_fraction),
+)
+
+
+def shipped_spec(name: str) -> Path:
+    """A spec shipped with dqcl (the top-level ``benchmarks/`` folder, installed as ``dqcl.specs``)."""
+    return Path(str(resources.files("dqcl.specs") / name))
+
+
+def default_spec_path() -> Path:
+    """The embedded default of ``dqcl run benchmark``: the quick study."""
+    return shipped_spec("quick.toml")

@@ -1,0 +1,126 @@
+"""The strategy registry: which strategies exist, and what a spec may set for each.
+
+A strategy is one file in the top-level ``strategies/`` folder (installed as the package
+``dqcl.strategies``) holding one factory::
+
+    from dqcl.train import Base, register_strategy
+
+    @register_strategy("ewc", description="...", reference="Kirkpatrick et al. 2017")
+    def ewc(base: Base, *, ewc_lambda: float = 100.0) -> SupervisedTemplate:
+        return EWC(ewc_lambda=ewc_lambda, **base.kwargs())
+
+Its hyperparameters are keyword-only arguments with defaults; `resolve_params` checks a
+spec's values against them and records every one, so what ran is exactly what is stored.
+An optional ``factory.check(**params) -> str | None`` names a value out of range.
+
+The registry sits below the training code that strategies are built from, so it never
+imports them: `load_strategies` imports the package ``dqcl.strategies`` by name (importing
+it registers each of its files), then the modules of other installed packages that declare
+the entry-point group ``dqcl.strategies``; ``dqcl --plugin MODULE`` imports one more module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any, Callable
+
+from ..core.registry import Registry
+from ..core.validation import type_ok, unknown_key
+from ..errors import SpecError
+
+__all__ = [
+    "STRATEGIES", "register_strategy", "list_strategies", "strategy_entry", "resolve_params",
+    "load_strategies", "load_plugin", "forget_plugins", "loaded_plugins",
+]
+
+STRATEGIES: Registry[Callable[..., Any]] = Registry("strategy")
+register_strategy = STRATEGIES.register
+
+BUILTIN_PACKAGE = "dqcl.strategies"
+ENTRY_POINT_GROUP = "dqcl.strategies"
+
+
+class _Loaded:
+    """What this process has imported into the registry: the built-ins once, and --plugin modules."""
+
+    builtin = False
+    plugins: list[str] = []
+
+
+def load_strategies() -> None:
+    """Register the built-in strategies and those of installed packages (once per process)."""
+    if _Loaded.builtin:
+        return
+    _Loaded.builtin = True
+    importlib.import_module(BUILTIN_PACKAGE)
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.value == BUILTIN_PACKAGE:
+            continue
+        try:
+            ep.load()
+        except Exception as exc:
+            raise SpecError(f"entry point '{ep.name}' ({ep.value}) of group {ENTRY_POINT_GROUP} does not import: "
+                            f"{type(exc).__name__}: {exc}") from None
+
+
+def load_plugin(module: str) -> None:
+    """Import a module that registers strategies (``dqcl --plugin my_lab.strategies``)."""
+    load_strategies()
+    try:
+        importlib.import_module(module)
+    except Exception as exc:
+        raise SpecError(f"plugin '{module}' does not import: {type(exc).__name__}: {exc}") from None
+    if module not in _Loaded.plugins:
+        _Loaded.plugins.append(module)
+
+
+def forget_plugins() -> None:
+    """Start a new command's plugin list (workers import this command's plugins only)."""
+    _Loaded.plugins.clear()
+
+
+def loaded_plugins() -> tuple[str, ...]:
+    """Modules given with --plugin so far (workers import them too)."""
+    return tuple(_Loaded.plugins)
+
+
+def list_strategies(pattern: str = "*") -> list[str]:
+    load_strategies()
+    return STRATEGIES.names(pattern)
+
+
+def strategy_entry(name: str):
+    """The registry entry of strategy ``name`` (factory, description, reference)."""
+    load_strategies()
+    return STRATEGIES.get(name)
+
+
+def _params_of(factory: Callable) -> dict[str, inspect.Parameter]:
+    return {
+        n: p for n, p in inspect.signature(factory).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+
+
+def resolve_params(name: str, given: dict[str, Any], where: str = "strategy") -> dict[str, Any]:
+    """Every hyperparameter of strategy ``name``: the given values checked, the rest defaulted."""
+    entry = strategy_entry(name)
+    params = _params_of(entry.factory)
+    resolved = {}
+    for key, value in given.items():
+        if key not in params:
+            raise unknown_key(f"{where}: strategy '{name}'", key, list(params))
+        default = params[key].default
+        if not type_ok(value, default):
+            raise SpecError(f"{where}: '{key}' of strategy '{name}' must be {type(default).__name__}, got {value!r}")
+        resolved[key] = float(value) if isinstance(default, float) else value
+    for key, p in params.items():
+        resolved.setdefault(key, p.default)
+    check = getattr(entry.factory, "check", None)
+    if check is not None:
+        problem = check(**resolved)
+        if problem:
+            raise SpecError(f"{where}: strategy '{name}': {problem}")
+    return dict(sorted(resolved.items()))

@@ -1,0 +1,93 @@
+"""Provenance: where a run's data came from, and which code and packages made it.
+
+Data: a content hash (manifest hash) per domain, part of each run's key.
+
+A built-in domain is generated from its parameters and seed, which the run's config already
+holds, so its manifest is just "generated:<kind>". A folder domain's manifest hashes every
+file under the folder (relative path, size, SHA-256 of the bytes): changing, adding or
+removing an image makes new run keys, so a rerun trains on the new data instead of reusing
+results of the old. Hashes are memoised per process by (path, size, mtime).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+__all__ = ["MANIFEST_NAME", "content_hash", "domain_manifest", "folder_manifest", "sha256_of", "source_version", "versions"]
+
+MANIFEST_NAME = "dqcl_manifest.json"  # written by `dqcl data register`; not part of the data
+
+_MEMO: dict[tuple, str] = {}
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def content_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes, memoised by (path, size, mtime): a file is read once per process."""
+    st = Path(path).stat()
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _MEMO:
+        _MEMO[key] = sha256_of(path)
+    return _MEMO[key]
+
+
+def folder_manifest(folder: Path) -> str:
+    """Hash of every regular file under ``folder`` (path, size, content); "missing" if there is no such folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return "missing"
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".") and p.name != MANIFEST_NAME)
+    h = hashlib.sha256()
+    for p in files:
+        h.update(f"{p.relative_to(folder).as_posix()}\0{p.stat().st_size}\0{content_hash(p)}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def domain_manifest(kind: str, params: dict) -> str:
+    if kind == "folder":
+        return "folder:" + folder_manifest(Path(params["path"]))
+    return f"generated:{kind}"
+
+
+def source_version() -> str:
+    """The git commit of the dqcl source in use ("+dirty" with uncommitted changes), or "unknown"."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return "unknown"
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if commit.returncode != 0:
+        return "unknown"
+    return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+_SOURCE: dict[str, str] = {}  # the commit, asked of git once per process
+
+
+def versions() -> dict[str, str]:
+    """Python, the dqcl commit and the versions of the packages a result depends on."""
+    import platform
+    from importlib import metadata
+
+    if "commit" not in _SOURCE:
+        _SOURCE["commit"] = source_version()
+    out = {"python": platform.python_version(), "dqcl_commit": _SOURCE["commit"]}
+    for pkg in ("dqcl", "torch", "torchvision", "cellpose", "avalanche-lib", "numpy", "scipy", "numba", "ray"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out

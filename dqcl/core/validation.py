@@ -1,0 +1,86 @@
+"""Checks shared by every place that reads a user's settings: names, types, ranges, paths.
+
+Each returns or raises a message that names the key and the problem, so the CLI can print
+it as one line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import SpecError
+
+__all__ = ["did_you_mean", "unknown_key", "type_ok", "out_of_range", "resolve_inside"]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or "" when none is close."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def unknown_key(where: str, key: str, known: Iterable[str]) -> SpecError:
+    known = sorted(known)
+    return SpecError(
+        f"{where}: unknown key '{key}'{did_you_mean(key, known)}; expected one of: {', '.join(known) or 'none (it takes no keys)'}"
+    )
+
+
+def type_ok(value: Any, default: Any) -> bool:
+    """Whether a TOML value fits the type of a parameter's default (ints pass for floats, bools never for numbers)."""
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, tuple):
+        return isinstance(value, list) and (not default or all(type_ok(v, default[0]) for v in value))
+    return True
+
+
+def out_of_range(
+    name: str, value: float, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False
+) -> str | None:
+    """"NAME must be in [lo, hi], got V" when ``value`` is outside the interval (or not finite), else None.
+
+    ``lo``/``hi`` None leave that side unbounded; ``*_open`` excludes the bound itself.
+    """
+    v = float(value)
+    ok = math.isfinite(v)
+    if ok and lo is not None:
+        ok = v > lo if lo_open else v >= lo
+    if ok and hi is not None:
+        ok = v < hi if hi_open else v <= hi
+    if ok:
+        return None
+    if lo is not None and hi is not None:
+        want = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    elif lo is not None:
+        want = f"{'more than' if lo_open else 'at least'} {lo:g}"
+    elif hi is not None:
+        want = f"{'less than' if hi_open else 'at most'} {hi:g}"
+    else:
+        want = "a finite number"
+    return f"{name} must be {want}, got {value}"
+
+
+def resolve_inside(value: str, base: Path, where: str) -> str:
+    """A spec's path, resolved. An absolute path is the user's own choice; a relative one must stay
+    inside the spec's folder or the working directory (after following links), so a spec from
+    elsewhere cannot point dqcl at files its user never named."""
+    p = Path(value).expanduser()
+    if p.is_absolute():
+        return str(p.resolve())
+    resolved = (base / p).resolve()
+    if not any(resolved.is_relative_to(root) for root in (base.resolve(), Path.cwd().resolve())):
+        raise SpecError(
+            f"{where}: '{value}' leads outside the spec's folder and the working directory (to {resolved}); "
+            "write an absolute path if that is meant"
+        )
+    return str(resolved)

@@ -1,0 +1,156 @@
+"""The ``folder`` domain kind: a user's images and instance masks in train/test folders.
+
+Layouts (``layout=``):
+- ``cellpose``: ``NAME_img.png`` beside ``NAME_masks.png`` (Cellpose's training layout);
+- ``paper``: ``NAME_IM.tif`` beside ``NAME_GT.tif`` (the layout of the paper's released code);
+- ``suffix``: ``NAME<image_suffix>`` beside ``NAME<mask_suffix>``, suffixes named by the user;
+- ``auto``: whichever of ``cellpose`` and ``paper`` the folder holds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .domains import Domain, Split, register_domain
+from ..errors import DataError
+from .imageio import IMAGE_EXTENSIONS, read_image, read_mask
+
+__all__ = ["LAYOUTS", "detect_layout", "files_by_stem", "load_folder", "pair_files", "read_pair", "read_split"]
+
+# layout -> (image suffix, mask suffix), matched before the file extension
+LAYOUTS: dict[str, tuple[str, str]] = {"cellpose": ("_img", "_masks"), "paper": ("_IM", "_GT")}
+
+
+def _split_name(path: Path) -> tuple[str, str] | None:
+    """(stem, extension) of an image-like file, or None for anything else."""
+    name = path.name
+    for ext in IMAGE_EXTENSIONS:
+        if name.lower().endswith(ext):
+            return name[: -len(ext)], ext
+    return None
+
+
+def files_by_stem(folder: Path, suffix: str, exclude: set[Path] = frozenset()) -> dict[str, Path]:
+    """Image-like files of a folder whose stem ends with ``suffix``, by the stem left without it."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder")
+    try:
+        entries = sorted(folder.iterdir())
+    except PermissionError:
+        raise DataError(f"{folder}: permission denied") from None
+    out: dict[str, Path] = {}
+    for path in entries:
+        parts = _split_name(path)
+        if parts is None or path in exclude or not parts[0].endswith(suffix):
+            continue
+        if path.is_symlink() and not path.exists():
+            raise DataError(f"{path}: broken symbolic link or symbolic-link loop")
+        if not path.is_file():
+            continue
+        key = parts[0][: len(parts[0]) - len(suffix)]
+        if key in out:
+            raise DataError(f"{path}: duplicate stem '{key}' (also {out[key].name})")
+        out[key] = path
+    return out
+
+
+def pair_files(folder: Path, image_suffix: str, mask_suffix: str) -> list[tuple[str, Path, Path]]:
+    """(stem, image, mask) triples of a folder, sorted by stem; an unpaired file is an error."""
+    masks = files_by_stem(folder, mask_suffix)
+    # an empty image suffix takes every file that is not a mask
+    images = files_by_stem(folder, image_suffix, exclude=set(masks.values()))
+    for key, path in images.items():
+        if key not in masks:
+            raise DataError(f"{path}: image has no mask (expected {key}{mask_suffix}.*)")
+    for key, path in masks.items():
+        if key not in images:
+            raise DataError(f"{path}: mask has no image (expected {key}{image_suffix}.*)")
+    return [(key, images[key], masks[key]) for key in sorted(images)]
+
+
+def read_pair(img_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """An image and its mask, checked: readable, 2-D, same shape, integer labels with at least one object."""
+    img, mask = read_image(img_path), read_mask(mask_path)
+    if img.shape != mask.shape:
+        raise DataError(f"{mask_path}: mask shape {mask.shape} differs from image shape {img.shape}")
+    if not mask.any():
+        raise DataError(f"{mask_path}: mask has no labelled object (all background)")
+    return img, mask
+
+
+def read_split(folder: Path, image_suffix: str, mask_suffix: str, skipped: list | None = None) -> Split:
+    """Every pair of a folder; with ``skipped`` (a list), a bad pair is left out and noted there
+    as (path, problem) instead of stopping everything."""
+    pairs = pair_files(folder, image_suffix, mask_suffix)
+    if not pairs:
+        raise DataError(f"{folder}: no '*{image_suffix}' / '*{mask_suffix}' image/mask pairs found")
+    images, masks, names = [], [], []
+    for key, img_path, mask_path in pairs:
+        try:
+            img, mask = read_pair(img_path, mask_path)
+        except DataError as err:
+            if skipped is None:
+                raise
+            skipped.append(str(err))
+            continue
+        images.append(img)
+        masks.append(mask)
+        names.append(key)
+    if not names:
+        raise DataError(f"{folder}: every image/mask pair is bad ({len(pairs)} skipped)")
+    return Split(tuple(images), tuple(masks), tuple(names), ("",) * len(names))
+
+
+def detect_layout(folder: Path) -> str:
+    """The layout (a key of `LAYOUTS`) whose image files ``folder`` holds."""
+    for layout, (img_sfx, _) in LAYOUTS.items():
+        if any((_split_name(p) or ("", ""))[0].endswith(img_sfx) for p in folder.glob("*")):
+            return layout
+    raise DataError(
+        f"{folder}: found neither Cellpose ('*_img.png' + '*_masks.png') nor paper ('*_IM.tif' + '*_GT.tif') files; "
+        "set layout = \"suffix\" with image_suffix and mask_suffix"
+    )
+
+
+@register_domain(
+    "folder",
+    description="a user's own train/ and test/ folders of image/mask pairs (cellpose, paper or custom suffixes)",
+    reference="Cellpose training layout; MMV-Lab/biomedseg-efficiency layout",
+)
+def load_folder(
+    path: str | Path = "",
+    *,
+    seed: int = 0,
+    layout: str = "auto",
+    image_suffix: str = "",
+    mask_suffix: str = "",
+    train_dir: str = "train",
+    test_dir: str = "test",
+    skip_bad: bool = False,
+    name: str = "folder",
+) -> Domain:
+    """Real images from ``path``/train and ``path``/test; the seed is unused (files are read in sorted order)."""
+    if not str(path):
+        raise DataError(f"domain '{name}': kind 'folder' needs a path")
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder")
+    train, test = root / train_dir, root / test_dir
+    for sub in (train, test):
+        if not sub.is_dir():
+            raise DataError(f"{sub}: no such folder (a domain folder holds '{train_dir}/' and '{test_dir}/')")
+    if layout == "suffix":
+        if not mask_suffix:
+            raise DataError(f"{root}: layout 'suffix' needs mask_suffix (and usually image_suffix)")
+        sfx = (image_suffix, mask_suffix)
+    elif layout == "auto":
+        sfx = LAYOUTS[detect_layout(train)]
+    elif layout in LAYOUTS:
+        sfx = LAYOUTS[layout]
+    else:
+        raise DataError(f"{root}: unknown layout '{layout}'; expected auto, {', '.join(LAYOUTS)} or suffix")
+    skipped: list[str] | None = [] if skip_bad else None
+    return Domain(name, read_split(train, *sfx, skipped), read_split(test, *sfx, skipped), tuple(skipped or ()))

@@ -1,0 +1,58 @@
+"""Domains read once per process, and their patches prepared once.
+
+A study reads each folder domain in its preflight (every pair checked before anything is
+stored) and its runs reuse what was read. Entries are keyed by everything that decides
+them, the domain's data manifest included, so a folder that changed between two studies
+in one process is read again rather than served stale.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .domains import DOMAINS, Domain
+from .streams import PatchData, prepare
+
+__all__ = ["PreparedDomains", "DOMAIN_CACHE"]
+
+
+def _domain_key(kind: str, params: dict[str, Any], seed: int, manifest: str) -> str:
+    return repr((kind, sorted(params.items()), seed, manifest))
+
+
+class PreparedDomains:
+    def __init__(self) -> None:
+        self._domains: dict[str, Domain] = {}
+        self._patches: dict[str, tuple[PatchData, PatchData]] = {}
+
+    def domain(self, kind: str, params: dict[str, Any], seed: int, manifest: str = "") -> Domain:
+        """The domain of ``kind`` built from ``params`` (a folder: every pair read and checked)."""
+        key = _domain_key(kind, params, seed, manifest)
+        if key not in self._domains:
+            self._domains[key] = DOMAINS.get(kind).factory(seed=seed, **params)
+        return self._domains[key]
+
+    def patches(
+        self, name: str, kind: str, params: dict[str, Any], seed: int, manifest: str,
+        size: int, stride: int, pad: bool, cache_dir: Path | None,
+    ) -> tuple[PatchData, PatchData]:
+        """Train and test patches with their flow targets, known in tables as ``name``."""
+        key = repr((name, kind, sorted(params.items()), seed, manifest, size, stride, pad))
+        if key not in self._patches:
+            domain = self.domain(kind, params, seed, manifest)
+            # the patches hold what a run needs: the whole images need not stay in memory too
+            self._domains.pop(_domain_key(kind, params, seed, manifest), None)
+            train, test = (prepare(domain, split, size, stride, pad, cache_dir) for split in ("train", "test"))
+            self._patches[key] = (
+                PatchData(name, "train", train.images, train.targets, train.names),
+                PatchData(name, "test", test.images, test.targets, test.names),
+            )
+        return self._patches[key]
+
+    def clear(self) -> None:
+        self._domains.clear()
+        self._patches.clear()
+
+
+DOMAIN_CACHE = PreparedDomains()  # the process's cache; a study clears it when it starts

@@ -1,0 +1,75 @@
+"""`dqcl data fetch`: download (or take from a folder), verify, unpack, convert, register."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+
+from ...core.atomic import write_text
+from ...core.provenance import MANIFEST_NAME
+from ...errors import DataError
+from .convert import convert
+from .download import download, unpack
+from .manifest import register
+from .recipes import RECIPES, Recipe
+
+__all__ = ["fetch_dataset", "recipe"]
+
+
+def recipe(name: str) -> Recipe:
+    return RECIPES.get(name).factory
+
+
+def fetch_dataset(
+    name: str, to: str | Path, *, mirror: str | None = None, source: str | Path | None = None, skip_bad: bool = False,
+    say: Callable[[str], None] = print, progress: Callable[[int, int | None], None] | None = None,
+) -> dict:
+    """Bring dataset ``name`` into ``to`` (train/ + test/ + manifest); returns the manifest.
+
+    ``source``: a folder the user downloaded by hand (for recipes without a direct download).
+    ``mirror``: fetch the recipe's file names from this base URL instead of their own hosts.
+    """
+    rec = recipe(name)
+    out = Path(to).expanduser().resolve()
+    if (out / MANIFEST_NAME).is_file() and (out / "train").is_dir():
+        say(f"{name}: already in {out} (delete {out / MANIFEST_NAME} to convert again)")
+        return json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))
+    if source is None and not rec.files:
+        raise DataError(f"{name}: no direct download (the licence needs a click or a registration). Steps:\n{rec.manual}")
+    out.mkdir(parents=True, exist_ok=True)
+    digests = {}
+    if source is None:
+        raw = out / "raw"
+        for f in rec.files:
+            fname = Path(urlsplit(f.url).path).name
+            url = mirror.rstrip("/") + "/" + fname if mirror else f.url
+            say(f"{name}: downloading {url}")
+            dest = out / "downloads" / fname
+            digests[fname] = download(url, dest, f.sha256, progress)
+            if f.sha256 is None:
+                say(f"{name}: {fname} has no published checksum; its sha256 {digests[fname]} goes into the manifest")
+            unpack(dest, raw)
+        src = raw
+    else:
+        src = Path(source).expanduser().resolve()
+        if not src.is_dir():
+            raise DataError(f"{src}: no such folder")
+    staging = out / ".converting"
+    shutil.rmtree(staging, ignore_errors=True)
+    say(f"{name}: converting {rec.source_layout} -> train/ and test/ image/mask pairs")
+    convert(rec.converter, src, staging, **rec.options)
+    for split in ("train", "test"):
+        if not (staging / split).is_dir():
+            raise DataError(f"{name}: conversion made no {split}/ split from {src}")
+        shutil.rmtree(out / split, ignore_errors=True)
+        (staging / split).rename(out / split)
+    staging.rmdir()
+    manifest = register(name, out, skip_bad=skip_bad)
+    if digests:
+        manifest["downloads"] = digests
+        manifest["recipe"] = {"name": rec.name, "license": rec.license, "homepage": rec.homepage}
+        write_text(out / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
+    return manifest

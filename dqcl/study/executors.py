@@ -1,0 +1,278 @@
+"""Where a study's runs execute: one after another (`local`), in worker processes (`process`),
+or as Ray tasks on a running cluster or a local one (`ray`).
+
+Whatever the executor, the driver (the process that runs ``dqcl run``) is the only writer of
+the results store: workers train and score a run and send its result back, and the driver
+stores it in one transaction as it arrives. Runs already stored are never submitted again,
+and each run checkpoints after every experience into ``checkpoints/`` beside the store, so a
+study that was killed resumes both between and inside runs. A run whose worker dies is
+submitted again (it resumes from its checkpoint) up to ``retries`` times; the stored result
+records how many attempts it took.
+
+For a cluster, the checkpoint folder must be on storage every Ray node can reach (the
+store's folder, given as a shared path); results travel back to the driver through Ray.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..config.schema import RunConfig
+from ..config.strategies import load_plugin, loaded_plugins
+from ..core.validation import out_of_range
+from ..errors import DqclError
+from ..results.store import Store
+from ..train.run import run_one
+
+__all__ = ["EXECUTORS", "ExecutorOptions", "StudySummary", "checkpoint_path", "execute"]
+
+EXECUTORS = ("local", "process", "ray")
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    name: str = "local"
+    workers: int = 1
+    address: str | None = None
+    num_gpus: float | None = None  # per Ray task; None: 1 where the cluster has GPUs, else 0
+    retries: int = 2
+
+    def check(self) -> None:
+        if self.name not in EXECUTORS:
+            raise DqclError(f"--executor: unknown executor '{self.name}'; expected one of: {', '.join(EXECUTORS)}")
+        problem = out_of_range("--workers", self.workers, 1) or (
+            out_of_range("--num-gpus", self.num_gpus, 0) if self.num_gpus is not None else None)
+        if problem:
+            raise DqclError(problem)
+        if self.address and self.name != "ray":
+            raise DqclError("--address: only the ray executor connects to a cluster")
+        if self.name == "ray":
+            _import_ray()
+            if self.address:
+                _check_address(self.address)
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    total: int
+    done_before: int
+    ran: int
+    seconds: float
+    study: str = ""
+
+
+def checkpoint_path(store: Store, cfg: RunConfig) -> Path:
+    """Where a run of a study stored in ``store`` keeps its per-experience checkpoint."""
+    return store.path.parent / "checkpoints" / f"{cfg.key}.pt"
+
+
+def _label(cfg: RunConfig) -> str:
+    return f"{cfg.strategy.label} {'>'.join(cfg.ordering)} seed {cfg.seed}"
+
+
+def _work(cfg: RunConfig, checkpoint: str, plugins: tuple[str, ...], threads: int) -> dict[str, Any]:
+    """One run in a worker (a subprocess or a Ray task)."""
+    import logging
+    import warnings
+
+    import torch
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger("cellpose").setLevel(logging.ERROR)
+    if threads > 0:
+        torch.set_num_threads(threads)
+    for module in plugins:
+        load_plugin(module)
+    result = run_one(cfg, checkpoint=Path(checkpoint))
+    result["worker"] = {"host": socket.gethostname(), "pid": os.getpid()}
+    return result
+
+
+class _Study:
+    """Bookkeeping shared by the executors: progress bars, storing, retries."""
+
+    def __init__(self, name: str, runs: list[RunConfig], store: Store, opts: ExecutorOptions, progress: bool) -> None:
+        from tqdm import tqdm
+
+        self.name, self.store, self.opts = name, store, opts
+        self.plugins = loaded_plugins()
+        self.total = len(runs)
+        self.todo = [r for r in runs if not store.has(r.key)]
+        self.t0 = time.perf_counter()
+        self.bar = tqdm(
+            total=len(runs), initial=len(runs) - len(self.todo), disable=not progress, unit="run",
+            dynamic_ncols=True, desc=f"{name} [{opts.name}]",
+        )
+        self.progress = progress
+        self.attempts: dict[str, int] = {}
+
+    def ckpt(self, cfg: RunConfig) -> Path:
+        return checkpoint_path(self.store, cfg)
+
+    def done(self, cfg: RunConfig, result: dict[str, Any]) -> None:
+        result["attempts"] = self.attempts.get(cfg.key, 0) + 1
+        result["executor"] = self.opts.name
+        self.store.put(cfg.key, cfg.to_dict(), result)
+        self.ckpt(cfg).unlink(missing_ok=True)
+        self.bar.update(1)
+
+    def failed(self, cfg: RunConfig, why: str) -> bool:
+        """Count a lost attempt; True if the run should be submitted again."""
+        n = self.attempts.get(cfg.key, 0) + 1
+        self.attempts[cfg.key] = n
+        if n > self.opts.retries:
+            raise DqclError(f"run '{_label(cfg)}' ({cfg.key}): {why}; gave up after {n} attempts")
+        self.bar.write(f"run '{_label(cfg)}': {why}; retrying (attempt {n + 1}, resumes from its checkpoint)")
+        return True
+
+    def running(self, labels: list[str]) -> None:
+        self.bar.set_postfix_str(", ".join(labels[:3]) + (" ..." if len(labels) > 3 else ""), refresh=True)
+
+    def finish(self) -> StudySummary:
+        folder = self.store.path.parent / "checkpoints"
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        self.bar.set_description(f"{self.name}: done")
+        self.bar.close()
+        return StudySummary(self.total, self.total - len(self.todo), len(self.todo), time.perf_counter() - self.t0, self.name)
+
+
+def _local(study: _Study) -> None:
+    from tqdm import tqdm
+
+    for cfg in study.todo:
+        steps = 2 * len(cfg.ordering) + 2
+        inner = tqdm(total=steps, disable=not study.progress, leave=False, position=1, unit="step", desc=_label(cfg), dynamic_ncols=True)
+
+        def step(msg: str, inner=inner) -> None:
+            inner.set_postfix_str(msg)
+            if not msg.startswith("checkpoint"):
+                inner.update(1)
+
+        try:
+            result = run_one(cfg, on_step=step, checkpoint=study.ckpt(cfg))
+        finally:
+            inner.close()
+        study.done(cfg, result)
+
+
+def _threads_per_worker(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def _process(study: _Study) -> None:
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    threads = _threads_per_worker(study.opts.workers)
+    queue = list(study.todo)
+    while queue:
+        pool = ProcessPoolExecutor(max_workers=study.opts.workers, mp_context=mp.get_context("spawn"))
+        futures = {pool.submit(_work, cfg, str(study.ckpt(cfg)), study.plugins, threads): cfg for cfg in queue}
+        queue = []
+        try:
+            pending = set(futures)
+            while pending:
+                study.running([_label(futures[f]) for f in pending if f.running()])
+                finished, pending = wait(pending, timeout=5, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    cfg = futures[fut]
+                    try:
+                        study.done(cfg, fut.result())
+                    except BrokenProcessPool:
+                        if study.failed(cfg, "its worker process died"):
+                            queue.append(cfg)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+            raise
+        pool.shutdown(wait=True)
+
+
+def _check_address(address: str) -> None:
+    """Fail at once, not after Ray's long connection timeout, when nothing listens at host:port."""
+    if address == "auto":
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
+            pass
+    except (OSError, ValueError) as err:
+        raise DqclError(f"--address {address}: cannot reach a Ray cluster there ({err})") from None
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise DqclError('--executor ray needs Ray, which is not installed: pip install -e ".[ray]"') from None
+    return ray
+
+
+def _ray(study: _Study) -> None:
+    ray = _import_ray()
+    opts = study.opts
+    started_here = False
+    if not ray.is_initialized():
+        if opts.address:
+            ray.init(address=opts.address, log_to_driver=False, include_dashboard=False)
+        else:
+            ray.init(
+                num_cpus=opts.workers, include_dashboard=False, log_to_driver=False,
+                object_store_memory=256 * 2**20, configure_logging=False,
+            )
+            started_here = True
+    try:
+        gpus = opts.num_gpus if opts.num_gpus is not None else (1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0)
+        task = ray.remote(_work).options(num_cpus=1, num_gpus=gpus, max_retries=0)
+        threads = _threads_per_worker(opts.workers) if not opts.address else 0
+        refs = {task.remote(cfg, str(study.ckpt(cfg)), study.plugins, threads): cfg for cfg in study.todo}
+        while refs:
+            study.running([_label(c) for c in list(refs.values())[: opts.workers]])
+            ready, _ = ray.wait(list(refs), num_returns=1, timeout=5)
+            for ref in ready:
+                cfg = refs.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except _lost_worker_errors(ray) as err:
+                    if study.failed(cfg, f"its Ray worker died ({type(err).__name__})"):
+                        refs[task.remote(cfg, str(study.ckpt(cfg)), study.plugins, threads)] = cfg
+                    continue
+                except ray.exceptions.RayTaskError as err:
+                    cause = err.cause if isinstance(getattr(err, "cause", None), Exception) else err
+                    if isinstance(cause, DqclError):
+                        raise DqclError(str(cause)) from None
+                    raise
+                study.done(cfg, result)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _lost_worker_errors(ray) -> tuple[type[BaseException], ...]:
+    names = ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError", "RaySystemError", "TaskUnschedulableError")
+    return tuple(getattr(ray.exceptions, n) for n in names if hasattr(ray.exceptions, n))
+
+
+_RUNNERS: dict[str, Callable[[_Study], None]] = {"local": _local, "process": _process, "ray": _ray}
+
+
+def execute(
+    name: str, runs: list[RunConfig], store: Store, opts: ExecutorOptions = ExecutorOptions(), progress: bool = True,
+) -> StudySummary:
+    """Run every run of study ``name`` not yet in ``store`` with the chosen executor (the runs have passed preflight)."""
+    opts.check()
+    study = _Study(name, runs, store, opts, progress)
+    try:
+        if study.todo:
+            _RUNNERS[opts.name](study)
+    finally:
+        study.bar.close()
+    return study.finish()

@@ -1,0 +1,79 @@
+"""Running a study: the one path from a spec to stored results, for ``dqcl run`` and `dqcl.run`.
+
+`run_spec` reads the spec (a TOML file, a dict in its shape, or the quick default), checks
+it is the kind of study asked for, runs `preflight` before the store is opened, then hands
+the runs not yet stored to an executor. Each run checkpoints after every experience next to
+the store (``checkpoints/<key>.pt``) and resumes from there if it was killed; the checkpoint
+goes once the result is stored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from ..config.parse import load_spec, parse_spec, with_skip_bad
+from ..config.schema import Spec, shipped_spec
+from ..data.prepared import DOMAIN_CACHE
+from ..errors import Interrupted, SpecError
+from ..results.store import Store
+from .executors import ExecutorOptions, StudySummary, execute
+from .preflight import Study, preflight
+
+__all__ = ["run_spec", "run_study", "StudySummary"]
+
+
+def run_study(study: Study, store: Store, executor: ExecutorOptions = ExecutorOptions(), progress: bool = True) -> StudySummary:
+    """Run every run of a study (after its preflight) not yet in ``store``, storing each as it finishes."""
+    if executor.name != "local":
+        DOMAIN_CACHE.clear()  # the runs read their data in other processes: nothing here needs it
+    return execute(study.spec.name, list(study.runs), store, executor, progress)
+
+
+def _spec_of(spec: str | Path | dict[str, Any] | Spec | None, redundancy: bool | None) -> Spec:
+    if isinstance(spec, Spec):
+        return spec
+    if isinstance(spec, dict):
+        return parse_spec(spec, "<dict>")
+    if spec is None and redundancy:
+        spec = shipped_spec("redundancy.toml")
+    return load_spec(spec)
+
+
+def run_spec(
+    spec: str | Path | dict[str, Any] | Spec | None = None,
+    *,
+    store: str | Path,
+    executor: ExecutorOptions = ExecutorOptions(),
+    redundancy: bool | None = False,
+    skip_bad: bool = False,
+    progress: bool = True,
+    say: Callable[[str], None] = lambda msg: None,
+) -> StudySummary:
+    """Check and run a study; ``say`` gets one line per bad pair left out with ``skip_bad``.
+
+    ``redundancy``: True for ``dqcl run redundancy`` (the spec must have a ``[redundancy]``
+    table), False for ``dqcl run benchmark`` (it must not), None for either.
+
+    A Ctrl-C becomes `Interrupted`, whose message says what is stored and how to finish.
+    """
+    executor.check()
+    parsed = _spec_of(spec, redundancy)
+    if skip_bad:
+        parsed = with_skip_bad(parsed)
+    if redundancy is True and parsed.redundancy is None:
+        raise SpecError(f"{parsed.source}: a redundancy study needs a [redundancy] table")
+    if redundancy is False and parsed.redundancy is not None:
+        raise SpecError(f"{parsed.source}: this is a redundancy study; run it with 'dqcl run redundancy'")
+    DOMAIN_CACHE.clear()  # a folder may have changed since the last study in this process
+    study = preflight(parsed)  # before the store is opened: a study that cannot start leaves no file behind
+    for problem in study.skipped:
+        say(f"skipped: {problem}")
+    with Store(store) as s:
+        try:
+            return run_study(study, s, executor, progress)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"{parsed.name}: interrupted; {len(s)} run(s) in {store}, none half-written. "
+                "Run the same command again to finish (killed runs resume from their checkpoints)."
+            ) from None

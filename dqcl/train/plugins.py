@@ -1,0 +1,63 @@
+"""The Avalanche plugins dqcl adds to every strategy: augmentation, warm-up, an image count."""
+
+from __future__ import annotations
+
+import torch
+from avalanche.core import SupervisedPlugin
+
+from ..cpnet.model import dihedral
+
+__all__ = ["Augment", "Warmup", "ImageCount"]
+
+
+class Augment(SupervisedPlugin):
+    """Random flips and 90-degree rotations of each training minibatch (flows turned to match)."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def before_forward(self, strategy, **kwargs) -> None:
+        x, y = dihedral(strategy.mbatch[0], strategy.mbatch[1], self.generator)
+        strategy.mbatch[0], strategy.mbatch[1] = x, y
+
+
+class Warmup(SupervisedPlugin):
+    """Ramp the learning rate linearly from 0 over the first steps of every experience.
+
+    Cellpose warms up over its first 10 epochs; without it, a network trained on one domain
+    and then hit by the large gradients of a very different one can collapse to predicting
+    nothing at all.
+    """
+
+    def __init__(self, epochs: float) -> None:
+        super().__init__()
+        self.epochs = epochs
+        self.step = 0
+        self.base: list[float] = []
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        self.step = 0
+        self.base = [g["lr"] for g in strategy.optimizer.param_groups]
+        self.total = max(1, int(round(self.epochs * len(strategy.dataloader))))
+
+    def before_training_iteration(self, strategy, **kwargs) -> None:
+        scale = min(1.0, (self.step + 1) / self.total) if self.epochs > 0 else 1.0
+        for g, lr in zip(strategy.optimizer.param_groups, self.base):
+            g["lr"] = lr * scale
+        self.step += 1
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        for g, lr in zip(strategy.optimizer.param_groups, self.base):
+            g["lr"] = lr
+
+
+class ImageCount(SupervisedPlugin):
+    """Counts training images seen (with replay, memory samples count too)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images = 0
+
+    def after_training_iteration(self, strategy, **kwargs) -> None:
+        self.images += len(strategy.mb_x)

@@ -1,0 +1,220 @@
+"""One run: a Cellpose network trained through an Avalanche strategy, scored after every experience.
+
+Prepare its domains (patches + cached flows) -> Avalanche benchmark -> score the random-init
+network on every test domain (the baseline row) -> for each experience, train then score on
+every test domain (row i of R) -> a result dict for the store.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..config.schema import DomainSpec, RunConfig, Subset
+from ..core.provenance import versions
+from ..cpnet.model import CellposeNet, cellpose_loss
+from ..data.prepared import DOMAIN_CACHE
+from ..data.streams import PatchData, make_benchmark
+from ..dq.embedders import embed, embed_options
+from ..dq.selectors import capped_bins, select
+from ..errors import CheckpointError
+from ..evaluation.metrics import METRICS
+from ..evaluation.scores import SegmentationScores, make_evaluator
+from . import checkpoint as ckpt
+from .fast import FastPath, fast_enabled
+from .plugins import Augment, ImageCount, Warmup
+from .strategy import Base, build_strategy
+
+__all__ = ["resolve_device", "prepare_domain", "run_one"]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def prepare_domain(ds: DomainSpec, cfg: RunConfig) -> tuple[PatchData, PatchData]:
+    """Train and test patches of one domain of a run, prepared once per process (flows are cached on disk too)."""
+    return DOMAIN_CACHE.patches(
+        ds.name, ds.kind, ds.params, cfg.data_seed, dict(cfg.data_manifests).get(ds.name, ""),
+        cfg.data.patch_size, cfg.data.stride, cfg.data.pad, Path(cfg.data.cache_dir),
+    )
+
+
+def subset_indices(train: PatchData, subset: Subset, seed: int, cache_dir: Path | None) -> np.ndarray:
+    """The training patches a redundancy run keeps: every one for 'all', else the selector's coreset."""
+    if subset.selector == "all" or subset.rate >= 1.0:
+        return np.arange(len(train))
+    opts = embed_options(subset.embedder, subset.embedder_weights)
+    feats = embed(subset.embedder, train.images, train.targets[:, 0].astype(np.int32), cache_dir=cache_dir, **opts)
+    return select(feats, subset.rate, capped_bins(subset.bins, len(feats), subset.rate), subset.selector, seed=seed)
+
+
+def _peak_memory(device: torch.device, peak: dict[str, float]) -> None:
+    """Largest resident set of this process and, on a GPU, largest allocation, in MiB (kept across a resume)."""
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    peak["host"] = max(peak.get("host", 0.0), round(rss, 1))
+    if device.type == "cuda":
+        peak["gpu"] = max(peak.get("gpu", 0.0), round(torch.cuda.max_memory_allocated(device) / 2**20, 1))
+
+
+def _digest(model: torch.nn.Module) -> str:
+    """SHA-256 of the trained network's weights: equal digests, bit-identical networks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _row(scores: SegmentationScores, n: int) -> dict[str, list[float]]:
+    got = scores.result()
+    return {m: [got[j][m] for j in range(n)] for m in METRICS}
+
+
+def run_one(
+    cfg: RunConfig, on_step: Callable[[str], None] | None = None, checkpoint: Path | None = None
+) -> dict[str, Any]:
+    """Train and score one run; returns the result stored for it.
+
+    With ``checkpoint`` (a file path), the run's state is saved there after every experience
+    but the last, and a run that finds a checkpoint of its own key there resumes after the
+    experience it holds instead of starting over.
+    """
+    from avalanche.training import JointTraining
+
+    step = on_step or (lambda msg: None)
+    t_start = time.perf_counter()
+    device_peak: dict[str, float] = {}
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    step("preparing data")
+    prepared = [prepare_domain(ds, cfg) for ds in cfg.domains]
+    epochs = cfg.train.epochs
+    subset_info = None
+    if cfg.subset is not None:
+        step(f"selecting {cfg.subset.selector} {cfg.subset.rate:g}")
+        train, test = prepared[0]
+        idx = subset_indices(train, cfg.subset, cfg.seed, Path(cfg.data.cache_dir))
+        prepared = [(train.subset(idx), test)]
+        # the same number of optimiser steps whatever the subset's size
+        epochs = max(1, math.ceil(cfg.subset.steps * cfg.train.batch_size / len(idx)))
+        subset_info = {"indices": idx.tolist(), "size": int(len(idx)), "available": len(train), "epochs": epochs}
+    t_prepared = time.perf_counter()
+    bm = make_benchmark([p[0] for p in prepared], [p[1] for p in prepared])
+    n = len(prepared)
+
+    model = CellposeNet(cfg.model.widths)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay
+    )
+    scores = SegmentationScores(cfg.eval)
+    counter = ImageCount()
+    plugins: list = [counter, Warmup(cfg.train.warmup_epochs)] + ([Augment(cfg.seed)] if cfg.train.augment else [])
+    fast = fast_enabled(cfg.train.fast, device)
+    if fast:
+        plugins.append(FastPath(device))  # after Augment: batches are turned, then laid out channels-last
+    if cfg.train.compile:
+        model.compile()  # in place: parameter names (checkpoints, EWC importances) stay as they are
+    base = Base(
+        model=model,
+        optimizer=optimizer,
+        criterion=cellpose_loss,
+        train_mb_size=cfg.train.batch_size,
+        train_epochs=epochs,
+        eval_mb_size=cfg.eval.batch_size,
+        device=device,
+        evaluator=make_evaluator(scores),
+        seed=cfg.seed,
+        plugins=plugins,
+    )
+    strategy = build_strategy(cfg.strategy.name, base, cfg.strategy.params)
+
+    loader = {"num_workers": cfg.train.loader_workers, "pin_memory": fast and device.type == "cuda",
+              "persistent_workers": cfg.train.loader_workers > 0}
+    train_s, eval_s = [], []
+    R: dict[str, list[list[float]]] = {m: [] for m in METRICS}
+    phases = [bm.train_stream] if isinstance(strategy, JointTraining) else list(bm.train_stream)
+    start = 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        try:
+            saved = ckpt.load(checkpoint)  # weights only: a planted pickle is refused, never run
+        except CheckpointError as err:
+            step(f"ignoring {err}")
+            bad = Path(checkpoint).with_suffix(".refused")
+            os.replace(checkpoint, bad)
+            saved = {}
+        if saved.get("key") == cfg.key and 0 < saved.get("done", 0) < len(phases):
+            step(f"resuming after experience {saved['done'] - 1}")
+            ckpt.restore_strategy(strategy, saved["state"])
+            start, R, baseline = saved["done"], saved["R"], saved["baseline"]
+            train_s, eval_s, counter.images = saved["train_s"], saved["eval_s"], saved["images"]
+            device_peak.update(saved.get("peak", {}))
+    if start == 0 and cfg.subset is None:
+        step("scoring the random-init network")
+        t = time.perf_counter()
+        strategy.eval(bm.test_stream)
+        baseline = _row(scores, n)
+        eval_s.append(time.perf_counter() - t)
+    elif start == 0:
+        # a redundancy run trains one domain from scratch: no transfer to measure, no baseline needed
+        baseline = {m: [float("nan")] * n for m in METRICS}
+
+    for i, phase in enumerate(phases):
+        if i < start:
+            continue
+        step("training on all domains" if len(phases) == 1 and n > 1 else f"training on {cfg.ordering[i]}")
+        t = time.perf_counter()
+        strategy.train(phase, **loader)
+        train_s.append(time.perf_counter() - t)
+        step(f"scoring after experience {i}")
+        t = time.perf_counter()
+        strategy.eval(bm.test_stream)
+        eval_s.append(time.perf_counter() - t)
+        for m, row in _row(scores, n).items():
+            R[m].append(row)
+        if checkpoint is not None and i < len(phases) - 1:
+            _peak_memory(device, device_peak)
+            ckpt.save(checkpoint, {
+                "key": cfg.key, "done": i + 1, "state": ckpt.strategy_state(strategy), "R": R, "baseline": baseline,
+                "train_s": train_s, "eval_s": eval_s, "images": counter.images, "peak": device_peak,
+            })
+            step(f"checkpoint saved after experience {i}")
+
+    _peak_memory(device, device_peak)
+    return {
+        "model_sha256": _digest(model),
+        "R": R,
+        "baseline": baseline,
+        "domains": list(cfg.ordering),
+        "timings": {
+            "prepare_s": t_prepared - t_start,
+            "train_s": train_s,
+            "eval_s": eval_s,
+            "total_s": time.perf_counter() - t_start,
+        },
+        "images_seen": counter.images,
+        "peak_memory_mb": device_peak,
+        "resumed_from": start,
+        "subset": subset_info,
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "fast_path": {"bf16_channels_last": fast, "compile": cfg.train.compile},
+        "versions": versions(),
+    }
