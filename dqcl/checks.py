@@ -44,13 +44,57 @@ def _config(name: str, workdir: Path, params: dict[str, Any] | None = None):
     return cfg
 
 
+def _signature(x) -> bytes:
+    """A patch's pixel values, sorted: the same for every flip and rotation of it (training augments)."""
+    return hashlib.sha256(np.sort(np.asarray(x, np.float32).ravel()).tobytes()).digest()
+
+
+def _probe(first_domain: set[bytes]):
+    """An Avalanche plugin that watches the second experience: steps whose loss exceeds the task
+    loss (a penalty), and training forward passes that see a patch of the first domain (a memory)."""
+    from avalanche.core import SupervisedPlugin
+
+    class Probe(SupervisedPlugin):
+        def __init__(self) -> None:
+            super().__init__()
+            self.penalty_steps = 0
+            self.memory_patches = 0
+            self._hook = None
+
+        def _seen(self, module, args) -> None:
+            if module.training:
+                self.memory_patches += sum(_signature(x.detach().cpu()) in first_domain for x in args[0])
+
+        def before_training_exp(self, strategy, **kwargs) -> None:
+            if strategy.clock.train_exp_counter == 1:
+                self._hook = strategy.model.register_forward_pre_hook(self._seen)
+
+        def before_backward(self, strategy, **kwargs) -> None:
+            if strategy.clock.train_exp_counter == 1:
+                task = strategy._criterion(strategy.mb_output, strategy.mb_y)
+                if float(strategy.loss) > float(task) * (1 + 1e-6):
+                    self.penalty_steps += 1
+
+        def after_training_exp(self, strategy, **kwargs) -> None:
+            if self._hook is not None:
+                self._hook.remove()
+                self._hook = None
+
+    return Probe()
+
+
 def _run(name: str, workdir: Path) -> dict[str, Any]:
-    """The tiny two-experience run, once per strategy and folder (several checks read it)."""
-    from .train.run import run_one
+    """The tiny two-experience run, once per strategy and folder (several checks read it), watched
+    by a probe that only observes (the determinism and resume checks compare it with unwatched runs)."""
+    from .train.run import prepare_domain, run_one
 
     key = (name, str(workdir))
     if key not in _RESULTS:
-        _RESULTS[key] = run_one(_config(name, workdir))
+        cfg = _config(name, workdir)
+        train, _ = prepare_domain(cfg.domains[0], cfg)
+        probe = _probe({_signature(x) for x in train.images})
+        result = run_one(cfg, probes=(probe,))
+        _RESULTS[key] = {**result, "probe": {"penalty_steps": probe.penalty_steps, "memory_patches": probe.memory_patches}}
     return _RESULTS[key]
 
 
@@ -143,6 +187,32 @@ def check_leaves_data_untouched(name: str, workdir: Path) -> None:
     assert before == after, "training changed the experiences' images or targets in place"
 
 
+def check_changes_training(name: str, workdir: Path) -> None:
+    """Every strategy but naive fine-tuning trains to other weights than naive does from the same seed."""
+    if name == "naive":
+        return
+    assert _run(name, workdir)["model_sha256"] != _run("naive", workdir)["model_sha256"], (
+        f"strategy '{name}' trains to exactly the weights naive fine-tuning does: it changes nothing"
+    )
+
+
+def check_declared_effects(name: str, workdir: Path) -> None:
+    """A strategy that declares a penalty adds one to the loss in the second experience; one that
+    declares a memory puts patches of the first domain through the network while training the second."""
+    from .config.strategies import strategy_entry
+
+    effects = getattr(strategy_entry(name).factory, "effects", ())
+    seen = _run(name, workdir)["probe"]
+    if "penalty" in effects:
+        assert seen["penalty_steps"] > 0, (
+            f"strategy '{name}' declares a penalty, but no training step of the second experience had a loss above the task loss"
+        )
+    if "memory" in effects:
+        assert seen["memory_patches"] > 0, (
+            f"strategy '{name}' declares a memory, but no patch of the first domain reached the network while training the second"
+        )
+
+
 def check_unknown_parameter_is_refused(name: str, workdir: Path) -> None:
     from .config.strategies import resolve_params
 
@@ -161,6 +231,8 @@ CHECKS: dict[str, Callable[[str, Path], None]] = {
     "deterministic": check_deterministic,
     "resumes_exactly": check_resumes_exactly,
     "leaves_data_untouched": check_leaves_data_untouched,
+    "changes_training": check_changes_training,
+    "declared_effects": check_declared_effects,
     "unknown_parameter_is_refused": check_unknown_parameter_is_refused,
 }
 

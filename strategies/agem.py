@@ -1,19 +1,43 @@
+import torch
 from avalanche.benchmarks.utils.data_loader import GroupBalancedInfiniteDataLoader
 from avalanche.training import Naive
 from avalanche.training.plugins import AGEMPlugin
 
 from dqcl.core.validation import out_of_range
 from dqcl.train import Base, register_strategy
+from dqcl.train.importance import frozen_norm_stats, set_sgd_direction, sgd_direction
 
 
-class ResumableAGEM(AGEMPlugin):
-    """Avalanche's A-GEM plugin, resumable from a checkpoint.
+class StepAGEM(AGEMPlugin):
+    """A-GEM (Chaudhry et al. 2019): keep the loss on a memory sample from rising.
 
-    A-GEM samples its memory through an infinite data loader; a checkpoint keeps the memory
-    and this plugin makes the loader again as `update_memory` does.
+    Adaptations, and why:
+    - the constraint is put on the step SGD takes: with momentum 0.9 and weight decay, the
+      step is ``momentum * buffer + gradient + decay * theta``, not the gradient A-GEM was
+      written for (plain SGD). That direction ``d`` is projected, ``d - (d.g_ref / g_ref.g_ref) g_ref``
+      when ``d.g_ref < 0``, and the gradient is rewritten so SGD steps along it;
+    - the reference gradient is taken on the memory sample in training mode (its own batch
+      statistics, as the task gradient is), and the BatchNorm running statistics that pass
+      would move are put back: only training batches set them;
+    - resumable: the memory's infinite loader is rebuilt from the stored memory after a restart.
     """
 
     checkpoint_transient = ("buffer_dataloader", "buffer_dliter")
+
+    def before_training_iteration(self, strategy, **kwargs):
+        with frozen_norm_stats(strategy.model):
+            super().before_training_iteration(strategy, **kwargs)
+
+    @torch.no_grad()
+    def after_backward(self, strategy, **kwargs):
+        if len(self.buffers) == 0:
+            return
+        params = list(strategy.model.parameters())
+        d = sgd_direction(strategy.optimizer, params)
+        ref = self.reference_gradients
+        dot = torch.dot(d, ref)
+        if dot < 0:
+            set_sgd_direction(strategy.optimizer, params, d - ref * (dot / torch.dot(ref, ref)))
 
     def after_restore(self) -> None:
         if not self.buffers:
@@ -27,12 +51,13 @@ class ResumableAGEM(AGEMPlugin):
 
 @register_strategy(
     "agem",
-    description="averaged GEM: project the gradient so the loss on a memory sample of past domains does not rise",
+    description="averaged GEM: project the step so the loss on a memory sample of past domains does not rise",
     reference="Chaudhry et al. 2019, ICLR",
+    effects=("memory",),
 )
 def agem(base: Base, *, patterns_per_exp: int = 16, sample_size: int = 16) -> Naive:
     # Avalanche's AGEM template is this template with the plugin appended
-    return Naive(**base.kwargs(ResumableAGEM(patterns_per_exp, sample_size)))
+    return Naive(**base.kwargs(StepAGEM(patterns_per_exp, sample_size)))
 
 
 agem.check = lambda patterns_per_exp, sample_size: (

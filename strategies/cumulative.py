@@ -7,6 +7,7 @@ from dqcl.train import Base, register_strategy
     "cumulative",
     description="full replay: each experience trains on all data of every domain seen so far",
     reference="",
+    effects=("memory",),
 )
 def cumulative(base: Base) -> Cumulative:
     return Cumulative(**base.kwargs())

@@ -22,6 +22,7 @@ def _check(rate: float, bins: int, variant: str, embedder: str, embedder_weights
     "dq_replay",
     description="DQ replay: keep a dataset-quantization coreset (fraction `rate`) of each past domain, train on it with the next",
     reference="Zhao & Chen 2025 (arXiv 2511.04803); Zhou et al. ICCV 2023 (dataset quantization)",
+    effects=("memory",),
 )
 def dq_replay(
     base: Base, *, rate: float = 0.05, bins: int = 10, variant: str = "mmv", embedder: str = "style", embedder_weights: str = ""

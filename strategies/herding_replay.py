@@ -17,6 +17,7 @@ def herding_selector(dataset, rate: float, strategy, exp_id: int) -> np.ndarray:
     "herding_replay",
     description="herding replay: keep the patches whose mean style vector best matches each past domain's (fraction `rate`)",
     reference="Rebuffi et al. 2017 (iCaRL), CVPR",
+    effects=("memory",),
 )
 def herding_replay(base: Base, *, rate: float = 0.05) -> Naive:
     return Naive(**base.kwargs(MixReplayPlugin(FractionBuffer(rate, herding_selector))))

@@ -9,33 +9,58 @@ from dqcl.core.validation import out_of_range
 from dqcl.train import Base, register_strategy
 
 
-class FlowDistillation(SupervisedPlugin):
-    """Learning without forgetting for Cellpose outputs: match the previous network's flows and cell probability.
+class FeatureDistillation(SupervisedPlugin):
+    """Learning without forgetting for a one-head dense network: distil the previous network's
+    encoder features on the new domain's images.
 
-    Avalanche's LwF distils class logits; here the penalty is MSE on the two flow maps (halved,
-    as in Cellpose's loss) plus the KL divergence of the cell probabilities from the old network's
-    (BCE against them, less their entropy), on the current batch.
+    Li & Hoiem keep the old task's *head* answering as it did on new images while a new head
+    learns the new task freely. A Cellpose network has one head for every domain, so distilling
+    its outputs fights the new labels pixel by pixel: where the old network says "no cell"
+    (logit -8 on the new domain's cells) the optimum of task + alpha * distillation sits at
+    cell probability 0.5, exactly the mask threshold, and the new domain is not learned.
+    This adaptation keeps what LwF
+    is, no stored data and the old network's responses on new data as the targets, but puts
+    the targets on the encoder's features at each of its four resolutions (the feature
+    distillation of Michieli & Zanuttigh 2019, ILT, for segmentation), leaving the decoder and
+    head free to fit the new labels:
+
+        alpha * mean_l ||f_l(x) - f_l^old(x)||^2 / mean(f_l^old(x)^2)
+
+    Both networks normalise with the batch's statistics (the old one is kept in training
+    mode), so an unchanged network adds no penalty.
     """
 
     def __init__(self, alpha: float) -> None:
         super().__init__()
         self.alpha = alpha
         self.previous: torch.nn.Module | None = None
+        self._features: list[torch.Tensor] | None = None
+        self._handle = None
+
+    def _keep(self, module, inputs, output) -> None:
+        self._features = output
+
+    def before_forward(self, strategy, **kwargs) -> None:
+        if self.previous is not None and self.alpha > 0:
+            self._handle = strategy.model.net.downsample.register_forward_hook(self._keep)
+
+    def after_forward(self, strategy, **kwargs) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
 
     def before_backward(self, strategy, **kwargs) -> None:
-        if self.previous is None or self.alpha == 0:
+        if self._features is None:
             return
         with torch.no_grad():
-            old = self.previous(strategy.mb_x)
-        new = strategy.mb_output
-        p_old = torch.sigmoid(old[:, 2])
-        # BCE against the old probabilities minus their own entropy: a KL term, 0 when nothing changed
-        kl = F.binary_cross_entropy_with_logits(new[:, 2], p_old) - F.binary_cross_entropy_with_logits(old[:, 2], p_old)
-        strategy.loss = strategy.loss + self.alpha * (F.mse_loss(new[:, :2], old[:, :2]) / 2 + kl)
+            old = self.previous.net.downsample(strategy.mb_x.float())
+        terms = [F.mse_loss(new.float(), ref) / ref.pow(2).mean().clamp(min=1e-8) for new, ref in zip(self._features, old)]
+        strategy.loss = strategy.loss + self.alpha * torch.stack(terms).mean()
+
+    def after_training_iteration(self, strategy, **kwargs) -> None:
+        self._features = None
 
     def after_training_exp(self, strategy, **kwargs) -> None:
-        # kept in training mode: both networks normalise with the batch's statistics, so an
-        # unchanged network adds no penalty (CPnet has batch norm and no dropout)
         self.previous = copy.deepcopy(strategy.model).train()
         for p in self.previous.parameters():
             p.requires_grad_(False)
@@ -43,11 +68,12 @@ class FlowDistillation(SupervisedPlugin):
 
 @register_strategy(
     "lwf",
-    description="learning without forgetting: distil the previous network's flows and cell probability on new data",
-    reference="Li & Hoiem 2017, TPAMI",
+    description="learning without forgetting: distil the previous network's encoder features on new data",
+    reference="Li & Hoiem 2017, TPAMI; features as in Michieli & Zanuttigh 2019 (ILT)",
+    effects=("penalty",),
 )
 def lwf(base: Base, *, alpha: float = 1.0) -> Naive:
-    return Naive(**base.kwargs(FlowDistillation(alpha)))
+    return Naive(**base.kwargs(FeatureDistillation(alpha)))
 
 
 lwf.check = lambda alpha: out_of_range("alpha", alpha, 0)

@@ -9,6 +9,7 @@ from dqcl.train.replay import FractionBuffer, MixReplayPlugin, random_selector
     "replay",
     description="random replay: keep a random fraction `rate` of each past domain and train on it with the next",
     reference="Rolnick et al. 2019 (experience replay); Chaudhry et al. 2019",
+    effects=("memory",),
 )
 def replay(base: Base, *, rate: float = 0.05) -> Naive:
     memory = FractionBuffer(rate, random_selector(base.seed))

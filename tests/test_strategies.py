@@ -84,8 +84,8 @@ def test_dq_replay_memory_is_the_dq_coreset_of_each_experience():
     assert len(buf.buffer) == sum(len(k) for k in buf.kept)
 
 
-def test_gem_actually_projects_the_gradient(tmp_path, monkeypatch):
-    """On the second domain GEM must meet gradients that oppose the first's memory and project them."""
+def test_gem_actually_projects_the_step(tmp_path, monkeypatch):
+    """On the second domain GEM must meet steps that oppose the first's memory and project them."""
     from avalanche.training.plugins import GEMPlugin
 
     calls = []
@@ -98,39 +98,83 @@ def test_gem_actually_projects_the_gradient(tmp_path, monkeypatch):
 
     monkeypatch.setattr(GEMPlugin, "solve_quadprog", spy)
     spec_path = tmp_path / "s.toml"
-    spec_path.write_text(tiny_spec_text(tmp_path, "[strategies.gem]\npatterns_per_exp = 4\n"))
+    spec_path.write_text(tiny_spec_text(tmp_path, "[strategies.gem]\npatterns_per_exp = 4\n").replace("epochs = 1", "epochs = 4"))
     (cfg,) = expand(load_spec(spec_path))
     run_one(cfg)
-    assert calls, "GEM never projected a gradient"
+    assert calls, "GEM never projected a step"
     g, v, G = calls[0]
     assert (G @ g < 0).any()  # the conflict that called for a projection
     assert (G @ v >= -1e-3 * G.norm(dim=1) * v.norm()).all()  # afterwards no past domain's gradient is opposed
     assert not torch.allclose(g, v)
 
 
-def test_lwf_penalty_is_zero_until_the_network_drifts(tmp_path):
-    from dqcl.strategies.lwf import FlowDistillation
-
-    class S:  # the few strategy fields the plugin reads
+def _fake_strategy(net, x):
+    class S:  # the few strategy fields the plugins read
         pass
 
-    torch.manual_seed(0)
-    from dqcl.cpnet.model import CellposeNet
-
-    net = CellposeNet((8, 16, 32, 64)).train()
     s = S()
-    s.model, s.mb_x = net, torch.rand(2, 1, 32, 32)
-    s.mb_output = net(s.mb_x)
-    s.loss = torch.tensor(0.0)
-    plugin = FlowDistillation(alpha=1.0)
-    plugin.before_backward(s)
+    s.model, s.mb_x, s.loss = net, x, torch.tensor(0.0)
+    return s
+
+
+def test_lwf_penalty_is_zero_until_the_network_drifts():
+    from dqcl.cpnet.model import CellposeNet
+    from dqcl.strategies.lwf import FeatureDistillation
+
+    torch.manual_seed(0)
+    net = CellposeNet((8, 16, 32, 64)).train()
+    s = _fake_strategy(net, torch.rand(2, 1, 32, 32))
+    plugin = FeatureDistillation(alpha=1.0)
+
+    def step():
+        plugin.before_forward(s)
+        s.mb_output = net(s.mb_x)
+        plugin.after_forward(s)
+        plugin.before_backward(s)
+        plugin.after_training_iteration(s)
+
+    step()
     assert float(s.loss) == 0.0  # no previous network yet
     plugin.after_training_exp(s)
-    plugin.before_backward(s)
+    step()
     assert abs(float(s.loss)) < 1e-6  # the network has not changed: nothing to pull back
     with torch.no_grad():
-        for p in net.parameters():
+        for p in net.net.downsample.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    s.mb_output = net(s.mb_x)
-    plugin.before_backward(s)
+    step()
     assert float(s.loss) > 0.0
+
+
+def test_si_importance_is_a_copy_based_path_integral_on_the_cpu():
+    """Avalanche's SI aliases its snapshots on a CPU (``.detach().cpu()`` is the parameter itself),
+    so its path integral is 0 and it trains as naive does; dqcl's must see the path."""
+    from dqcl.cpnet.model import CellposeNet, cellpose_loss
+    from dqcl.strategies.si import SynapticIntelligence
+
+    torch.manual_seed(0)
+    net = CellposeNet((8, 16, 32, 64)).train()
+    s = _fake_strategy(net, torch.rand(4, 1, 32, 32))
+    target = torch.zeros(4, 4, 32, 32)
+    target[:, 1, 8:20, 8:20] = 1.0
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    si = SynapticIntelligence(si_lambda=1.0, eps=1e-3)
+    si.before_training_exp(s)
+    for _ in range(5):
+        si.before_training_iteration(s)
+        opt.zero_grad()
+        s.loss = cellpose_loss(net(s.mb_x), target)
+        si.before_backward(s)
+        s.loss.backward()
+        opt.step()
+        si.after_training_iteration(s)
+    si.after_training_exp(s)
+    omega = torch.cat([w.flatten() for w in si.omega.values()])
+    assert (omega >= 0).all()  # no negative importances
+    assert float(omega.mean()) == pytest.approx(1.0)  # normalised
+    assert float((omega > 0).float().mean()) > 0.5  # most parameters moved along the loss: informative
+    assert float(omega.std()) > 0.1  # not one flat value (Avalanche clips 99.8 % of them to 0.001)
+    # the anchor is a copy: moving the network now makes a penalty
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.01)
+    assert float(si.penalty(s)) > 0

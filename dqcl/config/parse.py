@@ -17,6 +17,7 @@ from ..core.validation import did_you_mean, out_of_range, resolve_inside, type_o
 from ..data.domains import DOMAINS
 from ..dq.embedders import EMBEDDERS
 from ..dq.selectors import SELECTORS
+from ..cpnet.model import NORMS
 from ..errors import RegistryError, SpecError
 from .schema import (
     DataSpec, DomainSpec, EvalSpec, ModelSpec, RedundancySpec, Spec, StrategySpec, TrainSpec, default_spec_path,
@@ -217,6 +218,8 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
     )
     if len(spec.model.widths) != 4:
         raise SpecError(f"{source}: model.widths must be 4 positive integers, got {list(spec.model.widths)}")
+    if spec.model.norm not in NORMS:
+        raise SpecError(f"{source}: model.norm must be one of {', '.join(NORMS)}, got {spec.model.norm!r}")
     if spec.train.fast not in ("auto", "on", "off"):
         raise SpecError(f"{source}: train.fast must be 'auto', 'on' or 'off', got {spec.train.fast!r}")
     return spec

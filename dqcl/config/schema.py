@@ -31,17 +31,21 @@ class DataSpec:
 @dataclass(frozen=True)
 class ModelSpec:
     widths: tuple[int, ...] = (32, 64, 128, 256)  # CPnet feature widths (Cellpose: 32, 64, 128, 256)
+    norm: str = "batch"  # "batch": BatchNorm with running statistics, as Cellpose has it; "group": GroupNorm (no statistics)
 
 
 @dataclass(frozen=True)
 class TrainSpec:
-    epochs: int = 100  # epochs per experience
+    epochs: int = 100  # epochs per experience (used when steps is 0)
+    steps: int = 0  # optimiser steps per experience (joint training: steps x experiences); 0: train by epochs
     batch_size: int = 8
     lr: float = 0.1  # SGD learning rate (Cellpose/paper: 0.1... 0.2)
     momentum: float = 0.9
     weight_decay: float = 1e-5
     augment: bool = True  # random flips and 90-degree rotations
     warmup_epochs: float = 1.0  # linear learning-rate warm-up at the start of every experience (Cellpose: 10)
+    warmup_steps: int = 0  # the warm-up in optimiser steps instead (the same for every strategy); 0: use warmup_epochs
+    reset_optimizer: bool = False  # start every experience with fresh optimiser state (no momentum carried over)
     fast: str = "auto"  # channels-last + bf16 autocast + pinned memory: "on", "off", "auto" (on for a GPU)
     compile: bool = False  # torch.compile the network (minutes of compiling, then faster steps on a GPU)
     loader_workers: int = 0  # DataLoader worker processes for training batches
@@ -151,6 +155,10 @@ class RunConfig:
 # (table, setting, default): settings that did not exist when the first results were stored
 _ADDED_LATER: tuple[tuple[str, str, Any], ...] = (
     ("eval", "max_size_fraction", MaskSettings.max_size_fraction),
+    ("model", "norm", "batch"),
+    ("train", "steps", 0),
+    ("train", "warmup_steps", 0),
+    ("train", "reset_optimizer", False),
 )
 
 

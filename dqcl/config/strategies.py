@@ -30,12 +30,35 @@ from ..core.validation import type_ok, unknown_key
 from ..errors import SpecError
 
 __all__ = [
-    "STRATEGIES", "register_strategy", "list_strategies", "strategy_entry", "resolve_params",
+    "STRATEGIES", "EFFECTS", "register_strategy", "list_strategies", "strategy_entry", "resolve_params",
     "load_strategies", "load_plugin", "forget_plugins", "loaded_plugins",
 ]
 
 STRATEGIES: Registry[Callable[..., Any]] = Registry("strategy")
-register_strategy = STRATEGIES.register
+
+EFFECTS = {
+    "penalty": "adds a term to the training loss once a domain has been learned (regularisers, distillation)",
+    "memory": "trains on, or takes gradients from, samples of earlier domains (replay, GEM)",
+}
+
+
+def register_strategy(
+    name: str, *, description: str, reference: str = "", effects: tuple[str, ...] = ()
+) -> Callable[[Callable], Callable]:
+    """Register a strategy factory under ``name``.
+
+    ``effects`` says how the strategy changes training from the second domain on (a subset of
+    `EFFECTS`); the contract suite (`dqcl.checks`) checks that each declared effect happens.
+    """
+    unknown = set(effects) - set(EFFECTS)
+    if unknown:
+        raise SpecError(f"strategy '{name}': unknown effect(s) {sorted(unknown)}; known: {', '.join(EFFECTS)}")
+
+    def decorate(factory: Callable) -> Callable:
+        factory.effects = tuple(effects)
+        return STRATEGIES.register(name, description=description, reference=reference)(factory)
+
+    return decorate
 
 BUILTIN_PACKAGE = "dqcl.strategies"
 ENTRY_POINT_GROUP = "dqcl.strategies"

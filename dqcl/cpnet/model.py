@@ -6,7 +6,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["CellposeNet", "cellpose_loss", "dihedral"]
+__all__ = ["CellposeNet", "NORMS", "cellpose_loss", "dihedral", "norm_buffers"]
+
+NORMS = ("batch", "group")
+
+
+def _groups(channels: int) -> int:
+    """GroupNorm groups for a layer: 8 where the width allows it (Wu & He 2018 use 32 of wider layers)."""
+    return 8 if channels % 8 == 0 else 1
 
 
 class CellposeNet(nn.Module):
@@ -14,15 +21,25 @@ class CellposeNet(nn.Module):
 
     ``widths`` are the four feature widths after the input channels; Cellpose's own net is
     (32, 64, 128, 256). `style` gives the 256-d (last width) style vector of an input.
+    ``norm="group"`` replaces every BatchNorm layer by a GroupNorm of the same width: the
+    network then keeps no running statistics, so nothing but its weights can forget.
     """
 
-    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256), in_channels: int = 1) -> None:
+    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256), in_channels: int = 1, norm: str = "batch") -> None:
         super().__init__()
         from cellpose.resnet_torch import CPnet
 
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         self.widths = tuple(int(w) for w in widths)
         self.in_channels = int(in_channels)
+        self.norm = norm
         self.net = CPnet([self.in_channels, *self.widths], nout=3, sz=3)
+        if norm == "group":
+            for module in list(self.net.modules()):
+                for name, child in list(module.named_children()):
+                    if isinstance(child, nn.BatchNorm2d):
+                        setattr(module, name, nn.GroupNorm(_groups(child.num_features), child.num_features, eps=child.eps))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)[0]
@@ -30,6 +47,15 @@ class CellposeNet(nn.Module):
     @torch.no_grad()
     def style(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)[1]
+
+
+def norm_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Copies of the BatchNorm running statistics of ``model`` (empty for a GroupNorm network)."""
+    return {
+        f"{name}.{b}": getattr(m, b).detach().clone()
+        for name, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        for b in ("running_mean", "running_var", "num_batches_tracked")
+    }
 
 
 def cellpose_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

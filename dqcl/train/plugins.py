@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from avalanche.core import SupervisedPlugin
 
 from ..cpnet.model import dihedral
 
-__all__ = ["Augment", "Warmup", "ImageCount"]
+__all__ = ["Augment", "Warmup", "ImageCount", "StepBudget", "OptimizerReset"]
 
 
 class Augment(SupervisedPlugin):
@@ -30,19 +32,20 @@ class Warmup(SupervisedPlugin):
     nothing at all.
     """
 
-    def __init__(self, epochs: float) -> None:
+    def __init__(self, epochs: float, steps: int = 0) -> None:
         super().__init__()
         self.epochs = epochs
+        self.steps = steps  # > 0: the warm-up lasts this many steps, whatever the experience's data
         self.step = 0
         self.base: list[float] = []
 
     def before_training_exp(self, strategy, **kwargs) -> None:
         self.step = 0
         self.base = [g["lr"] for g in strategy.optimizer.param_groups]
-        self.total = max(1, int(round(self.epochs * len(strategy.dataloader))))
+        self.total = self.steps if self.steps > 0 else max(1, int(round(self.epochs * len(strategy.dataloader))))
 
     def before_training_iteration(self, strategy, **kwargs) -> None:
-        scale = min(1.0, (self.step + 1) / self.total) if self.epochs > 0 else 1.0
+        scale = min(1.0, (self.step + 1) / self.total) if self.epochs > 0 or self.steps > 0 else 1.0
         for g, lr in zip(strategy.optimizer.param_groups, self.base):
             g["lr"] = lr * scale
         self.step += 1
@@ -61,3 +64,41 @@ class ImageCount(SupervisedPlugin):
 
     def after_training_iteration(self, strategy, **kwargs) -> None:
         self.images += len(strategy.mb_x)
+
+
+class StepBudget(SupervisedPlugin):
+    """Train every experience for exactly ``steps`` optimiser steps, however large its data.
+
+    The epochs Avalanche runs are set from the experience's data loader (replay makes it
+    longer, so fewer epochs), and training stops at the step budget. ``steps_done`` keeps the
+    steps each experience took.
+    """
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+        self.done = 0
+        self.steps_done: list[int] = []
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        self.done = 0
+        strategy._stop_training = False  # a budget that ended exactly at an epoch's end leaves the flag set
+        strategy.train_epochs = max(1, math.ceil(self.steps / max(1, len(strategy.dataloader))))
+
+    def after_training_iteration(self, strategy, **kwargs) -> None:
+        self.done += 1
+        if self.done >= self.steps:
+            strategy.stop_training()
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        self.steps_done.append(self.done)
+
+
+class OptimizerReset(SupervisedPlugin):
+    """Start every experience with fresh optimiser state: no momentum carried from the last domain.
+
+    Cellpose's own training builds a new optimiser for every call; every strategy gets the same.
+    """
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        strategy.optimizer.state.clear()

@@ -19,7 +19,7 @@ import torch
 
 from ..config.schema import DomainSpec, RunConfig, Subset
 from ..core.provenance import versions
-from ..cpnet.model import CellposeNet, cellpose_loss
+from ..cpnet.model import CellposeNet, cellpose_loss, norm_buffers
 from ..data.prepared import DOMAIN_CACHE
 from ..data.streams import PatchData, make_benchmark
 from ..dq.embedders import embed, embed_options
@@ -29,7 +29,7 @@ from ..evaluation.metrics import METRICS
 from ..evaluation.scores import SegmentationScores, make_evaluator
 from . import checkpoint as ckpt
 from .fast import FastPath, fast_enabled
-from .plugins import Augment, ImageCount, Warmup
+from .plugins import Augment, ImageCount, OptimizerReset, StepBudget, Warmup
 from .strategy import Base, build_strategy
 
 __all__ = ["resolve_device", "prepare_domain", "run_one"]
@@ -84,14 +84,35 @@ def _row(scores: SegmentationScores, n: int) -> dict[str, list[float]]:
     return {m: [got[j][m] for j in range(n)] for m in METRICS}
 
 
+def weights_only_scores(strategy, model, scores: SegmentationScores, bm, stats: list[dict]) -> dict[str, list[float]]:
+    """Each earlier domain j scored by the final weights with the BatchNorm statistics kept after
+    experience j: what is left of forgetting once the statistics are put back is due to the weights.
+
+    ``{metric: [score on domain j for j < T-1]}``; the network ends with its final statistics.
+    """
+    final = stats[-1]
+    out: dict[str, list[float]] = {m: [] for m in METRICS}
+    try:
+        for j, kept in enumerate(stats[:-1]):
+            model.load_state_dict(kept, strict=False)
+            strategy.eval([bm.test_stream[j]])
+            for m in METRICS:
+                out[m].append(scores.result()[j][m])
+    finally:
+        model.load_state_dict(final, strict=False)
+    return out
+
+
 def run_one(
-    cfg: RunConfig, on_step: Callable[[str], None] | None = None, checkpoint: Path | None = None
+    cfg: RunConfig, on_step: Callable[[str], None] | None = None, checkpoint: Path | None = None,
+    probes: tuple = (),
 ) -> dict[str, Any]:
     """Train and score one run; returns the result stored for it.
 
     With ``checkpoint`` (a file path), the run's state is saved there after every experience
     but the last, and a run that finds a checkpoint of its own key there resumes after the
-    experience it holds instead of starting over.
+    experience it holds instead of starting over. ``probes`` are Avalanche plugins added after
+    all others (the contract checks watch a run through them).
     """
     from avalanche.training import JointTraining
 
@@ -121,13 +142,17 @@ def run_one(
     bm = make_benchmark([p[0] for p in prepared], [p[1] for p in prepared])
     n = len(prepared)
 
-    model = CellposeNet(cfg.model.widths)
+    model = CellposeNet(cfg.model.widths, norm=cfg.model.norm)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay
     )
     scores = SegmentationScores(cfg.eval)
     counter = ImageCount()
-    plugins: list = [counter, Warmup(cfg.train.warmup_epochs)] + ([Augment(cfg.seed)] if cfg.train.augment else [])
+    budget = StepBudget(cfg.train.steps) if cfg.train.steps > 0 and cfg.subset is None else None
+    plugins: list = [counter, Warmup(cfg.train.warmup_epochs, cfg.train.warmup_steps)]
+    plugins += [budget] if budget else []
+    plugins += [OptimizerReset()] if cfg.train.reset_optimizer else []
+    plugins += [Augment(cfg.seed)] if cfg.train.augment else []
     fast = fast_enabled(cfg.train.fast, device)
     if fast:
         plugins.append(FastPath(device))  # after Augment: batches are turned, then laid out channels-last
@@ -146,12 +171,17 @@ def run_one(
         plugins=plugins,
     )
     strategy = build_strategy(cfg.strategy.name, base, cfg.strategy.params)
+    strategy.plugins.extend(probes)  # last: they see what every other plugin did
+    joint = isinstance(strategy, JointTraining)
+    if budget and joint:
+        budget.steps = cfg.train.steps * n  # joint training gets the steps every experience would have had
 
     loader = {"num_workers": cfg.train.loader_workers, "pin_memory": fast and device.type == "cuda",
               "persistent_workers": cfg.train.loader_workers > 0}
     train_s, eval_s = [], []
     R: dict[str, list[list[float]]] = {m: [] for m in METRICS}
-    phases = [bm.train_stream] if isinstance(strategy, JointTraining) else list(bm.train_stream)
+    phases = [bm.train_stream] if joint else list(bm.train_stream)
+    stats: list[dict[str, torch.Tensor]] = []  # BatchNorm statistics after each experience
     start = 0
     if checkpoint is not None and Path(checkpoint).is_file():
         try:
@@ -166,6 +196,9 @@ def run_one(
             ckpt.restore_strategy(strategy, saved["state"])
             start, R, baseline = saved["done"], saved["R"], saved["baseline"]
             train_s, eval_s, counter.images = saved["train_s"], saved["eval_s"], saved["images"]
+            stats = saved.get("norm_stats", [])
+            if budget:
+                budget.steps_done = saved.get("steps", [])
             device_peak.update(saved.get("peak", {}))
     if start == 0 and cfg.subset is None:
         step("scoring the random-init network")
@@ -184,6 +217,7 @@ def run_one(
         t = time.perf_counter()
         strategy.train(phase, **loader)
         train_s.append(time.perf_counter() - t)
+        stats.append(norm_buffers(model))
         step(f"scoring after experience {i}")
         t = time.perf_counter()
         strategy.eval(bm.test_stream)
@@ -195,9 +229,16 @@ def run_one(
             ckpt.save(checkpoint, {
                 "key": cfg.key, "done": i + 1, "state": ckpt.strategy_state(strategy), "R": R, "baseline": baseline,
                 "train_s": train_s, "eval_s": eval_s, "images": counter.images, "peak": device_peak,
+                "norm_stats": stats, "steps": budget.steps_done if budget else [],
             })
             step(f"checkpoint saved after experience {i}")
 
+    norm_split = None
+    if len(phases) > 1 and stats and stats[-1]:
+        step("scoring the final weights with earlier normalisation statistics")
+        t = time.perf_counter()
+        norm_split = weights_only_scores(strategy, model, scores, bm, stats)
+        eval_s.append(time.perf_counter() - t)
     _peak_memory(device, device_peak)
     return {
         "model_sha256": _digest(model),
@@ -211,6 +252,8 @@ def run_one(
             "total_s": time.perf_counter() - t_start,
         },
         "images_seen": counter.images,
+        "steps": budget.steps_done if budget else None,
+        "norm_split": norm_split,
         "peak_memory_mb": device_peak,
         "resumed_from": start,
         "subset": subset_info,
