@@ -75,7 +75,19 @@ def run_redundancy(**options) -> None:
     _run(redundancy=True, **options)
 
 
-def _run(*, spec: Path | None, store_path: Path, quiet: bool, redundancy: bool, executor: str, workers: int,
+@run.command("claims")
+@_study_options
+def run_claims(spec: Path | None, **options) -> None:
+    """Run the shipped studies that test the paper's three claims (SPEC: one of them only); then
+    `dqcl leaderboard build` writes the Claims section."""
+    from .config.schema import shipped_spec
+    from .study.run import CLAIMS_SPECS
+
+    for path in [spec] if spec else [shipped_spec(name) for name in CLAIMS_SPECS]:
+        _run(spec=path, redundancy=None, **options)
+
+
+def _run(*, spec: Path | None, store_path: Path, quiet: bool, redundancy: bool | None, executor: str, workers: int,
          address: str | None, num_gpus: float | None, skip_bad: bool) -> None:
     from .study.executors import ExecutorOptions
     from .study.run import run_spec

@@ -99,7 +99,10 @@ def test_shipped_specs_parse():
     sizes = {p.stem: len(expand(load_spec(p))) for p in sorted(bench.glob("*.toml"))}
     assert sizes["orderings"] == 24 * 13 * 3
     assert sizes["paper_cyto_histo"] == 2 * 7 * 3
-    assert sizes["replay_rates"] == 10 and sizes["redundancy"] == 42 and sizes["baselines"] == 26
+    assert sizes["baselines"] == 13 * 2 * 3 and sizes["baselines_headline"] == 5 * 2 * 2
+    assert sizes["claims_replay"] == sizes["claims_replay_gn"] == 10 * 2 * 3
+    assert sizes["claims_asymmetry"] == sizes["claims_asymmetry_gn"] == 4 * 3
+    assert sizes["redundancy"] == (5 * 4 + 1) * 3
 
 
 def test_paper_spec_fails_fast_without_its_data(tmp_path, capsys):

@@ -169,10 +169,10 @@ def test_si_importance_is_a_copy_based_path_integral_on_the_cpu():
         si.after_training_iteration(s)
     si.after_training_exp(s)
     omega = torch.cat([w.flatten() for w in si.omega.values()])
-    assert (omega >= 0).all()  # no negative importances
-    assert float(omega.mean()) == pytest.approx(1.0)  # normalised
+    assert (omega >= 0).all() and float(omega.max()) == pytest.approx(1.0)  # no negative importances; capped at 1
+    assert float((omega == 1.0).float().mean()) < 0.02  # the cap touches about 1 %: the rest keep their ranking
     assert float((omega > 0).float().mean()) > 0.5  # most parameters moved along the loss: informative
-    assert float(omega.std()) > 0.1  # not one flat value (Avalanche clips 99.8 % of them to 0.001)
+    assert float(omega.std()) > 0.05  # not one flat value (Avalanche clips 99.8 % of them to 0.001)
     # the anchor is a copy: moving the network now makes a penalty
     with torch.no_grad():
         for p in net.parameters():

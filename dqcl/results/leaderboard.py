@@ -19,6 +19,9 @@ import numpy as np
 from ..core.atomic import write_text
 from ..evaluation.metrics import METRICS
 from .cl_metrics import CL_METRICS, cl_metrics
+from .claims import claims_markdown
+from .health import health_flags
+from .stats import fmt, paired, summarise
 from .store import Store
 
 __all__ = ["entries", "write_leaderboard", "LEGEND"]
@@ -35,10 +38,13 @@ R[i][j] = score on domain j (training order) after experience i; T experiences; 
 | Plasticity | mean_j R[j][j] |
 | final: D | R[T-1][j] for domain D |
 
-Cells are mean ± std over seeds (n = number of seeds). `joint` trains once on all domains, so it has only ACC and final scores.
+Cells are mean ± std over seeds (ddof = 1; n = number of seeds) and, where marked, the 95 % Student-t interval
+over seeds. `ACC − naive` is the difference to naive fine-tuning paired by seed (same initial network and batch
+order), with its 95 % interval; "better"/"worse" is printed only where that interval excludes 0. A strategy ranks
+below the one above it only where their paired ACC difference's interval lies above 0; otherwise they share the
+rank. `joint` trains once on all domains, so it has only ACC and final scores.
 """
 
-_HEADLINE = ("ap50", "iou", "pq", "aji", "dice", "precision", "recall", "accuracy", "ap75", "ap90")
 
 
 def _latest(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -87,18 +93,28 @@ def entries(store: Store, study: str | None = None) -> list[dict[str, Any]]:
                     "version": cfg.get("version"),
                     "commit": (res.get("versions") or {}).get("dqcl_commit"),
                     "data_manifests": dict(cfg.get("data_manifests") or []),
+                    "model_sha256": res.get("model_sha256"),
+                    "steps": res.get("steps"),
+                    **_norm_swap(R, res.get("norm_swap"), metric),
                 }
             )
     return out
 
 
-def _cell(values: list[float | None]) -> str:
-    vals = [v for v in values if v is not None and not math.isnan(v)]
-    if not vals:
-        return "—"
-    if len(vals) == 1:
-        return f"{vals[0]:.3f}"
-    return f"{np.mean(vals):.3f} ± {np.std(vals, ddof=1):.3f}"
+def _norm_swap(R: list[list[float]], swap: dict | None, metric: str) -> dict[str, float | None]:
+    """Means over earlier domains j of the 2 x 2 of weights x BatchNorm statistics (see
+    `dqcl.train.run.norm_swap_scores`): before = R[j][j], after = R[T-1][j], and the two swaps."""
+    if not swap or len(R) < 2 or len(R) != len(R[0]):
+        return {"before": None, "after": None, "new_weights_old_stats": None, "old_weights_new_stats": None}
+    t = len(R)
+    return {"before": float(np.mean([R[j][j] for j in range(t - 1)])), "after": float(np.mean([R[t - 1][j] for j in range(t - 1)])),
+            "new_weights_old_stats": float(np.mean(swap["new_weights_old_stats"][metric])),
+            "old_weights_new_stats": float(np.mean(swap["old_weights_new_stats"][metric]))}
+
+
+def _cell(values, interval: bool = False) -> str:
+    """mean ± std over seeds (ddof = 1), with the 95 % interval if asked; one seed: the value; none: —."""
+    return fmt(summarise(values), interval=interval)
 
 
 def _redundancy_markdown(rows: list[dict[str, Any]]) -> list[str]:
@@ -126,18 +142,30 @@ def _redundancy_markdown(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _ranks(accs: dict[str, list[float]]) -> dict[str, str]:
-    """Rank by mean ACC; a strategy gets a rank below the one above it only where their means differ
-    by more than the sum of their standard deviations (over seeds). One seed: no spread, no ranks."""
-    if any(len(v) < 2 for v in accs.values()):
-        return {k: "—" for k in accs}
-    stats = sorted(((float(np.mean(v)), float(np.std(v, ddof=1)), k) for k, v in accs.items()), reverse=True)
+def _ranks(accs: dict[str, dict[int, float]]) -> dict[str, str]:
+    """Rank by mean ACC; a strategy ranks below the one above it only where their paired difference
+    (over the seeds both ran) has a 95 % interval above zero, else it shares that rank. Fewer than
+    two shared seeds: no ranks."""
+    order = sorted(accs, key=lambda k: -float(np.mean(list(accs[k].values()))))
     out, rank = {}, 1
-    for pos, (mean, std, label) in enumerate(stats):
-        if pos and stats[pos - 1][0] - mean > stats[pos - 1][1] + std:
-            rank = pos + 1
+    for pos, label in enumerate(order):
+        if pos:
+            diff = paired(accs[order[pos - 1]], accs[label])
+            if diff is None or diff.n < 2:
+                return {k: "—" for k in accs}
+            if diff.lo > 0:
+                rank = pos + 1
         out[label] = str(rank)
     return out
+
+
+def _versus(es: list[dict[str, Any]], naive: list[dict[str, Any]]) -> str:
+    """ACC minus naive's, paired by seed, with its interval and a word only where the interval excludes 0."""
+    diff = paired({e["seed"]: e["acc"] for e in es}, {e["seed"]: e["acc"] for e in naive})
+    if diff is None:
+        return "—"
+    word = " better" if diff.excludes_zero() and diff.lo > 0 else " worse" if diff.excludes_zero() else ""
+    return fmt(diff, signed=True) + word
 
 
 def _mean(values: list) -> float | None:
@@ -162,30 +190,67 @@ def _cost_cells(es: list[dict[str, Any]]) -> list[str]:
 COST_HEADERS = ["wall s/run", "images seen", "peak MiB", "device"]
 
 
-def _cl_tables(rows: list[dict[str, Any]], cost: bool = False) -> list[tuple[str, str, tuple[str, ...], list[str], list[list]]]:
+TABLE_METRICS = ("ap50", "iou")  # in leaderboard.md; the CSV and JSON hold every metric
+
+
+def _cl_tables(rows: list[dict[str, Any]], cost: bool = False, metrics=TABLE_METRICS) -> list[tuple[str, str, tuple[str, ...], list[str], list[list]]]:
     """(study, metric, ordering, headers, rows) for every continual table, best ACC first."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for e in rows:
         groups[(e["study"], e["metric"], tuple(e["ordering"]), e["strategy"])].append(e)
     out = []
     for study in sorted({e["study"] for e in rows}):
-        for metric in _HEADLINE:
+        for metric in metrics:
             for order in sorted({k[2] for k in groups if k[0] == study and k[1] == metric}):
                 labels = sorted({k[3] for k in groups if k[:3] == (study, metric, order)})
-                ranks = _ranks({lab: [e["acc"] for e in groups[(study, metric, order, lab)]] for lab in labels})
+                ranks = _ranks({lab: {e["seed"]: e["acc"] for e in groups[(study, metric, order, lab)]} for lab in labels})
+                naive = groups.get((study, metric, order, "naive"), [])
                 table = []
                 for label in labels:
                     es = groups[(study, metric, order, label)]
-                    row = [ranks[label], label, len(es)] + [_cell([e[k] for e in es]) for k in CL_METRICS]
+                    row = [ranks[label], label, len(es), _cell([e["acc"] for e in es], interval=True),
+                           "—" if label == "naive" else _versus(es, naive)]
+                    row += [_cell([e[k] for e in es], interval=k == "forgetting") for k in CL_METRICS if k != "acc"]
                     row += [_cell([e["R"][-1][j] for e in es]) for j in range(len(order))]
                     if cost:
                         row += _cost_cells(es)
                     table.append(row)
                 table.sort(key=lambda r: -float(r[3].split(" ")[0]) if r[3] != "—" else math.inf)
-                headers = ["rank", "strategy", "n", "ACC", "BWT", "Forgetting", "FWT", "Plasticity"] + [f"final: {d}" for d in order]
+                headers = ["rank", "strategy", "n", "ACC [95 % CI]", "ACC − naive (paired)", "BWT", "Forgetting [95 % CI]",
+                           "FWT", "Plasticity"] + [f"final: {d}" for d in order]
                 headers += COST_HEADERS if cost else []
                 out.append((study, metric, order, headers, table))
     return out
+
+
+def _split_table(rows: list[dict[str, Any]], study: str, metric: str = "ap50") -> list[str]:
+    """Earlier domains scored with weights and BatchNorm statistics from before and after, per ordering and strategy."""
+    from tabulate import tabulate
+
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for e in rows:
+        if e["study"] == study and e["metric"] == metric and e.get("before") is not None:
+            groups[(tuple(e["ordering"]), e["strategy"])].append(e)
+    if not groups:
+        return []
+    keys = ("before", "new_weights_old_stats", "old_weights_new_stats", "after")
+    table = [[" → ".join(order), label, len(es), *(_cell([e[k] for e in es], k != "before") for k in keys)]
+             for (order, label), es in sorted(groups.items())]
+    return [f"**Weights or statistics? ({metric})** Earlier domains scored by the network right after learning them "
+            "(old weights, old BatchNorm statistics), at the end (new, new), and with the two swapped: where "
+            "the final weights with the old statistics score high, the statistics carry the forgetting; where "
+            "the old weights with the final statistics score low, the statistics alone destroy the domain.", "",
+            tabulate(table, ["ordering", "strategy", "n", "old weights + old stats", "new weights + old stats [95 % CI]",
+                             "old weights + new stats [95 % CI]", "new weights + new stats [95 % CI]"], tablefmt="github"), ""]
+
+
+def _health(rows: list[dict[str, Any]], study: str) -> list[str]:
+    flags = [f for f in health_flags(rows) if f[0] == study]
+    if not flags:
+        return ["Health: no flag (every run learned each domain it trained on; no strategy equals naive; "
+                "joint is not below cumulative or naive; seeds agree in sign).", ""]
+    return ["Health flags (see `dqcl.results.health` for what each means):", ""] + [
+        f"- {' → '.join(order)}, `{label}`: {problem}" for _, order, label, problem in flags] + [""]
 
 
 def _slug(study: str, order: tuple[str, ...]) -> str:
@@ -196,22 +261,28 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False) -> str:
     from tabulate import tabulate
 
     redundancy = [e for e in rows if e.get("selector") is not None]
+    continual = [e for e in rows if e.get("selector") is None]
     lines = ["# dqcl leaderboard", "", LEGEND]
     if cost:
         lines += ["Cost columns: mean wall time per run (data preparation, training and scoring), mean training "
                   "images seen per run (replayed samples count), the largest peak memory of any run (GPU "
                   "allocation where a GPU was used, else the process's resident set), and the devices.", ""]
+    lines += claims_markdown(rows)
     last = None
-    for study, metric, order, headers, table in _cl_tables([e for e in rows if e.get("selector") is None], cost):
+    for study, metric, order, headers, table in _cl_tables(continual, cost):
+        if last is None or last[0] != study:
+            if last is not None:
+                lines += _split_table(continual, last[0]) + _health(continual, last[0])
+            lines += [f"## {study}", "", _provenance(rows, study), ""]
         if (study, metric) != last:
-            lines += [f"## {study} — {metric}", ""]
-            if last is None or last[0] != study:
-                lines += [_provenance(rows, study), ""]
+            lines += [f"### {study} — {metric}", ""]
             last = (study, metric)
         lines += [f"**{' → '.join(order)}**", "", tabulate(table, headers, tablefmt="github"), ""]
         if metric == "ap50":
             slug = _slug(study, order)
             lines += [f"![R matrices]({slug}_R_ap50.png) ![forgetting vs plasticity]({slug}_forgetting_plasticity_ap50.png)", ""]
+    if last is not None:
+        lines += _split_table(continual, last[0]) + _health(continual, last[0])
     if redundancy:
         lines += _redundancy_markdown(redundancy)
     return "\n".join(lines) + "\n"
@@ -282,7 +353,7 @@ def write_leaderboard(store: Store, out: str | Path, *, study: str | None = None
     paths = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.json", out / "leaderboard.tex"]
     write_text(paths[0], _markdown(rows, cost) if rows else "# dqcl leaderboard\n\nNo runs stored yet.\n")
     write_text(paths[3], _latex(rows))
-    cols = ["study", "strategy", "strategy_name", "ordering", "seed", "metric", *CL_METRICS, "selector", "rate", "subset_size", "train_s", "total_s", "images_seen", "device", "peak_host_mb", "peak_gpu_mb", "attempts", "executor", "version", "commit", "data_manifests", "run", "params", "baseline", "R"]
+    cols = ["study", "strategy", "strategy_name", "ordering", "seed", "metric", *CL_METRICS, "selector", "rate", "subset_size", "train_s", "total_s", "images_seen", "device", "peak_host_mb", "peak_gpu_mb", "attempts", "executor", "version", "commit", "data_manifests", "before", "new_weights_old_stats", "old_weights_new_stats", "after", "model_sha256", "run", "params", "baseline", "R"]
     import io
 
     buf = io.StringIO()

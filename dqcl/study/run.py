@@ -20,7 +20,11 @@ from ..results.store import Store
 from .executors import ExecutorOptions, StudySummary, execute
 from .preflight import Study, preflight
 
-__all__ = ["run_spec", "run_study", "StudySummary"]
+__all__ = ["run_spec", "run_study", "StudySummary", "CLAIMS_SPECS"]
+
+# the shipped specs whose runs test the paper's claims (see dqcl.results.claims), in the order `dqcl run claims` runs them
+CLAIMS_SPECS = ("claims_asymmetry.toml", "claims_asymmetry_gn.toml", "claims_replay.toml", "claims_replay_gn.toml",
+                "redundancy.toml")
 
 
 def run_study(study: Study, store: Store, executor: ExecutorOptions = ExecutorOptions(), progress: bool = True) -> StudySummary:

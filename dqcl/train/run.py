@@ -84,22 +84,27 @@ def _row(scores: SegmentationScores, n: int) -> dict[str, list[float]]:
     return {m: [got[j][m] for j in range(n)] for m in METRICS}
 
 
-def weights_only_scores(strategy, model, scores: SegmentationScores, bm, stats: list[dict]) -> dict[str, list[float]]:
-    """Each earlier domain j scored by the final weights with the BatchNorm statistics kept after
-    experience j: what is left of forgetting once the statistics are put back is due to the weights.
-
-    ``{metric: [score on domain j for j < T-1]}``; the network ends with its final statistics.
+def norm_swap_scores(strategy, model, scores: SegmentationScores, bm, states: list[dict]) -> dict[str, dict[str, list[float]]]:
+    """Each earlier domain j scored by the network after experience j and the final one with their
+    BatchNorm statistics swapped: the final weights with the statistics kept after experience j
+    (``new_weights_old_stats``), and the weights after experience j with the final statistics
+    (``old_weights_new_stats``). With R[j][j] (old, old) and R[T-1][j] (new, new) this is a 2 x 2
+    of weights x statistics, so forgetting can be put down to either. ``{swap: {metric: [j < T-1]}}``;
+    the network ends as it was.
     """
-    final = stats[-1]
-    out: dict[str, list[float]] = {m: [] for m in METRICS}
+    final = {k: v.clone() for k, v in model.state_dict().items()}
+    final_stats = norm_buffers(model)
+    out = {"new_weights_old_stats": {m: [] for m in METRICS}, "old_weights_new_stats": {m: [] for m in METRICS}}
     try:
-        for j, kept in enumerate(stats[:-1]):
-            model.load_state_dict(kept, strict=False)
-            strategy.eval([bm.test_stream[j]])
-            for m in METRICS:
-                out[m].append(scores.result()[j][m])
+        for j, kept in enumerate(states[:-1]):
+            old_stats = {k: v for k, v in kept.items() if k in final_stats}
+            for swap, state in (("new_weights_old_stats", {**final, **old_stats}), ("old_weights_new_stats", {**kept, **final_stats})):
+                model.load_state_dict(state)
+                strategy.eval([bm.test_stream[j]])
+                for m in METRICS:
+                    out[swap][m].append(scores.result()[j][m])
     finally:
-        model.load_state_dict(final, strict=False)
+        model.load_state_dict(final)
     return out
 
 
@@ -181,7 +186,7 @@ def run_one(
     train_s, eval_s = [], []
     R: dict[str, list[list[float]]] = {m: [] for m in METRICS}
     phases = [bm.train_stream] if joint else list(bm.train_stream)
-    stats: list[dict[str, torch.Tensor]] = []  # BatchNorm statistics after each experience
+    states: list[dict[str, torch.Tensor]] = []  # the network (weights and statistics) after each experience
     start = 0
     if checkpoint is not None and Path(checkpoint).is_file():
         try:
@@ -196,7 +201,7 @@ def run_one(
             ckpt.restore_strategy(strategy, saved["state"])
             start, R, baseline = saved["done"], saved["R"], saved["baseline"]
             train_s, eval_s, counter.images = saved["train_s"], saved["eval_s"], saved["images"]
-            stats = saved.get("norm_stats", [])
+            states = saved.get("states", [])
             if budget:
                 budget.steps_done = saved.get("steps", [])
             device_peak.update(saved.get("peak", {}))
@@ -217,7 +222,8 @@ def run_one(
         t = time.perf_counter()
         strategy.train(phase, **loader)
         train_s.append(time.perf_counter() - t)
-        stats.append(norm_buffers(model))
+        if norm_buffers(model):
+            states.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
         step(f"scoring after experience {i}")
         t = time.perf_counter()
         strategy.eval(bm.test_stream)
@@ -229,15 +235,15 @@ def run_one(
             ckpt.save(checkpoint, {
                 "key": cfg.key, "done": i + 1, "state": ckpt.strategy_state(strategy), "R": R, "baseline": baseline,
                 "train_s": train_s, "eval_s": eval_s, "images": counter.images, "peak": device_peak,
-                "norm_stats": stats, "steps": budget.steps_done if budget else [],
+                "states": states, "steps": budget.steps_done if budget else [],
             })
             step(f"checkpoint saved after experience {i}")
 
-    norm_split = None
-    if len(phases) > 1 and stats and stats[-1]:
-        step("scoring the final weights with earlier normalisation statistics")
+    norm_swap = None
+    if len(phases) > 1 and states:
+        step("scoring earlier domains with weights and normalisation statistics swapped")
         t = time.perf_counter()
-        norm_split = weights_only_scores(strategy, model, scores, bm, stats)
+        norm_swap = norm_swap_scores(strategy, model, scores, bm, states)
         eval_s.append(time.perf_counter() - t)
     _peak_memory(device, device_peak)
     return {
@@ -253,7 +259,7 @@ def run_one(
         },
         "images_seen": counter.images,
         "steps": budget.steps_done if budget else None,
-        "norm_split": norm_split,
+        "norm_swap": norm_swap,
         "peak_memory_mb": device_peak,
         "resumed_from": start,
         "subset": subset_info,
