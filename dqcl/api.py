@@ -7,18 +7,62 @@ from typing import Any
 
 from .results.store import DEFAULT_STORE
 
-__all__ = ["load_results", "run"]
+__all__ = ["load_results", "load_curves", "run"]
 
 
-def load_results(store: str | Path = DEFAULT_STORE, study: str | None = None):
-    """One row per stored run x metric: strategy, ordering, seed, metric, ACC/BWT/forgetting/FWT/plasticity, R (nested list)."""
-    import pandas as pd
+def _rows(source: str | Path, study: str | None) -> list[dict[str, Any]]:
+    """Leaderboard entries from a results store, or from a published ``leaderboard.json``."""
+    import json
 
+    from .errors import StoreError
     from .results.leaderboard import entries
     from .results.store import Store
 
+    path = Path(source)
+    if path.suffix == ".json":
+        try:
+            rows = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise StoreError(f"{path}: not a readable leaderboard.json ({err})") from None
+        return [r for r in rows if study is None or r["study"] == study]
+    with Store(path, readonly=True) as s:
+        return entries(s, study)
+
+
+def load_results(source: str | Path = DEFAULT_STORE, study: str | None = None):
+    """One row per stored run x metric: study, strategy, ordering ("cyto>histo"), seed, metric,
+    ACC/BWT/forgetting/FWT/plasticity, R and baseline (nested lists), params (text), cost and provenance.
+
+    ``source`` is a results store or a published ``leaderboard.json``. The columns to group and
+    filter by hold hashable values, so ``df.groupby(["strategy", "ordering"])`` works as is.
+    """
+    import json
+
+    import pandas as pd
+
+    rows = _rows(source, study)
+    for r in rows:
+        r["ordering"] = ">".join(r["ordering"]) if isinstance(r["ordering"], list) else r["ordering"]
+        r["params"] = json.dumps(r.get("params", {}), sort_keys=True) if not isinstance(r.get("params"), str) else r["params"]
+        r["data_manifests"] = json.dumps(r.get("data_manifests", {}), sort_keys=True)
+    return pd.DataFrame(rows)
+
+
+def load_curves(store: str | Path = DEFAULT_STORE, study: str | None = None):
+    """The training curves: one row per (run, experience, epoch) with the mean loss, learning rate,
+    images and steps so far, beside the run's study, strategy, ordering ("cyto>histo") and seed."""
+    import pandas as pd
+
+    from .results.store import Store
+
+    out = []
     with Store(store, readonly=True) as s:
-        return pd.DataFrame(entries(s, study))
+        for run in s.runs(study):
+            cfg = run["config"]
+            ident = {"study": cfg["study"], "strategy": cfg["strategy"]["label"], "ordering": ">".join(cfg["ordering"]),
+                     "seed": cfg["seed"], "run": run["key"]}
+            out += [{**ident, **row} for row in run["result"].get("curve") or []]
+    return pd.DataFrame(out)
 
 
 def run(

@@ -16,19 +16,46 @@ from .results.store import DEFAULT_STORE
 __all__ = ["main", "cli"]
 
 
-def _quiet_libraries() -> None:
-    # Avalanche warns about missing loggers and Cellpose logs per-patch notes; neither is news to a user
-    warnings.filterwarnings("ignore")
-    logging.getLogger("cellpose").setLevel(logging.ERROR)
+# warnings that are noise to a dqcl user: each says something dqcl already handles
+_NOISE = (
+    ("ignore", "No loggers specified"),  # Avalanche: dqcl passes its own evaluator on purpose
+    ("ignore", ".*torch.cuda.amp.*"),  # Avalanche's internal use of a deprecated torch API
+    ("ignore", ".*pkg_resources.*"),  # GPUtil, imported by Avalanche
+    ("ignore", ".*weights_only.*"),  # torch.load notes; dqcl always passes weights_only
+    ("ignore", ".*Pydantic.*"),  # wandb's own pydantic notes
+)
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    """dqcl's own lines on stderr: progress as plain lines where stderr is not a terminal (a terminal
+    gets bars instead), per-epoch lines with -v, warnings only with -q; library noise silenced."""
+    for action, message in _NOISE:
+        warnings.filterwarnings(action, message=message)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    logging.getLogger("cellpose").setLevel(logging.ERROR)  # Cellpose logs a line per patch it segments
     logging.getLogger("avalanche").setLevel(logging.ERROR)
+    log = logging.getLogger("dqcl")
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    if not verbose and sys.stderr.isatty():
+        level = max(level, logging.WARNING)  # the progress bars say it
+    log.setLevel(level)
+    if not any(getattr(h, "_dqcl", False) for h in log.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        handler._dqcl = True
+        log.addHandler(handler)
+        log.propagate = False
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dqcl")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import MODULE first (it registers strategies); repeatable.")
-def cli(plugins: tuple[str, ...]) -> None:
+@click.option("-v", "--verbose", count=True, help="More lines: every epoch's loss.")
+@click.option("-q", "--quiet", "quiet_logs", is_flag=True, help="Warnings and errors only.")
+def cli(plugins: tuple[str, ...], verbose: int, quiet_logs: bool) -> None:
     """Continual-learning benchmarks for Cellpose segmentation networks."""
-    _quiet_libraries()
+    _setup_logging(verbose, quiet_logs)
     from .config.strategies import forget_plugins, load_plugin
 
     forget_plugins()
@@ -55,6 +82,13 @@ def _study_options(command):
         click.option("--address", default=None, metavar="ADDR", help="Ray cluster to submit to (host:port, ray://host:port or auto); default: start a local one."),
         click.option("--num-gpus", default=None, type=float, help="GPUs per Ray task (default: 1 where the cluster has GPUs, else 0)."),
         click.option("--skip-bad", is_flag=True, help="In folder domains, leave out bad image/mask pairs (reported) instead of stopping."),
+        click.option("--set", "overrides", multiple=True, metavar="TABLE.KEY=VALUE", help="Change a spec setting without editing the file (repeatable), e.g. --set train.steps=500; checked like the file."),
+        click.option("--device", default=None, metavar="DEVICE", help="Shorthand for --set study.device=DEVICE (auto, cpu, cuda, cuda:N)."),
+        click.option("--save-weights", type=click.Choice(["none", "final", "all"]), default=None, help="Keep each run's final (or every experience's) network in Cellpose's format under runs/<key>/ beside the store."),
+        click.option("--panels", is_flag=True, default=None, help="Write a prediction panel per run (test patches, true and predicted outlines after each experience)."),
+        click.option("--tensorboard", is_flag=True, default=None, help="Log the loss and the scores to TensorBoard under runs/<key>/tensorboard/."),
+        click.option("--csv-log", is_flag=True, default=None, help="Log every metric value to runs/<key>/metrics.csv."),
+        click.option("--wandb", is_flag=True, default=None, help="Log to Weights & Biases in offline mode under runs/<key>/ (wandb sync uploads later)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -88,12 +122,19 @@ def run_claims(spec: Path | None, **options) -> None:
 
 
 def _run(*, spec: Path | None, store_path: Path, quiet: bool, redundancy: bool | None, executor: str, workers: int,
-         address: str | None, num_gpus: float | None, skip_bad: bool) -> None:
+         address: str | None, num_gpus: float | None, skip_bad: bool, overrides: tuple[str, ...], device: str | None,
+         save_weights: str | None, panels: bool | None, tensorboard: bool | None, csv_log: bool | None, wandb: bool | None) -> None:
     from .study.executors import ExecutorOptions
     from .study.run import run_spec
 
+    if quiet:
+        logging.getLogger("dqcl").setLevel(logging.WARNING)
+    shorthand = {"study.device": device and f'"{device}"', "output.save_weights": save_weights and f'"{save_weights}"',
+                 "output.panels": panels and "true", "log.tensorboard": tensorboard and "true", "log.csv": csv_log and "true",
+                 "log.wandb": wandb and "true"}
+    overrides = tuple(overrides) + tuple(f"{k}={v}" for k, v in shorthand.items() if v)
     summary = run_spec(
-        spec, store=store_path, redundancy=redundancy, skip_bad=skip_bad, progress=not quiet,
+        spec, store=store_path, redundancy=redundancy, skip_bad=skip_bad, overrides=overrides, progress=not quiet,
         executor=ExecutorOptions(name=executor, workers=workers, address=address, num_gpus=num_gpus),
         say=lambda msg: click.echo(msg, err=True),
     )

@@ -1,3 +1,4 @@
+import json
 import sys
 
 import pytest
@@ -39,8 +40,10 @@ def test_a_strategy_from_outside_the_repo_runs_and_ranks(tmp_path, plugin_module
     df = dqcl.load_results(store)
     assert set(df["strategy"]) == {"naive", "lab_slow_naive"}
     row = df[(df.strategy == "lab_slow_naive") & (df.metric == "ap50")].iloc[0]
-    assert row["params"] == {"factor": 0.5} and len(row["R"]) == 2
+    assert json.loads(row["params"]) == {"factor": 0.5} and len(row["R"]) == 2 and row["ordering"] == "cyto>histo"
     assert {"acc", "bwt", "forgetting", "fwt", "plasticity"} <= set(df.columns)
+    # the columns to group by hold hashable values
+    assert len(df.groupby(["strategy", "ordering", "params", "metric"])["acc"].mean()) == 2 * 10
 
 
 def test_plugin_that_does_not_import(capsys):

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
-from ..core.provenance import domain_manifest
+from ..core.provenance import content_hash, domain_manifest
 from .schema import RunConfig, Spec, StrategySpec, Subset
 
 __all__ = ["expand", "run_key"]
@@ -33,7 +34,10 @@ def _run(spec: Spec, strategy: StrategySpec, order: tuple[str, ...], seed: int, 
         data_seed=spec.data_seed,
         device=spec.device,
         subset=subset,
-        data_manifests=tuple((d, domain_manifest(spec.domains[d].kind, spec.domains[d].params)) for d in order),
+        data_manifests=tuple((d, domain_manifest(spec.domains[d].kind, spec.domains[d].params)) for d in order)
+        + ((("model.init", "file:" + content_hash(Path(spec.model.init))[:24]),) if spec.model.init else ()),
+        output=spec.output,
+        log=spec.log,
     )
     return RunConfig(**{**cfg.__dict__, "key": run_key(cfg.to_dict())})
 

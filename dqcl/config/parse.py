@@ -20,15 +20,17 @@ from ..dq.selectors import SELECTORS
 from ..cpnet.model import NORMS
 from ..errors import RegistryError, SpecError
 from .schema import (
-    DataSpec, DomainSpec, EvalSpec, ModelSpec, RedundancySpec, Spec, StrategySpec, TrainSpec, default_spec_path,
+    DataSpec, DomainSpec, EvalSpec, LogSpec, ModelSpec, OutputSpec, RedundancySpec, Spec, StrategySpec, TrainSpec,
+    default_spec_path,
 )
 from .strategies import resolve_params
 
-__all__ = ["load_spec", "parse_spec", "with_skip_bad", "NAMED_ORDERINGS"]
+__all__ = ["load_spec", "parse_spec", "with_overrides", "with_skip_bad", "NAMED_ORDERINGS"]
 
 
 _STUDY_KEYS = {"name", "seeds", "orderings", "data_seed", "device"}
-_TOP_KEYS = {"study", "data", "model", "train", "eval", "domains", "strategies", "redundancy"}
+_TOP_KEYS = {"study", "data", "model", "train", "eval", "domains", "strategies", "redundancy", "output", "log"}
+SAVE_WEIGHTS = ("none", "final", "all")
 
 
 def _section(cls, table: Any, where: str):
@@ -211,6 +213,8 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
         model=_section(ModelSpec, raw.get("model", {}), f"{source}: model"),
         train=_section(TrainSpec, raw.get("train", {}), f"{source}: train"),
         eval=_section(EvalSpec, raw.get("eval", {}), f"{source}: eval"),
+        output=_section(OutputSpec, raw.get("output", {}), f"{source}: output"),
+        log=_section(LogSpec, raw.get("log", {}), f"{source}: log"),
         data_seed=data_seed,
         device=device,
         source=source,
@@ -218,6 +222,13 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
     )
     if len(spec.model.widths) != 4:
         raise SpecError(f"{source}: model.widths must be 4 positive integers, got {list(spec.model.widths)}")
+    if spec.output.save_weights not in SAVE_WEIGHTS:
+        raise SpecError(f"{source}: output.save_weights must be one of {', '.join(SAVE_WEIGHTS)}, got {spec.output.save_weights!r}")
+    if spec.model.init:
+        init = Path(resolve_inside(spec.model.init, base, f"{source}: model.init"))
+        if not init.is_file():
+            raise SpecError(f"{source}: model.init: {init}: no such file")
+        spec = replace(spec, model=replace(spec.model, init=str(init)))
     if spec.model.norm not in NORMS:
         raise SpecError(f"{source}: model.norm must be one of {', '.join(NORMS)}, got {spec.model.norm!r}")
     if spec.train.fast not in ("auto", "on", "off"):
@@ -225,8 +236,36 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
     return spec
 
 
-def load_spec(path: str | Path | None = None) -> Spec:
-    """The spec in the TOML file ``path`` (None: the quick default), checked key by key."""
+def with_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], source: str) -> dict[str, Any]:
+    """``raw`` with ``TABLE.KEY=VALUE`` settings put in (``--set train.epochs=50``). VALUE is read as
+    TOML (``50``, ``0.1``, ``true``, ``[16, 32, 64, 128]``, ``"text"``) or else taken as a string, so
+    ``--set study.device=cuda`` needs no quotes; the result is checked like the file."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    for item in overrides:
+        key, eq, text = item.partition("=")
+        path = key.strip().split(".")
+        if not eq or not all(path):
+            raise SpecError(f"--set {item!r}: expected TABLE.KEY=VALUE, e.g. train.epochs=50")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        table = out
+        for part in path[:-1]:
+            nxt = table.get(part)
+            if nxt is None:
+                nxt = table[part] = {}
+            elif not isinstance(nxt, dict):
+                raise SpecError(f"{source}: --set {key}: '{part}' is not a table")
+            else:
+                nxt = table[part] = dict(nxt)
+            table = nxt
+        table[path[-1]] = value
+    return out
+
+
+def load_spec(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
+    """The spec in the TOML file ``path`` (None: the quick default) with ``overrides`` put in, checked key by key."""
     p = Path(path) if path is not None else default_spec_path()
     if not p.is_file():
         raise SpecError(f"{p}: no such spec file")
@@ -236,4 +275,4 @@ def load_spec(path: str | Path | None = None) -> Spec:
         raise SpecError(f"{p}: malformed TOML ({err})") from None
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError(f"{p}: cannot read ({err})") from None
-    return parse_spec(raw, str(p), p.resolve().parent)
+    return parse_spec(with_overrides(raw, overrides, str(p)), str(p), p.resolve().parent)

@@ -16,6 +16,7 @@ from ..cpnet.masks import MaskSettings
 
 __all__ = [
     "DataSpec", "ModelSpec", "TrainSpec", "EvalSpec", "DomainSpec", "StrategySpec", "RedundancySpec", "Subset",
+    "OutputSpec", "LogSpec",
     "Spec", "RunConfig", "shipped_spec", "default_spec_path",
 ]
 
@@ -32,6 +33,7 @@ class DataSpec:
 class ModelSpec:
     widths: tuple[int, ...] = (32, 64, 128, 256)  # CPnet feature widths (Cellpose: 32, 64, 128, 256)
     norm: str = "batch"  # "batch": BatchNorm with running statistics, as Cellpose has it; "group": GroupNorm (no statistics)
+    init: str = ""  # a Cellpose 3 model file to start from (its widths must be the spec's); "": random initialisation
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,24 @@ class EvalSpec(MaskSettings):
     niter, min_size, max_size_fraction) and the scoring batch size."""
 
     batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What a run leaves beside the store (``runs/<key>/``); none of it changes a result or its key."""
+
+    save_weights: str = "none"  # "none", "final" (the network after the last experience) or "all" (after each)
+    panels: bool = False  # a PNG of a few test patches per domain: image, true and predicted outlines after each experience
+    panel_patches: int = 3  # patches per domain in the panel
+
+
+@dataclass(frozen=True)
+class LogSpec:
+    """Avalanche loggers fed with the training loss and the score rows (``runs/<key>/``); not part of a run's key."""
+
+    tensorboard: bool = False  # TensorBoard event files (tensorboard --logdir results/runs)
+    csv: bool = False  # metrics.csv: every logged value (name, step, value)
+    wandb: bool = False  # Weights & Biases in offline mode (wandb sync to upload later)
 
 
 @dataclass(frozen=True)
@@ -113,6 +133,8 @@ class Spec:
     device: str = "auto"
     source: str = "<spec>"
     redundancy: RedundancySpec | None = None
+    output: OutputSpec = OutputSpec()
+    log: LogSpec = LogSpec()
 
 
 @dataclass(frozen=True)
@@ -132,7 +154,9 @@ class RunConfig:
     device: str
     version: str = __version__
     subset: Subset | None = None
-    data_manifests: tuple[tuple[str, str], ...] = ()  # (domain, manifest hash), see dqcl.core.provenance
+    data_manifests: tuple[tuple[str, str], ...] = ()  # (domain, manifest hash), see dqcl.core.provenance; and ("model.init", its hash)
+    output: OutputSpec = OutputSpec()
+    log: LogSpec = LogSpec()
     key: str = field(default="", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,10 +166,13 @@ class RunConfig:
         so the keys (and the stored results) of those runs stay valid.
         """
         d = asdict(self)
-        d.pop("key")
+        for name in ("key", "output", "log"):  # where files go and what is logged change no result
+            d.pop(name)
         if d["subset"] is None:
             d.pop("subset")  # keeps the keys of continual runs as they were
         d["data"].pop("cache_dir")  # where the cache lives does not change a result
+        if d["model"].get("init"):  # the file's content hash is in data_manifests; where it lies does not count
+            d["model"]["init"] = "file"
         for table, name, default in _ADDED_LATER:
             if d[table].get(name) == default:
                 d[table].pop(name)
@@ -156,6 +183,7 @@ class RunConfig:
 _ADDED_LATER: tuple[tuple[str, str, Any], ...] = (
     ("eval", "max_size_fraction", MaskSettings.max_size_fraction),
     ("model", "norm", "batch"),
+    ("model", "init", ""),
     ("train", "steps", 0),
     ("train", "warmup_steps", 0),
     ("train", "reset_optimizer", False),

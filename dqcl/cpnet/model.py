@@ -6,9 +6,21 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["CellposeNet", "NORMS", "cellpose_loss", "dihedral", "norm_buffers"]
+from pathlib import Path
+
+__all__ = [
+    "CellposeNet", "NORMS", "CELLPOSE_WIDTHS", "cellpose_loss", "dihedral", "norm_buffers",
+    "save_cellpose", "load_init", "cellpose_compatible",
+]
 
 NORMS = ("batch", "group")
+CELLPOSE_WIDTHS = (32, 64, 128, 256)  # Cellpose 3's own CPnet, which its model files hold
+
+
+def cellpose_compatible(widths: tuple[int, ...], norm: str = "batch") -> bool:
+    """Whether a network of these widths and normalisation is Cellpose's own: then it takes Cellpose's
+    two input channels (the second zero for grayscale) and its weights load into Cellpose."""
+    return tuple(widths) == CELLPOSE_WIDTHS and norm == "batch"
 
 
 def _groups(channels: int) -> int:
@@ -23,16 +35,21 @@ class CellposeNet(nn.Module):
     (32, 64, 128, 256). `style` gives the 256-d (last width) style vector of an input.
     ``norm="group"`` replaces every BatchNorm layer by a GroupNorm of the same width: the
     network then keeps no running statistics, so nothing but its weights can forget.
+
+    Images are grayscale (N, 1, H, W). A network with Cellpose's widths and BatchNorm follows
+    Cellpose's input convention, two channels with the second zero for grayscale (the zero
+    channel is added here), so its weights load into ``cellpose.models.CellposeModel`` and
+    Cellpose's own model files load into it; any other network takes one channel.
     """
 
-    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256), in_channels: int = 1, norm: str = "batch") -> None:
+    def __init__(self, widths: tuple[int, ...] = CELLPOSE_WIDTHS, in_channels: int | None = None, norm: str = "batch") -> None:
         super().__init__()
         from cellpose.resnet_torch import CPnet
 
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         self.widths = tuple(int(w) for w in widths)
-        self.in_channels = int(in_channels)
+        self.in_channels = int(in_channels or (2 if cellpose_compatible(self.widths, norm) else 1))
         self.norm = norm
         self.net = CPnet([self.in_channels, *self.widths], nout=3, sz=3)
         if norm == "group":
@@ -41,12 +58,55 @@ class CellposeNet(nn.Module):
                     if isinstance(child, nn.BatchNorm2d):
                         setattr(module, name, nn.GroupNorm(_groups(child.num_features), child.num_features, eps=child.eps))
 
+    def _channels(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] < self.in_channels:  # grayscale into Cellpose's two channels: the second is zero
+            x = torch.cat([x, x.new_zeros((x.shape[0], self.in_channels - x.shape[1], *x.shape[2:]))], dim=1)
+        return x
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)[0]
+        return self.net(self._channels(x))[0]
 
     @torch.no_grad()
     def style(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)[1]
+        return self.net(self._channels(x))[1]
+
+
+def save_cellpose(model: CellposeNet, path: str | Path) -> Path:
+    """Write the network as Cellpose writes its models (``CPnet.save_model``: the CPnet state dict),
+    whole or not at all. With Cellpose's widths and BatchNorm, ``CellposeModel(pretrained_model=path)``
+    loads it; other networks load with ``CPnet([1, *widths], 3, 3)`` (GroupNorm ones: `CellposeNet`)."""
+    from ..core.atomic import atomic_open
+
+    with atomic_open(path, "wb") as fh:
+        torch.save({k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}, fh)
+    return Path(path)
+
+
+def load_init(model: CellposeNet, path: str | Path) -> None:
+    """Start ``model`` from a Cellpose 3 model file (or one `save_cellpose` wrote); a clear
+    ValueError where the file is not readable or its architecture is not the model's."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a missing, truncated or foreign file
+        raise ValueError(f"{path}: not a readable Cellpose model file ({type(err).__name__}: {err})") from None
+    if isinstance(state, dict) and "W2" in state:
+        raise ValueError(f"{path}: a Cellpose 4 (CPSAM) model; dqcl trains Cellpose 3's CPnet")
+    own = model.net.state_dict()
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path}: not a Cellpose model file (expected a CPnet state dict)")
+    missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or extra or wrong:
+        found = state.get("downsample.down.res_down_0.conv.conv_0.2.weight")
+        arch = (f"a CPnet with {found.shape[1]} input channel(s) and first width {found.shape[0]}" if found is not None
+                else "not a CPnet of this kind")
+        raise ValueError(
+            f"{path}: its architecture does not match the spec's model (widths {list(model.widths)}, "
+            f"{model.in_channels} input channel(s), {model.norm} norm): the file holds {arch}; "
+            f"{len(missing)} missing, {len(extra)} unexpected and {len(wrong)} differently shaped tensors"
+        )
+    model.net.load_state_dict(state)
 
 
 def norm_buffers(model: nn.Module) -> dict[str, torch.Tensor]:

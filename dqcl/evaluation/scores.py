@@ -24,9 +24,11 @@ class SegmentationScores(PluginMetric):
 
     chunk = 64  # patches turned into masks at once
 
-    def __init__(self, settings: MaskSettings = MaskSettings()) -> None:
+    def __init__(self, settings: MaskSettings = MaskSettings(), keep: int = 0) -> None:
         super().__init__()
         self.settings = settings
+        self.keep = keep  # predicted masks of the first `keep` patches of each test experience are kept (panels)
+        self.kept: dict[int, list[np.ndarray]] = {}
         self.scores: dict[int, dict[str, float]] = {}
         self._outputs: list[torch.Tensor] = []
         self._labels: list[torch.Tensor] = []
@@ -55,6 +57,8 @@ class SegmentationScores(PluginMetric):
         for a in range(0, len(outputs), self.chunk):
             masks = batch_masks(outputs[a : a + self.chunk], self.settings, device)
             per_patch += [score_masks(lab, mask.astype(np.int32)) for lab, mask in zip(labels[a : a + self.chunk], masks)]
+            if a == 0 and self.keep:
+                self.kept[strategy.experience.current_experience] = [m.astype(np.int32) for m in masks[: self.keep]]
         exp_id = strategy.experience.current_experience
         self.scores[exp_id] = mean_scores(per_patch)
         self.reset()
@@ -62,8 +66,12 @@ class SegmentationScores(PluginMetric):
         return [MetricValue(self, f"seg/{k}/exp{exp_id:03d}", v, step) for k, v in self.scores[exp_id].items()]
 
 
-def make_evaluator(scores: SegmentationScores):
-    """An `EvaluationPlugin` with only our metric and no loggers (Avalanche's default one assumes classes)."""
+def make_evaluator(scores: SegmentationScores, loggers: list | tuple = ()):
+    """An `EvaluationPlugin` with our scores (and, where loggers are given, Avalanche's loss metrics
+    for them to log); never Avalanche's default evaluator, whose accuracy assumes classes."""
+    from avalanche.evaluation.metrics import loss_metrics
     from avalanche.training.plugins import EvaluationPlugin
 
-    return EvaluationPlugin(scores, loggers=[])
+    if not loggers:
+        return EvaluationPlugin(scores, loggers=[])
+    return EvaluationPlugin(scores, loss_metrics(epoch=True, experience=True), loggers=list(loggers))

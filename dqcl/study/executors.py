@@ -15,8 +15,10 @@ store's folder, given as a shared path); results travel back to the driver throu
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,9 @@ from ..errors import DqclError
 from ..results.store import Store
 from ..train.run import run_one
 
-__all__ = ["EXECUTORS", "ExecutorOptions", "StudySummary", "checkpoint_path", "execute"]
+__all__ = ["EXECUTORS", "ExecutorOptions", "StudySummary", "artifacts_path", "checkpoint_path", "execute"]
+
+log = logging.getLogger("dqcl")
 
 EXECUTORS = ("local", "process", "ray")
 
@@ -71,11 +75,16 @@ def checkpoint_path(store: Store, cfg: RunConfig) -> Path:
     return store.path.parent / "checkpoints" / f"{cfg.key}.pt"
 
 
+def artifacts_path(store: Store, cfg: RunConfig) -> Path:
+    """Where a run keeps what its spec's [output] and [log] ask for (networks, panel, logs)."""
+    return store.path.parent / "runs" / cfg.key
+
+
 def _label(cfg: RunConfig) -> str:
     return f"{cfg.strategy.label} {'>'.join(cfg.ordering)} seed {cfg.seed}"
 
 
-def _work(cfg: RunConfig, checkpoint: str, plugins: tuple[str, ...], threads: int) -> dict[str, Any]:
+def _work(cfg: RunConfig, checkpoint: str, artifacts: str, plugins: tuple[str, ...], threads: int) -> dict[str, Any]:
     """One run in a worker (a subprocess or a Ray task)."""
     import logging
     import warnings
@@ -88,7 +97,7 @@ def _work(cfg: RunConfig, checkpoint: str, plugins: tuple[str, ...], threads: in
         torch.set_num_threads(threads)
     for module in plugins:
         load_plugin(module)
-    result = run_one(cfg, checkpoint=Path(checkpoint))
+    result = run_one(cfg, checkpoint=Path(checkpoint), artifacts=Path(artifacts))
     result["worker"] = {"host": socket.gethostname(), "pid": os.getpid()}
     return result
 
@@ -104,15 +113,23 @@ class _Study:
         self.total = len(runs)
         self.todo = [r for r in runs if not store.has(r.key)]
         self.t0 = time.perf_counter()
+        self.lines = not progress or not sys.stderr.isatty()  # a log file gets plain lines, not carriage-return bars
         self.bar = tqdm(
-            total=len(runs), initial=len(runs) - len(self.todo), disable=not progress, unit="run",
+            total=len(runs), initial=len(runs) - len(self.todo), disable=self.lines, unit="run",
             dynamic_ncols=True, desc=f"{name} [{opts.name}]",
         )
         self.progress = progress
         self.attempts: dict[str, int] = {}
+        self.stored = 0
 
     def ckpt(self, cfg: RunConfig) -> Path:
         return checkpoint_path(self.store, cfg)
+
+    def files(self, cfg: RunConfig) -> Path:
+        return artifacts_path(self.store, cfg)
+
+    def submit_args(self, cfg: RunConfig, threads: int) -> tuple:
+        return cfg, str(self.ckpt(cfg)), str(self.files(cfg)), self.plugins, threads
 
     def done(self, cfg: RunConfig, result: dict[str, Any]) -> None:
         result["attempts"] = self.attempts.get(cfg.key, 0) + 1
@@ -120,6 +137,9 @@ class _Study:
         self.store.put(cfg.key, cfg.to_dict(), result)
         self.ckpt(cfg).unlink(missing_ok=True)
         self.bar.update(1)
+        self.stored += 1
+        log.info("%s: stored %d of %d runs to do: %s (%.0f s)", self.name, self.stored, len(self.todo), _label(cfg),
+                 result["timings"]["total_s"])
 
     def failed(self, cfg: RunConfig, why: str) -> bool:
         """Count a lost attempt; True if the run should be submitted again."""
@@ -127,7 +147,7 @@ class _Study:
         self.attempts[cfg.key] = n
         if n > self.opts.retries:
             raise DqclError(f"run '{_label(cfg)}' ({cfg.key}): {why}; gave up after {n} attempts")
-        self.bar.write(f"run '{_label(cfg)}': {why}; retrying (attempt {n + 1}, resumes from its checkpoint)")
+        log.warning("run '%s': %s; retrying (attempt %d, resumes from its checkpoint)", _label(cfg), why, n + 1)
         return True
 
     def running(self, labels: list[str]) -> None:
@@ -146,16 +166,24 @@ def _local(study: _Study) -> None:
     from tqdm import tqdm
 
     for cfg in study.todo:
-        steps = 2 * len(cfg.ordering) + 2
-        inner = tqdm(total=steps, disable=not study.progress, leave=False, position=1, unit="step", desc=_label(cfg), dynamic_ncols=True)
+        label = _label(cfg)
+        # a terminal gets a bar that moves per epoch with the current loss; a log gets lines
+        inner = tqdm(disable=study.lines, leave=False, position=1, unit="epoch", desc=label, dynamic_ncols=True)
+        phase = {"now": ""}
 
-        def step(msg: str, inner=inner) -> None:
+        def step(msg: str, inner=inner, label=label) -> None:
+            phase["now"] = msg
             inner.set_postfix_str(msg)
-            if not msg.startswith("checkpoint"):
-                inner.update(1)
+            log.info("%s: %s", label, msg)
+
+        def epoch(row: dict[str, Any], inner=inner, label=label) -> None:
+            inner.update(1)
+            inner.set_postfix_str(f"{phase['now']}, loss {row['loss']:.4f}")
+            log.debug("%s: experience %d epoch %d: loss %.4f, lr %.4g, %d steps", label, row["experience"], row["epoch"],
+                      row["loss"], row["lr"], row["steps"])
 
         try:
-            result = run_one(cfg, on_step=step, checkpoint=study.ckpt(cfg))
+            result = run_one(cfg, on_step=step, checkpoint=study.ckpt(cfg), artifacts=study.files(cfg), on_epoch=epoch)
         finally:
             inner.close()
         study.done(cfg, result)
@@ -174,7 +202,7 @@ def _process(study: _Study) -> None:
     queue = list(study.todo)
     while queue:
         pool = ProcessPoolExecutor(max_workers=study.opts.workers, mp_context=mp.get_context("spawn"))
-        futures = {pool.submit(_work, cfg, str(study.ckpt(cfg)), study.plugins, threads): cfg for cfg in queue}
+        futures = {pool.submit(_work, *study.submit_args(cfg, threads)): cfg for cfg in queue}
         queue = []
         try:
             pending = set(futures)
@@ -233,7 +261,7 @@ def _ray(study: _Study) -> None:
         gpus = opts.num_gpus if opts.num_gpus is not None else (1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0)
         task = ray.remote(_work).options(num_cpus=1, num_gpus=gpus, max_retries=0)
         threads = _threads_per_worker(opts.workers) if not opts.address else 0
-        refs = {task.remote(cfg, str(study.ckpt(cfg)), study.plugins, threads): cfg for cfg in study.todo}
+        refs = {task.remote(*study.submit_args(cfg, threads)): cfg for cfg in study.todo}
         while refs:
             study.running([_label(c) for c in list(refs.values())[: opts.workers]])
             ready, _ = ray.wait(list(refs), num_returns=1, timeout=5)
@@ -243,7 +271,7 @@ def _ray(study: _Study) -> None:
                     result = ray.get(ref)
                 except _lost_worker_errors(ray) as err:
                     if study.failed(cfg, f"its Ray worker died ({type(err).__name__})"):
-                        refs[task.remote(cfg, str(study.ckpt(cfg)), study.plugins, threads)] = cfg
+                        refs[task.remote(*study.submit_args(cfg, threads))] = cfg
                     continue
                 except ray.exceptions.RayTaskError as err:
                     cause = err.cause if isinstance(getattr(err, "cause", None), Exception) else err

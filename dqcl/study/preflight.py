@@ -40,6 +40,13 @@ def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE) -> Study:
                     raise DqclError(f"{ds.params['path']}: no such folder (domain '{ds.name}' of {spec.source})")
                 # read every pair now: a bad file stops the study before anything is stored, not hours in
                 skipped += cache.domain(ds.kind, ds.params, spec.data_seed, manifests.get(ds.name, "")).skipped
+    if spec.model.init:
+        from ..cpnet.model import CellposeNet, load_init
+
+        try:
+            load_init(CellposeNet(spec.model.widths, norm=spec.model.norm), spec.model.init)
+        except ValueError as err:
+            raise DqclError(f"{spec.source}: model.init: {err}") from None
     if spec.device.startswith("cuda"):
         import torch
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from ..config.parse import load_spec, parse_spec, with_skip_bad
+from ..config.parse import load_spec, parse_spec, with_overrides, with_skip_bad
 from ..config.schema import Spec, shipped_spec
 from ..data.prepared import DOMAIN_CACHE
 from ..errors import Interrupted, SpecError
@@ -34,14 +34,16 @@ def run_study(study: Study, store: Store, executor: ExecutorOptions = ExecutorOp
     return execute(study.spec.name, list(study.runs), store, executor, progress)
 
 
-def _spec_of(spec: str | Path | dict[str, Any] | Spec | None, redundancy: bool | None) -> Spec:
+def _spec_of(spec: str | Path | dict[str, Any] | Spec | None, redundancy: bool | None, overrides: tuple[str, ...]) -> Spec:
     if isinstance(spec, Spec):
+        if overrides:
+            raise SpecError("overrides apply to a spec file or dict, not to a parsed Spec")
         return spec
     if isinstance(spec, dict):
-        return parse_spec(spec, "<dict>")
+        return parse_spec(with_overrides(spec, overrides, "<dict>"), "<dict>")
     if spec is None and redundancy:
         spec = shipped_spec("redundancy.toml")
-    return load_spec(spec)
+    return load_spec(spec, overrides)
 
 
 def run_spec(
@@ -51,6 +53,7 @@ def run_spec(
     executor: ExecutorOptions = ExecutorOptions(),
     redundancy: bool | None = False,
     skip_bad: bool = False,
+    overrides: tuple[str, ...] = (),
     progress: bool = True,
     say: Callable[[str], None] = lambda msg: None,
 ) -> StudySummary:
@@ -62,7 +65,7 @@ def run_spec(
     A Ctrl-C becomes `Interrupted`, whose message says what is stored and how to finish.
     """
     executor.check()
-    parsed = _spec_of(spec, redundancy)
+    parsed = _spec_of(spec, redundancy, tuple(overrides))
     if skip_bad:
         parsed = with_skip_bad(parsed)
     if redundancy is True and parsed.redundancy is None:

@@ -19,7 +19,7 @@ import torch
 
 from ..config.schema import DomainSpec, RunConfig, Subset
 from ..core.provenance import versions
-from ..cpnet.model import CellposeNet, cellpose_loss, norm_buffers
+from ..cpnet.model import CellposeNet, cellpose_loss, load_init, norm_buffers, save_cellpose
 from ..data.prepared import DOMAIN_CACHE
 from ..data.streams import PatchData, make_benchmark
 from ..dq.embedders import embed, embed_options
@@ -28,6 +28,7 @@ from ..errors import CheckpointError
 from ..evaluation.metrics import METRICS
 from ..evaluation.scores import SegmentationScores, make_evaluator
 from . import checkpoint as ckpt
+from .curve import TrainingCurve, make_loggers, write_panel
 from .fast import FastPath, fast_enabled
 from .plugins import Augment, ImageCount, OptimizerReset, StepBudget, Warmup
 from .strategy import Base, build_strategy
@@ -110,14 +111,16 @@ def norm_swap_scores(strategy, model, scores: SegmentationScores, bm, states: li
 
 def run_one(
     cfg: RunConfig, on_step: Callable[[str], None] | None = None, checkpoint: Path | None = None,
-    probes: tuple = (),
+    probes: tuple = (), artifacts: Path | None = None, on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Train and score one run; returns the result stored for it.
 
     With ``checkpoint`` (a file path), the run's state is saved there after every experience
     but the last, and a run that finds a checkpoint of its own key there resumes after the
     experience it holds instead of starting over. ``probes`` are Avalanche plugins added after
-    all others (the contract checks watch a run through them).
+    all others (the contract checks watch a run through them). ``artifacts`` is the folder for
+    what the spec's ``[output]`` and ``[log]`` tables ask for (saved networks, the prediction
+    panel, logger files); ``on_epoch`` gets each row of the training curve as it is made.
     """
     from avalanche.training import JointTraining
 
@@ -148,16 +151,21 @@ def run_one(
     n = len(prepared)
 
     model = CellposeNet(cfg.model.widths, norm=cfg.model.norm)
+    if cfg.model.init:
+        load_init(model, cfg.model.init)  # checked in preflight: a mismatch never gets this far
     optimizer = torch.optim.SGD(
         model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay
     )
-    scores = SegmentationScores(cfg.eval)
+    out = cfg.output
+    scores = SegmentationScores(cfg.eval, keep=out.panel_patches if out.panels and artifacts else 0)
     counter = ImageCount()
+    curve = TrainingCurve(on_epoch)
     budget = StepBudget(cfg.train.steps) if cfg.train.steps > 0 and cfg.subset is None else None
     plugins: list = [counter, Warmup(cfg.train.warmup_epochs, cfg.train.warmup_steps)]
     plugins += [budget] if budget else []
     plugins += [OptimizerReset()] if cfg.train.reset_optimizer else []
     plugins += [Augment(cfg.seed)] if cfg.train.augment else []
+    plugins.append(curve)
     fast = fast_enabled(cfg.train.fast, device)
     if fast:
         plugins.append(FastPath(device))  # after Augment: batches are turned, then laid out channels-last
@@ -171,7 +179,7 @@ def run_one(
         train_epochs=epochs,
         eval_mb_size=cfg.eval.batch_size,
         device=device,
-        evaluator=make_evaluator(scores),
+        evaluator=make_evaluator(scores, make_loggers(cfg.log, artifacts, cfg.key) if artifacts else ()),
         seed=cfg.seed,
         plugins=plugins,
     )
@@ -187,6 +195,8 @@ def run_one(
     R: dict[str, list[list[float]]] = {m: [] for m in METRICS}
     phases = [bm.train_stream] if joint else list(bm.train_stream)
     states: list[dict[str, torch.Tensor]] = []  # the network (weights and statistics) after each experience
+    panel: dict[int, dict[int, list]] = {}  # predicted masks of the panel's patches, after each experience
+    saved_files: list[str] = []
     start = 0
     if checkpoint is not None and Path(checkpoint).is_file():
         try:
@@ -202,6 +212,8 @@ def run_one(
             start, R, baseline = saved["done"], saved["R"], saved["baseline"]
             train_s, eval_s, counter.images = saved["train_s"], saved["eval_s"], saved["images"]
             states = saved.get("states", [])
+            panel = {int(i): {int(j): [m.numpy() for m in ms] for j, ms in row.items()} for i, row in saved.get("panel", {}).items()}
+            saved_files = saved.get("saved_files", [])
             if budget:
                 budget.steps_done = saved.get("steps", [])
             device_peak.update(saved.get("peak", {}))
@@ -230,12 +242,19 @@ def run_one(
         eval_s.append(time.perf_counter() - t)
         for m, row in _row(scores, n).items():
             R[m].append(row)
+        if scores.keep:
+            panel[i] = {j: scores.kept[j] for j in range(n)}
+        if artifacts is not None and (out.save_weights == "all" or out.save_weights == "final" and i == len(phases) - 1):
+            name = "final.pth" if i == len(phases) - 1 else f"after_{i}_{cfg.ordering[i]}.pth"
+            saved_files.append(save_cellpose(model, artifacts / name).name)
         if checkpoint is not None and i < len(phases) - 1:
             _peak_memory(device, device_peak)
             ckpt.save(checkpoint, {
                 "key": cfg.key, "done": i + 1, "state": ckpt.strategy_state(strategy), "R": R, "baseline": baseline,
                 "train_s": train_s, "eval_s": eval_s, "images": counter.images, "peak": device_peak,
-                "states": states, "steps": budget.steps_done if budget else [],
+                "states": states, "steps": budget.steps_done if budget else [], "saved_files": saved_files,
+                "panel": {str(e): {str(j): [torch.from_numpy(np.ascontiguousarray(m)) for m in ms] for j, ms in row.items()}
+                          for e, row in panel.items()},
             })
             step(f"checkpoint saved after experience {i}")
 
@@ -245,6 +264,16 @@ def run_one(
         t = time.perf_counter()
         norm_swap = norm_swap_scores(strategy, model, scores, bm, states)
         eval_s.append(time.perf_counter() - t)
+    if panel:
+        tests = [p[1] for p in prepared]
+        labels = ("all domains",) if joint else cfg.ordering
+        saved_files.append(write_panel(artifacts / "panel.png", tests, panel, labels,
+                                       {e: {j: R["ap50"][e][j] for j in range(n)} for e in panel}).name)
+    for logger in strategy.evaluator.loggers:  # flush and close what they wrote
+        if hasattr(logger, "wandb") and getattr(logger.wandb, "run", None) is not None:
+            logger.wandb.finish()
+        elif callable(getattr(logger, "close", None)):
+            logger.close()
     _peak_memory(device, device_peak)
     return {
         "model_sha256": _digest(model),
@@ -258,6 +287,8 @@ def run_one(
             "total_s": time.perf_counter() - t_start,
         },
         "images_seen": counter.images,
+        "curve": curve.rows,
+        "files": saved_files,  # in runs/<key>/ beside the store
         "steps": budget.steps_done if budget else None,
         "norm_swap": norm_swap,
         "peak_memory_mb": device_peak,

@@ -1,0 +1,152 @@
+"""Networks that leave the benchmark: a study starts from a user's Cellpose model, and the networks
+it trains load into Cellpose and segment; runs can be watched (training curve, TensorBoard, CSV)."""
+
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+import torch
+
+from dqcl.cli import main
+
+
+def _spec(tmp_path, widths="[32, 64, 128, 256]", extra="", orderings='[["cyto", "histo"]]', train="epochs = 1\nbatch_size = 4"):
+    text = f"""
+[study]
+name = "io"
+seeds = [0]
+orderings = {orderings}
+device = "cpu"
+[data]
+patch_size = 48
+stride = 48
+cache_dir = "{(tmp_path / 'cache').as_posix()}"
+[domains.cyto]
+n_train = 2
+n_test = 1
+size = 96
+[domains.histo]
+n_train = 2
+n_test = 1
+size = 96
+[model]
+widths = {widths}
+{extra}
+[train]
+{train}
+[eval]
+niter = 50
+[strategies.naive]
+"""
+    path = tmp_path / "io.toml"
+    path.write_text(text)
+    return path
+
+
+def _cellpose_file(path, widths=(32, 64, 128, 256), seed=0):
+    """A model file written by Cellpose's own code (CPnet.save_model), never downloaded."""
+    from cellpose.resnet_torch import CPnet
+
+    torch.manual_seed(seed)
+    net = CPnet([2, *widths], nout=3, sz=3)
+    net.save_model(str(path))
+    return net.state_dict()
+
+
+def _result(store):
+    (res,) = [json.loads(r) for (r,) in sqlite3.connect(store).execute("SELECT result FROM runs")]
+    return res
+
+
+def test_a_study_starts_from_the_users_cellpose_model(tmp_path):
+    from dqcl.config.expand import expand
+    from dqcl.config.parse import load_spec
+    from dqcl.train.run import run_one
+    from avalanche.core import SupervisedPlugin
+
+    state = _cellpose_file(tmp_path / "mine.pth")
+    spec = _spec(tmp_path, extra='init = "mine.pth"')
+    (cfg,) = expand(load_spec(spec))
+
+    class Start(SupervisedPlugin):
+        seen = None
+
+        def before_training_exp(self, strategy, **kwargs):
+            if Start.seen is None:
+                Start.seen = {k: v.detach().clone() for k, v in strategy.model.net.state_dict().items()}
+
+    run_one(cfg, probes=(Start(),))
+    assert Start.seen.keys() == state.keys()
+    assert all(torch.equal(Start.seen[k], state[k]) for k in state), "training did not start from the user's model"
+    # the file's content is part of the run's key: another model is another run
+    _cellpose_file(tmp_path / "mine.pth", seed=1)
+    (other,) = expand(load_spec(spec))
+    assert other.key != cfg.key
+
+
+def test_a_model_of_another_architecture_is_refused_in_one_line(tmp_path, capsys):
+    _cellpose_file(tmp_path / "small.pth", widths=(16, 32, 64, 128))
+    spec = _spec(tmp_path, extra='init = "small.pth"')
+    store = tmp_path / "r.sqlite"
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "small.pth" in err and "architecture does not match" in err
+    assert "first width 16" in err and not store.exists()
+    torch.save({"W2": torch.zeros(1)}, tmp_path / "cp4.pth")  # a Cellpose 4 (CPSAM) file
+    spec = _spec(tmp_path, extra='init = "cp4.pth"')
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 2
+    assert "Cellpose 4" in capsys.readouterr().err
+
+
+def test_a_network_trained_by_dqcl_segments_through_cellpose(tmp_path):
+    """Cellpose's own API loads the saved network and finds the cells of a test image."""
+    from cellpose import models
+
+    from dqcl.data.domains import DOMAINS
+
+    _cellpose_file(tmp_path / "start.pth")
+    spec = _spec(tmp_path, extra='init = "start.pth"', orderings='[["cyto"]]',
+                 train="steps = 60\nwarmup_steps = 6\nbatch_size = 8\nlr = 0.05").read_text()
+    spec = spec.replace("patch_size = 48\nstride = 48", "patch_size = 64\nstride = 64").replace(
+        "[domains.cyto]\nn_train = 2\nn_test = 1\nsize = 96", "[domains.cyto]\nn_train = 4\nn_test = 1\nsize = 128")
+    (tmp_path / "io.toml").write_text(spec)
+    store = tmp_path / "r.sqlite"
+    assert main(["run", "benchmark", str(tmp_path / "io.toml"), "--store", str(store), "--quiet", "--save-weights", "final"]) == 0
+    res = _result(store)
+    assert res["files"] == ["final.pth"]
+    (final,) = (tmp_path / "runs").glob("*/final.pth")
+    model = models.CellposeModel(gpu=False, pretrained_model=str(final))
+    image = DOMAINS.get("cyto").factory(seed=0, n_train=4, n_test=1, size=128).test
+    masks = model.eval(image.images[0], diameter=30, channels=[0, 0])[0]
+    found, true = int(masks.max()), int(image.masks[0].max())
+    assert masks.shape == image.images[0].shape and found > 0
+    assert abs(found - true) <= 0.5 * true, f"Cellpose found {found} cells with the dqcl network, the image has {true}"
+
+
+def test_a_run_can_be_watched_curve_tensorboard_csv_and_panel(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import dqcl
+
+    spec = _spec(tmp_path, widths="[8, 16, 32, 64]", train="epochs = 2\nbatch_size = 4")
+    store = tmp_path / "r.sqlite"
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet", "--tensorboard", "--csv-log",
+                 "--panels", "--save-weights", "all"]) == 0
+    res = _result(store)
+    curve = res["curve"]
+    assert [(r["experience"], r["epoch"]) for r in curve] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert all(r["loss"] > 0 and r["lr"] > 0 for r in curve) and curve[-1]["steps"] == 8
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert sorted(res["files"]) == ["after_0_cyto.pth", "final.pth", "panel.png"]
+    assert (folder / "panel.png").read_bytes()[:4] == b"\x89PNG"
+    events = EventAccumulator(str(folder / "tensorboard"))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    assert any(t.startswith("Loss_Epoch/train_phase") for t in tags)  # the training loss
+    assert "seg/ap50/exp000" in tags and "seg/ap50/exp001" in tags  # the score rows
+    rows = (folder / "metrics.csv").read_text().splitlines()
+    assert rows[0] == "name,step,value" and any(r.startswith("seg/ap50/exp001,") for r in rows)
+    curves = dqcl.load_curves(store)
+    assert len(curves) == 4 and {"strategy", "ordering", "seed", "experience", "epoch", "loss", "lr", "steps"} <= set(curves.columns)
+    assert curves["ordering"].iloc[0] == "cyto>histo"
