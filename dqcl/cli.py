@@ -215,12 +215,13 @@ def leaderboard() -> None:
 
 @leaderboard.command("build")
 @click.option("--store", "store_path", default=DEFAULT_STORE, show_default=True, type=click.Path(path_type=Path))
-@click.option("--out", default="leaderboard", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", default="results/leaderboard", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write; the published tables are rebuilt with --out leaderboard, explicitly.")
 @click.option("--study", default=None, help="Only this study.")
 @click.option("--cost", is_flag=True, help="Add cost columns (wall time, images seen, peak memory, device) to the tables.")
 @click.option("--allow-mixed-data", is_flag=True, help="Put runs on different data manifests of a domain in one table.")
 def leaderboard_build(store_path: Path, out: Path, study: str | None, cost: bool, allow_mixed_data: bool) -> None:
-    """Write leaderboard.md, leaderboard.csv and leaderboard.json."""
+    """Write leaderboard.md/.csv/.json/.tex, index.html and the figures (default: under results/)."""
     from .results.leaderboard import write_leaderboard
     from .results.store import Store
 
@@ -265,7 +266,7 @@ def score(true_dir: Path, pred_dir: Path, true_suffix: str, pred_suffix: str, as
 @click.option("--bins", type=int, default=10, show_default=True)
 @click.option("--variant", type=click.Choice(["mmv", "graphcut", "random", "kcenter"]), default="mmv", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--out", "--output", "output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="FEATURES.npy: the indices (.npy, int64, sorted). A folder: the chosen file names (text).")
 @click.option("--copy-to", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="A folder: copy the chosen image/mask pairs here (Cellpose training layout).")
@@ -278,13 +279,13 @@ def select_cmd(source, ratio, bins, variant, seed, output, copy_to, embedder, ma
 
     if source.is_dir():
         if output is None and copy_to is None:
-            raise DqclError("give --output NAMES.txt and/or --copy-to DIR for a folder")
+            raise DqclError("give --out NAMES.txt and/or --copy-to DIR for a folder")
         names = select_folder(source, ratio=ratio, bins=bins, variant=variant, seed=seed, output=output, copy_to=copy_to,
                               embedder=embedder, mae_weights=mae_weights, checkpoint=checkpoint)
         click.echo(f"selected {len(names)} image(s) of {source}")
     else:
         if output is None:
-            raise DqclError("give --output OUT.npy for a feature file")
+            raise DqclError("give --out OUT.npy for a feature file")
         idx = select_features_file(source, ratio=ratio, bins=bins, variant=variant, seed=seed, output=output)
         click.echo(f"selected {len(idx)} of the rows of {source} -> {output}")
 

@@ -138,7 +138,7 @@ def _redundancy_markdown(rows: list[dict[str, Any]]) -> list[str]:
             n = len({e["seed"] for e in mine})
             lines += [f"## {study} — {metric} (redundancy: {mine[0]['ordering'][0]} from scratch on subsets, n = {n} seeds)", "",
                       tabulate(table, headers, tablefmt="github"), "",
-                      f"![saturation]({study}_{metric}_saturation.png)", ""]
+                      f"![saturation]({_slug(study)}_{metric}_saturation.png)", ""]
     return lines
 
 
@@ -223,38 +223,58 @@ def _cl_tables(rows: list[dict[str, Any]], cost: bool = False, metrics=TABLE_MET
     return out
 
 
-def _split_table(rows: list[dict[str, Any]], study: str, metric: str = "ap50") -> list[str]:
-    """Earlier domains scored with weights and BatchNorm statistics from before and after, per ordering and strategy."""
-    from tabulate import tabulate
+_SWAP_KEYS = ("before", "new_weights_old_stats", "old_weights_new_stats", "after")
+_SWAP_HEADERS = ["ordering", "strategy", "n", "old weights + old stats", "new weights + old stats [95 % CI]",
+                 "old weights + new stats [95 % CI]", "new weights + new stats [95 % CI]"]
 
+
+def _split_rows(rows: list[dict[str, Any]], study: str, metric: str = "ap50") -> list[list]:
+    """Earlier domains scored with weights and BatchNorm statistics from before and after, per ordering and strategy."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for e in rows:
         if e["study"] == study and e["metric"] == metric and e.get("before") is not None:
             groups[(tuple(e["ordering"]), e["strategy"])].append(e)
-    if not groups:
+    return [[" → ".join(order), label, len(es), *(_cell([e[k] for e in es], k != "before") for k in _SWAP_KEYS)]
+            for (order, label), es in sorted(groups.items())]
+
+
+def _split_table(rows: list[dict[str, Any]], study: str, metric: str = "ap50") -> list[str]:
+    from tabulate import tabulate
+
+    table = _split_rows(rows, study, metric)
+    if not table:
         return []
-    keys = ("before", "new_weights_old_stats", "old_weights_new_stats", "after")
-    table = [[" → ".join(order), label, len(es), *(_cell([e[k] for e in es], k != "before") for k in keys)]
-             for (order, label), es in sorted(groups.items())]
     return [f"**Weights or statistics? ({metric})** Earlier domains scored by the network right after learning them "
             "(old weights, old BatchNorm statistics), at the end (new, new), and with the two swapped: where "
             "the final weights with the old statistics score high, the statistics carry the forgetting; where "
             "the old weights with the final statistics score low, the statistics alone destroy the domain.", "",
-            tabulate(table, ["ordering", "strategy", "n", "old weights + old stats", "new weights + old stats [95 % CI]",
-                             "old weights + new stats [95 % CI]", "new weights + new stats [95 % CI]"], tablefmt="github"), ""]
+            tabulate(table, _SWAP_HEADERS, tablefmt="github"), ""]
+
+
+def _health_lines(rows: list[dict[str, Any]], study: str) -> list[str]:
+    return [f"{' → '.join(order)}, {label}: {problem}" for st, order, label, problem in health_flags(rows) if st == study]
 
 
 def _health(rows: list[dict[str, Any]], study: str) -> list[str]:
-    flags = [f for f in health_flags(rows) if f[0] == study]
+    flags = _health_lines(rows, study)
     if not flags:
         return ["Health: no flag (every run learned each domain it trained on; no strategy equals naive; "
                 "joint is not below cumulative or naive; seeds agree in sign).", ""]
-    return ["Health flags (see `dqcl.results.health` for what each means):", ""] + [
-        f"- {' → '.join(order)}, `{label}`: {problem}" for _, order, label, problem in flags] + [""]
+    return ["Health flags (see `dqcl.results.health` for what each means):", ""] + [f"- {f}" for f in flags] + [""]
 
 
-def _slug(study: str, order: tuple[str, ...]) -> str:
-    return f"{study}_{'-'.join(order)}"
+def _slug(study: str, order: tuple[str, ...] = ()) -> str:
+    """A file-name stem for a study (and ordering): letters, digits, '.', '_' and '-' only, at most
+    80 characters (a hash keeps long or unusual names apart), so a name from a spec can never lead
+    a file outside the output folder."""
+    import hashlib
+    import re
+
+    raw = f"{study}_{'-'.join(order)}" if order else study
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", raw).lstrip(".")
+    if safe != raw or len(safe) > 80:
+        safe = f"{safe[:60]}_{hashlib.sha256(raw.encode()).hexdigest()[:12]}"
+    return safe
 
 
 def _markdown(rows: list[dict[str, Any]], cost: bool = False) -> str:
@@ -280,7 +300,8 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False) -> str:
         lines += [f"**{' → '.join(order)}**", "", tabulate(table, headers, tablefmt="github"), ""]
         if metric == "ap50":
             slug = _slug(study, order)
-            lines += [f"![R matrices]({slug}_R_ap50.png) ![forgetting vs plasticity]({slug}_forgetting_plasticity_ap50.png)", ""]
+            lines += [f"![R matrices]({slug}_R_ap50.png) ![forgetting vs plasticity]({slug}_forgetting_plasticity_ap50.png) "
+                      f"![training curves]({slug}_training_curves.png)", ""]
     if last is not None:
         lines += _split_table(continual, last[0]) + _health(continual, last[0])
     if redundancy:
@@ -363,22 +384,57 @@ def write_leaderboard(store: Store, out: str | Path, *, study: str | None = None
         w.writerow({**e, "data_manifests": json.dumps(e.get("data_manifests", {})), "ordering": ">".join(e["ordering"]), "params": json.dumps(e["params"]), "baseline": json.dumps(e["baseline"]), "R": json.dumps(e["R"])})
     write_text(paths[1], buf.getvalue())
     write_text(paths[2], json.dumps(rows, indent=1) + "\n")
-    from .plots import forgetting_plasticity, heatmaps, replay_rate_curves, saturation_plot
+    from .plots import forgetting_plasticity, heatmaps, replay_rate_curves, saturation_plot, summary_figure, training_curves
+
+    images: dict[str, list[str]] = defaultdict(list)
+
+    def keep(study_name: str, path: Path | None) -> None:
+        if path is not None:
+            paths.append(path)
+            images[study_name].append(path.name)
 
     cl: dict[tuple, list] = defaultdict(list)
     for e in rows:
         if e.get("selector") is None and e["metric"] == "ap50":
             cl[(e["study"], tuple(e["ordering"]))].append(e)
+    curves = _curve_runs(store, study)
     for (st, order), group in sorted(cl.items()):
         slug = _slug(st, order)
-        paths.append(heatmaps(group, out / f"{slug}_R_ap50.png"))
-        paths.append(forgetting_plasticity(group, out / f"{slug}_forgetting_plasticity_ap50.png"))
-        curves = replay_rate_curves(group, out / f"{slug}_replay_rates_ap50.png")
-        if curves is not None:
-            paths.append(curves)
-
-    for study in sorted({e["study"] for e in rows if e.get("selector") is not None}):
-        mine = [e for e in rows if e["study"] == study]
+        keep(st, heatmaps(group, out / f"{slug}_R_ap50.png"))
+        keep(st, forgetting_plasticity(group, out / f"{slug}_forgetting_plasticity_ap50.png"))
+        keep(st, replay_rate_curves(group, out / f"{slug}_replay_rates_ap50.png"))
+        keep(st, training_curves([c for c in curves if (c["study"], tuple(c["ordering"])) == (st, order)],
+                                 out / f"{slug}_training_curves.png"))
+    for st in sorted({e["study"] for e in rows if e.get("selector") is not None}):
+        mine = [e for e in rows if e["study"] == st]
         for metric in ("ap50", "iou", "pq"):
-            paths.append(saturation_plot(mine, metric, out / f"{study}_{metric}_saturation.png"))
+            keep(st, saturation_plot(mine, metric, out / f"{_slug(st)}_{metric}_saturation.png"))
+    summary = summary_figure(rows, out / "summary_ap50.png")
+    if summary is not None:
+        paths.append(summary)
+    paths.append(_write_html(rows, out, images, summary))
     return paths
+
+
+def _curve_runs(store: Store, study: str | None) -> list[dict[str, Any]]:
+    """The training curve of each stored run (the newest of each cell), with its study, strategy and ordering."""
+    return [{"study": r["config"]["study"], "strategy": r["config"]["strategy"]["label"], "ordering": r["config"]["ordering"],
+             "curve": r["result"].get("curve")} for r in _latest(list(store.runs(study)))
+            if r["result"].get("curve") and not r["config"].get("subset")]
+
+
+def _write_html(rows: list[dict[str, Any]], out: Path, images: dict[str, list[str]], summary: Path | None) -> Path:
+    from .claims import claims
+    from .html import index_html
+
+    continual = [e for e in rows if e.get("selector") is None]
+    studies = sorted({e["study"] for e in rows})
+    splits = {st: (_SWAP_HEADERS, t) for st in studies if (t := _split_rows(continual, st))}
+    page = index_html(
+        studies, {st: _provenance(rows, st) for st in studies}, _cl_tables(continual), claims(rows),
+        {st: _health_lines(continual, st) for st in studies}, splits, images,
+        summary.name if summary is not None else None, LEGEND,
+    )
+    path = out / "index.html"
+    write_text(path, page)
+    return path

@@ -1,4 +1,9 @@
-"""PNG figures for the leaderboard: the redundancy saturation curve and the diversity picture."""
+"""PNG figures for the leaderboard and for `dqcl domains diversity`.
+
+Every strategy has its own colour and marker (the same in every figure), scores are shown in
+percent, error bars are the standard deviation over seeds with ddof = 1 (as in the tables),
+and a strategy a figure cannot place (joint training has no forgetting) is named on it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,12 @@ import numpy as np
 
 from ..core.atomic import save_figure
 
-__all__ = ["saturation_plot", "diversity_plot"]
+__all__ = [
+    "saturation_plot", "diversity_plot", "heatmaps", "forgetting_plasticity", "replay_rate_curves",
+    "summary_figure", "training_curves", "style_of",
+]
+
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p", "d", "8", "H", "1", "2", "3")
 
 
 def _plt():
@@ -22,15 +32,32 @@ def _plt():
     return plt
 
 
+def style_of(label: str, labels: list[str]) -> dict[str, Any]:
+    """A distinct colour (tab20) and marker for ``label`` among the sorted ``labels``."""
+    import matplotlib
+
+    k = sorted(labels).index(label)
+    return {"color": matplotlib.colormaps["tab20"](k % 20), "marker": _MARKERS[k % len(_MARKERS)]}
+
+
+def _std(values) -> float:
+    values = [v for v in values if v is not None]
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def _pct(metric: str) -> str:
+    return f"{metric} (%)"
+
+
 def saturation_plot(rows: list[dict[str, Any]], metric: str, out: Path) -> Path:
-    """Score vs training-subset rate, one line per selector (mean ± std over seeds); 'all' is a dashed line."""
+    """Score vs training-subset rate, one line per selector (mean ± std over seeds); all data is a dashed line."""
     plt = _plt()
     by: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     full: list[float] = []
     for e in rows:
         if e["metric"] != metric:
             continue
-        score = e["R"][-1][0]
+        score = 100 * e["R"][-1][0]
         if e["selector"] == "all":
             full.append(score)
         else:
@@ -38,20 +65,19 @@ def saturation_plot(rows: list[dict[str, Any]], metric: str, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for sel in sorted(by):
         rates = sorted(by[sel])
-        mean = np.array([np.mean(by[sel][r]) for r in rates])
-        std = np.array([np.std(by[sel][r]) for r in rates])
-        ax.errorbar(np.array(rates) * 100, mean, yerr=std, marker="o", capsize=3, label=sel)
+        ax.errorbar(np.array(rates) * 100, [np.mean(by[sel][r]) for r in rates], yerr=[_std(by[sel][r]) for r in rates],
+                    capsize=3, label=sel, **style_of(sel, list(by)))
     if full:
-        ax.axhline(np.mean(full), color="k", ls="--", lw=1, label=f"all data ({np.mean(full):.2f})")
+        ax.axhline(np.mean(full), color="k", ls="--", lw=1, label=f"all data ({np.mean(full):.1f} %)")
+        ax.axhline(0.95 * np.mean(full), color="k", ls=":", lw=1, label="95 % of all data")
     ax.set_xscale("log")
     ax.set_xlabel("training subset (% of patches)")
-    ax.set_ylabel(metric)
-    ax.set_title(f"{rows[0]['study']}: {rows[0]['ordering'][0]} trained from scratch on subsets")
+    ax.set_ylabel(_pct(metric))
+    ax.set_title(f"{rows[0]['study']}: {rows[0]['ordering'][0]} trained from scratch on subsets ({metric})", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, title="selector", title_fontsize=7)
     fig.tight_layout()
-    save_figure(fig, out, dpi=100)
-    return out
+    return save_figure(fig, out, dpi=100)
 
 
 def diversity_plot(features: np.ndarray, subsets: dict[str, np.ndarray], out: Path, title: str, method: str = "tsne", seed: int = 0) -> Path:
@@ -78,16 +104,11 @@ def diversity_plot(features: np.ndarray, subsets: dict[str, np.ndarray], out: Pa
         ax.legend(fontsize=8, loc="best")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    save_figure(fig, out, dpi=100)
-    return out
-
-
-def _mean_R(rows: list[dict[str, Any]]) -> np.ndarray:
-    return np.mean([np.asarray(e["R"], dtype=float) for e in rows], axis=0)
+    return save_figure(fig, out, dpi=100)
 
 
 def heatmaps(rows: list[dict[str, Any]], out: Path) -> Path:
-    """R matrices (mean over seeds) of one (study, ordering, metric), one panel per strategy."""
+    """R matrices in percent (mean over seeds) of one (study, ordering, metric), one panel per strategy, with a colour bar."""
     plt = _plt()
     by: dict[str, list] = defaultdict(list)
     for e in rows:
@@ -96,80 +117,144 @@ def heatmaps(rows: list[dict[str, Any]], out: Path) -> Path:
     order = rows[0]["ordering"]
     cols = min(4, len(labels))
     nrows = int(np.ceil(len(labels) / cols))
-    fig, axes = plt.subplots(nrows, cols, figsize=(2.6 * cols, 2.5 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, cols, figsize=(2.7 * cols + 0.8, 2.5 * nrows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
+    image = None
     for ax, label in zip(axes.ravel(), labels):
-        R = _mean_R(by[label])
+        R = 100 * np.mean([np.asarray(e["R"], dtype=float) for e in by[label]], axis=0)
         ax.axis("on")
-        ax.imshow(R, vmin=0, vmax=1, cmap="viridis")
+        image = ax.imshow(R, vmin=0, vmax=100, cmap="viridis")
         for (i, j), v in np.ndenumerate(R):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="w" if v < 0.6 else "k", fontsize=8)
+            ax.text(j, i, f"{v:.0f}", ha="center", va="center", color="w" if v < 60 else "k", fontsize=8)
         ax.set_xticks(range(len(order)), order, fontsize=7)
         ax.set_yticks(range(len(R)), [f"after {order[i]}" if len(R) == len(order) else "after all" for i in range(len(R))], fontsize=7)
         ax.set_title(f"{label} (n={len(by[label])})", fontsize=8)
-    fig.suptitle(f"{rows[0]['study']}: R[i][j] = {rows[0]['metric']} on domain j after experience i", fontsize=9)
-    fig.tight_layout()
-    save_figure(fig, out, dpi=90)
-    return out
+    metric = rows[0]["metric"]
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label=_pct(metric))
+    fig.suptitle(f"{rows[0]['study']}: R[i][j] = {metric} (%) on domain j after experience i, mean over seeds", fontsize=9)
+    return save_figure(fig, out, dpi=90)
 
 
 def forgetting_plasticity(rows: list[dict[str, Any]], out: Path) -> Path:
-    """One point per strategy: forgetting (x) vs plasticity (y), error bars = std over seeds."""
+    """One point per strategy: forgetting (x) vs plasticity (y) in percent, error bars = std over seeds."""
     plt = _plt()
     by: dict[str, list] = defaultdict(list)
     for e in rows:
-        if e["forgetting"] is not None and e["plasticity"] is not None:
-            by[e["strategy"]].append(e)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for k, label in enumerate(sorted(by)):
-        f = [e["forgetting"] for e in by[label]]
-        p = [e["plasticity"] for e in by[label]]
-        ax.errorbar(np.mean(f), np.mean(p), xerr=np.std(f), yerr=np.std(p), fmt="o", capsize=3, color=f"C{k % 10}", label=label)
-    ax.set_xlabel(f"forgetting ({rows[0]['metric']}, max-based)")
-    ax.set_ylabel(f"plasticity ({rows[0]['metric']})")
-    ax.set_title(f"{rows[0]['study']}: {' → '.join(rows[0]['ordering'])}", fontsize=9)
+        by[e["strategy"]].append(e)
+    labels = sorted(by)
+    fig, ax = plt.subplots(figsize=(5.6, 4.2))
+    absent = []
+    for label in labels:
+        es = [e for e in by[label] if e["forgetting"] is not None and e["plasticity"] is not None]
+        if not es:
+            absent.append(label)
+            continue
+        f, p = [100 * e["forgetting"] for e in es], [100 * e["plasticity"] for e in es]
+        ax.errorbar(np.mean(f), np.mean(p), xerr=_std(f), yerr=_std(p), capsize=3, ls="none",
+                    label=f"{label} (n={len(es)})", **style_of(label, labels))
+    metric = rows[0]["metric"]
+    ax.set_xlabel(f"forgetting, {metric} (%, max-based; lower is better)")
+    ax.set_ylabel(f"plasticity, {metric} (%, mean R[i][i])")
+    ax.set_title(f"{rows[0]['study']}: forgetting vs plasticity, {' → '.join(rows[0]['ordering'])}", fontsize=9)
+    if absent:
+        ax.text(0.01, 0.01, "not shown (trained once, no forgetting): " + ", ".join(absent), transform=ax.transAxes, fontsize=7)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), title="strategy", title_fontsize=7)
     fig.tight_layout()
-    save_figure(fig, out, dpi=100)
-    return out
+    return save_figure(fig, out, dpi=100)
 
 
 def replay_rate_curves(rows: list[dict[str, Any]], out: Path) -> Path | None:
-    """Final source and target scores vs replay rate, DQ vs random (cumulative = 100 %, naive = 0 %)."""
+    """Final source and target scores (%) vs replay rate, DQ vs random (naive = 0 %, cumulative = 100 %)."""
     plt = _plt()
     series: dict[str, dict[float, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
     for e in rows:
-        final = e["R"][-1]
         if len(e["R"]) < 2:
             continue
-        point = (final[0], final[-1])
+        point = (100 * e["R"][-1][0], 100 * e["R"][-1][-1])
         if e["strategy_name"] in ("replay", "dq_replay"):
-            series[e["strategy_name"]][e["params"]["rate"]].append(point)
-        elif e["strategy_name"] == "cumulative":
+            series[e["strategy_name"]][float(e["params"]["rate"])].append(point)
+        elif e["strategy_name"] in ("cumulative", "naive"):
             for name in ("replay", "dq_replay"):
-                series[name][1.0].append(point)
-        elif e["strategy_name"] == "naive":
-            for name in ("replay", "dq_replay"):
-                series[name][0.0].append(point)
+                series[name][1.0 if e["strategy_name"] == "cumulative" else 0.0].append(point)
     if not any(len([r for r in s if 0 < r < 1]) >= 2 for s in series.values()):
         return None
     order = rows[0]["ordering"]
+    names = sorted(series)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     for ax, which, title in ((axes[0], 0, f"source ({order[0]}) after {order[-1]}"), (axes[1], 1, f"target ({order[-1]})")):
-        for k, name in enumerate(sorted(series)):
+        for name in names:
             rates = sorted(series[name])
-            mean = [np.mean([p[which] for p in series[name][r]]) for r in rates]
-            std = [np.std([p[which] for p in series[name][r]]) for r in rates]
-            ax.errorbar(np.array(rates) * 100, mean, yerr=std, marker="o", capsize=3, color=f"C{k}", label=name)
+            ax.errorbar(np.array(rates) * 100, [np.mean([p[which] for p in series[name][r]]) for r in rates],
+                        yerr=[_std([p[which] for p in series[name][r]]) for r in rates], capsize=3,
+                        label={"replay": "random replay", "dq_replay": "DQ replay"}.get(name, name), **style_of(name, names))
         ax.set_xscale("symlog", linthresh=1)
-        ax.set_xlabel("source replayed (%)")
+        ax.set_xlabel("source replayed (% of its patches)")
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel(rows[0]["metric"])
+    axes[0].set_ylabel(_pct(rows[0]["metric"]))
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"{rows[0]['study']}: replay rate, DQ vs random", fontsize=10)
+    fig.suptitle(f"{rows[0]['study']}: replay rate, DQ vs random, mean ± std over seeds", fontsize=10)
     fig.tight_layout()
-    save_figure(fig, out, dpi=100)
-    return out
+    return save_figure(fig, out, dpi=100)
+
+
+def summary_figure(rows: list[dict[str, Any]], out: Path, metric: str = "ap50") -> Path | None:
+    """Strategies x (study, ordering): ACC and forgetting in percent (mean over seeds); blank where a
+    strategy did not run or has no value (joint: no forgetting)."""
+    plt = _plt()
+    cont = [e for e in rows if e["metric"] == metric and e.get("selector") is None]
+    if not cont:
+        return None
+    cols = sorted({(e["study"], tuple(e["ordering"])) for e in cont})
+    labels = sorted({e["strategy"] for e in cont})
+    grid = {k: np.full((len(labels), len(cols)), np.nan) for k in ("acc", "forgetting")}
+    for (i, label) in enumerate(labels):
+        for j, col in enumerate(cols):
+            es = [e for e in cont if e["strategy"] == label and (e["study"], tuple(e["ordering"])) == col]
+            for k in grid:
+                vals = [e[k] for e in es if e[k] is not None]
+                if vals:
+                    grid[k][i, j] = 100 * float(np.mean(vals))
+    fig, axes = plt.subplots(1, 2, figsize=(2.0 + 0.9 * len(cols) * 2, 1.2 + 0.32 * len(labels)), squeeze=False)
+    for ax, (k, title, cmap) in zip(axes[0], (("acc", "ACC (%)", "viridis"), ("forgetting", "forgetting (%)", "magma_r"))):
+        image = ax.imshow(grid[k], vmin=0, vmax=100, cmap=cmap, aspect="auto")
+        for (i, j), v in np.ndenumerate(grid[k]):
+            ax.text(j, i, "—" if np.isnan(v) else f"{v:.0f}", ha="center", va="center", fontsize=7,
+                    color="k" if np.isnan(v) or (v > 60) == (cmap == "viridis") else "w")
+        ax.set_xticks(range(len(cols)), [f"{s}\n{'→'.join(o)}" for s, o in cols], fontsize=6, rotation=30, ha="right")
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.set_title(f"{title}, {metric}", fontsize=9)
+        fig.colorbar(image, ax=ax, shrink=0.8, label=title)
+    fig.suptitle("every strategy x study (mean over seeds; — : not run, or no value such as joint's forgetting)", fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, out, dpi=90)
+
+
+def training_curves(runs: list[dict[str, Any]], out: Path) -> Path | None:
+    """Training loss vs optimiser step, one line per strategy (mean over seeds), for one study and ordering."""
+    plt = _plt()
+    by: dict[str, list[list[dict]]] = defaultdict(list)
+    for run in runs:
+        if run.get("curve"):
+            by[run["strategy"]].append(run["curve"])
+    if not by:
+        return None
+    labels = sorted(by)
+    fig, ax = plt.subplots(figsize=(6.2, 3.8))
+    for label in labels:
+        steps = sorted({row["steps"] for curve in by[label] for row in curve})
+        mean = [np.mean([row["loss"] for curve in by[label] for row in curve if row["steps"] == s]) for s in steps]
+        style = style_of(label, labels)
+        ax.plot(steps, mean, color=style["color"], marker=style["marker"], markevery=max(1, len(steps) // 8), ms=4,
+                lw=1, label=f"{label} (n={len(by[label])})")
+    first = runs[0]
+    ax.set_yscale("log")
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("training loss (epoch mean, penalties included)")
+    ax.set_title(f"{first['study']}: training curves, {' → '.join(first['ordering'])}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), title="strategy", title_fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, out, dpi=100)
