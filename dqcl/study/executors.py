@@ -218,7 +218,7 @@ def _process(study: _Study) -> None:
                             queue.append(cfg)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
-            for proc in list(getattr(pool, "_processes", {}).values()):
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
                 proc.terminate()
             raise
         pool.shutdown(wait=True)

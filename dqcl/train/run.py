@@ -201,22 +201,25 @@ def run_one(
     if checkpoint is not None and Path(checkpoint).is_file():
         try:
             saved = ckpt.load(checkpoint)  # weights only: a planted pickle is refused, never run
-        except CheckpointError as err:
-            step(f"ignoring {err}")
-            bad = Path(checkpoint).with_suffix(".refused")
-            os.replace(checkpoint, bad)
-            saved = {}
-        if saved.get("key") == cfg.key and 0 < saved.get("done", 0) < len(phases):
-            step(f"resuming after experience {saved['done'] - 1}")
-            ckpt.restore_strategy(strategy, saved["state"])
-            start, R, baseline = saved["done"], saved["R"], saved["baseline"]
-            train_s, eval_s, counter.images = saved["train_s"], saved["eval_s"], saved["images"]
-            states = saved.get("states", [])
-            panel = {int(i): {int(j): [m.numpy() for m in ms] for j, ms in row.items()} for i, row in saved.get("panel", {}).items()}
-            saved_files = saved.get("saved_files", [])
-            if budget:
-                budget.steps_done = saved.get("steps", [])
-            device_peak.update(saved.get("peak", {}))
+            if saved.get("key") == cfg.key and 0 < saved.get("done", 0) < len(phases):
+                ckpt.restore_strategy(strategy, saved["state"])
+                start, R, baseline = saved["done"], saved["R"], saved["baseline"]
+                train_s, eval_s, counter.images = saved["train_s"], saved["eval_s"], saved["images"]
+                states = saved.get("states", [])
+                panel = {int(i): {int(j): [m.numpy() for m in ms] for j, ms in row.items()}
+                         for i, row in saved.get("panel", {}).items()}
+                saved_files = saved.get("saved_files", [])
+                if budget:
+                    budget.steps_done = saved.get("steps", [])
+                device_peak.update(saved.get("peak", {}))
+                step(f"resuming after experience {start - 1}")
+        except (CheckpointError, KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
+            # unreadable, foreign, or from other code (its plugins or tensors do not fit): set it
+            # aside and start the run over, on a strategy that no half-restore has touched
+            why = err if isinstance(err, CheckpointError) else f"{checkpoint}: does not fit this run ({type(err).__name__}: {err})"
+            step(f"ignoring {why}")
+            os.replace(checkpoint, Path(checkpoint).with_suffix(".refused"))
+            return run_one(cfg, on_step, checkpoint, probes, artifacts, on_epoch)  # the file is gone: a fresh start
     if start == 0 and cfg.subset is None:
         step("scoring the random-init network")
         t = time.perf_counter()
