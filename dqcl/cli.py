@@ -382,8 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("dqcl: aborted", err=True)
         return 130
-    except click.ClickException as err:
-        err.show()
+    except click.ClickException as err:  # a usage mistake: unknown command or option, missing argument
+        where = f" (see '{err.ctx.command_path} --help')" if getattr(err, "ctx", None) is not None else ""
+        click.echo(f"dqcl: error: {err.format_message()}{where}", err=True)
         return 2
     return 0
 

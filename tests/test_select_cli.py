@@ -11,7 +11,7 @@ def test_select_on_a_feature_file(tmp_path, capsys):
     x = np.random.default_rng(0).standard_normal((300, 12)).astype(np.float32)
     np.save(tmp_path / "f.npy", x)
     out = tmp_path / "idx.npy"
-    assert main(["select", str(tmp_path / "f.npy"), "--ratio", "0.1", "--bins", "10", "--variant", "mmv", "--output", str(out)]) == 0
+    assert main(["select", str(tmp_path / "f.npy"), "--ratio", "0.1", "--bins", "10", "--variant", "mmv", "--out", str(out)]) == 0
     idx = np.load(out)
     assert idx.dtype == np.int64 and np.all(np.diff(idx) > 0)
     assert idx.tolist() == select(x, 0.1, 10, "mmv").tolist()
@@ -29,7 +29,7 @@ def test_select_on_a_feature_file(tmp_path, capsys):
 )
 def test_bad_feature_files_exit_2(tmp_path, capsys, array, args, message):
     np.save(tmp_path / "f.npy", array)
-    assert main(["select", str(tmp_path / "f.npy"), *args, "--output", str(tmp_path / "o.npy")]) == 2
+    assert main(["select", str(tmp_path / "f.npy"), *args, "--out", str(tmp_path / "o.npy")]) == 2
     err = capsys.readouterr().err
     assert message in err and "f.npy" in err and "Traceback" not in err
     assert not (tmp_path / "o.npy").exists()
@@ -37,7 +37,7 @@ def test_bad_feature_files_exit_2(tmp_path, capsys, array, args, message):
 
 def test_not_an_npy_file(tmp_path, capsys):
     (tmp_path / "f.npy").write_text("nope")
-    assert main(["select", str(tmp_path / "f.npy"), "--ratio", "0.5", "--output", str(tmp_path / "o.npy")]) == 2
+    assert main(["select", str(tmp_path / "f.npy"), "--ratio", "0.5", "--out", str(tmp_path / "o.npy")]) == 2
     assert "not a NumPy .npy array" in capsys.readouterr().err
 
 
@@ -48,7 +48,7 @@ def test_select_on_an_image_folder_writes_names_and_copies_pairs(tmp_path, capsy
         write_pair(folder, f"cell{i:02d}", im, m, img_sfx="", mask_sfx="_masks")  # Cellpose's own naming
     names = tmp_path / "chosen.txt"
     dest = tmp_path / "subset"
-    assert main(["select", str(folder), "--ratio", "0.3", "--bins", "3", "--output", str(names), "--copy-to", str(dest)]) == 0
+    assert main(["select", str(folder), "--ratio", "0.3", "--bins", "3", "--out", str(names), "--copy-to", str(dest)]) == 0
     chosen = names.read_text().split()
     assert len(chosen) == 3 and all(n.startswith("cell") and n.endswith(".png") for n in chosen)
     copied = sorted(p.name for p in dest.iterdir())
@@ -57,5 +57,5 @@ def test_select_on_an_image_folder_writes_names_and_copies_pairs(tmp_path, capsy
 
 def test_empty_folder(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    assert main(["select", str(tmp_path / "empty"), "--ratio", "0.5", "--output", str(tmp_path / "n.txt")]) == 2
+    assert main(["select", str(tmp_path / "empty"), "--ratio", "0.5", "--out", str(tmp_path / "n.txt")]) == 2
     assert "no images found" in capsys.readouterr().err

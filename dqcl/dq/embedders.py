@@ -17,13 +17,15 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import torch
 
 from ..core.atomic import save_npy
 from ..errors import DqclError
+
+if TYPE_CHECKING:  # torch is imported where an embedder needs it: the `stats` embedder and `dqcl select` do not
+    import torch
 
 __all__ = ["EMBEDDERS", "embed", "embed_options", "mae_model", "MAE_NAME"]
 
@@ -32,6 +34,8 @@ _HF_REPO = "timm/vit_base_patch16_224.mae"
 
 
 def _batches(images: np.ndarray, size: int):
+    import torch
+
     for i in range(0, len(images), size):
         yield torch.from_numpy(np.ascontiguousarray(images[i : i + size], dtype=np.float32))
 
@@ -49,7 +53,9 @@ def _find_cached_mae() -> Path | None:
     return None
 
 
-def _load_state(path: Path) -> dict[str, torch.Tensor]:
+def _load_state(path: Path) -> dict[str, "torch.Tensor"]:
+    import torch
+
     if not path.is_file():
         raise DqclError(f"{path}: MAE weights file not found")
     try:
@@ -68,7 +74,7 @@ def _load_state(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def mae_model(weights: str | Path | None = None) -> torch.nn.Module:
+def mae_model(weights: str | Path | None = None) -> "torch.nn.Module":
     """timm's MAE ViT-B/16 with pretrained weights from ``weights`` or the local HF cache; never downloads."""
     import timm
 
@@ -99,6 +105,8 @@ def mae_model(weights: str | Path | None = None) -> torch.nn.Module:
 
 
 def _mae(images: np.ndarray, masks: np.ndarray | None, *, weights: str = "", batch_size: int = 32, device: str = "cpu") -> np.ndarray:
+    import torch
+
     model = mae_model(weights or None).to(device)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -112,7 +120,9 @@ def _mae(images: np.ndarray, masks: np.ndarray | None, *, weights: str = "", bat
     return np.concatenate(out)
 
 
-def _style(images: np.ndarray, masks: np.ndarray | None, *, model: torch.nn.Module | None = None, checkpoint: str = "", widths: tuple[int, ...] = (32, 64, 128, 256), batch_size: int = 32) -> np.ndarray:
+def _style(images: np.ndarray, masks: np.ndarray | None, *, model: "torch.nn.Module | None" = None, checkpoint: str = "", widths: tuple[int, ...] = (32, 64, 128, 256), batch_size: int = 32) -> np.ndarray:
+    import torch
+
     from ..cpnet.model import CellposeNet
 
     if model is None:
@@ -167,7 +177,7 @@ def _stats(images: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
 EMBEDDERS: dict[str, Callable[..., np.ndarray]] = {"mae": _mae, "style": _style, "stats": _stats}
 
 
-def embed_options(embedder: str, weights: str = "", model: torch.nn.Module | None = None) -> dict[str, Any]:
+def embed_options(embedder: str, weights: str = "", model: "torch.nn.Module | None" = None) -> dict[str, Any]:
     """The options `embed` takes for an embedder setting: for ``style`` the network being trained
     (``model``) or else a checkpoint file (``weights``); for ``mae`` a weights file, if one is named."""
     if embedder == "style":

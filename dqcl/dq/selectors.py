@@ -9,7 +9,8 @@ Euclidean distance to all points, then greedily adds the remaining point maximis
 mean sqdist-to-bin minus mean sqdist-to-all; ties go to the lower index; the coreset is
 the first max(1, int(len(bin) * ratio)) points of each bin. The released loop form is
 O(N^2) per step; here each step is one row read of the distance matrix (when it fits the
-memory budget) or one matrix-vector product with a running sum (O(N*D) memory).
+memory budget, 1.7 GiB by default) or one matrix-vector product with a running sum (O(N*D)
+memory). Selection runs in NumPy on the CPU and in torch on a GPU (``device="cuda"``).
 The greedy order is chaotic: one near-tie decided differently by float32 and float64
 arithmetic changes every later pick, so float32 runs (the released routine's, or ours at
 large N) can pick differently from float64 ones after such a tie.
@@ -27,7 +28,6 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-import torch
 
 from ..errors import DqclError
 
@@ -71,68 +71,89 @@ def bin_sizes(n: int, bins: int) -> list[int]:
     return [n // bins + (1 if b < n % bins else 0) for b in range(bins)]
 
 
-def _torch_dtype(dtype) -> torch.dtype:
-    return {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}[np.dtype(dtype)]
-
-
-def _as_tensor(x: np.ndarray, bins: int, dtype, device: str) -> tuple[torch.Tensor, torch.dtype]:
+def _as_array(x: np.ndarray, bins: int, dtype, device: str):
+    """(array module, X as a float array): NumPy on the CPU (no torch import: `dqcl select` stays
+    light), torch on any other device (a GPU takes large N)."""
     x = check_features(x)
     _check_args(len(x), 1.0, bins)
-    tdt = _torch_dtype(dtype)
-    return torch.as_tensor(np.ascontiguousarray(x), device=device).to(tdt), tdt
+    arr = np.ascontiguousarray(x, dtype=dtype)
+    if device == "cpu":
+        return np, arr
+    import torch
+
+    return torch, torch.as_tensor(arr, device=device)
 
 
-def _fits(n: int, dtype: torch.dtype, budget: float) -> bool:
-    return n * n * (8 if dtype == torch.float64 else 4) <= budget
+def _fits(n: int, itemsize: int, budget: float) -> bool:
+    return n * n * itemsize <= budget
 
 
-def _sqdist_matrix(x: torch.Tensor, block: int = 2048) -> torch.Tensor:
+def _empty(xp, shape: tuple[int, ...], like):
+    return np.empty(shape, dtype=like.dtype) if xp is np else like.new_empty(shape)
+
+
+def _flags(xp, n: int, value: bool, like):
+    return np.full(n, value, dtype=bool) if xp is np else xp.full((n,), value, dtype=xp.bool, device=like.device)
+
+
+def _copy(a):
+    return a.copy() if isinstance(a, np.ndarray) else a.clone()
+
+
+def _float64(a):
+    return a.astype(np.float64) if isinstance(a, np.ndarray) else a.double()
+
+
+def _sqdist_matrix(xp, x, block: int = 2048):
     """Full N x N squared Euclidean distances, built by blocked matrix products."""
     n = len(x)
-    sq = (x * x).sum(dim=1)
-    d = torch.empty((n, n), dtype=x.dtype, device=x.device)
+    sq = (x * x).sum(1)
+    d = _empty(xp, (n, n), x)
     for i in range(0, n, block):
         j = min(n, i + block)
         blk = d[i:j]
-        torch.matmul(x[i:j], x.T, out=blk)
-        blk.mul_(-2).add_(sq[i:j, None]).add_(sq[None, :]).clamp_(min=0)
+        xp.matmul(x[i:j], x.T, out=blk)
+        blk *= -2
+        blk += sq[i:j, None]
+        blk += sq[None, :]
+        xp.clip(blk, 0, None, out=blk)
         # exact zeros on the diagonal, as a direct distance computation gives
-        blk[torch.arange(j - i), torch.arange(i, j)] = 0
+        blk[xp.arange(j - i), xp.arange(i, j)] = 0
     return d
 
 
 def mmv_bins(x: np.ndarray, bins: int, dtype=None, budget: float = DEFAULT_BUDGET, device: str = "cpu") -> list[np.ndarray]:
-    """The released routine's bins, each in pick order (torch on ``device``; a GPU takes large N).
+    """The released routine's bins, each in pick order (NumPy on the CPU, torch on ``device``).
 
     ``dtype`` None: float64 when its N x N matrix fits ``budget``, else float32.
     """
     if dtype is None:
-        dtype = np.float64 if _fits(len(x), torch.float64, budget) else np.float32
-    xt, tdt = _as_tensor(x, bins, dtype, device)
+        dtype = np.float64 if _fits(len(x), 8, budget) else np.float32
+    xp, xt = _as_array(x, bins, dtype, device)
     n = len(xt)
-    sq = (xt * xt).sum(dim=1)
-    if _fits(n, tdt, budget):
-        d = _sqdist_matrix(xt)
+    sq = (xt * xt).sum(1)
+    if _fits(n, np.dtype(dtype).itemsize, budget):
+        d = _sqdist_matrix(xp, xt)
         row = lambda k: d[k]  # noqa: E731  (D is symmetric: row k is column k)
-        to_all = d.mean(dim=1)
-        first_key = d.sum(dim=1)  # the released routine starts a bin at the smallest row sum
+        to_all = d.mean(1)
+        first_key = d.sum(1)  # the released routine starts a bin at the smallest row sum
     else:
-        row = lambda k: (sq + sq[k] - 2 * (xt @ xt[k])).clamp_(min=0)  # noqa: E731
+        row = lambda k: xp.clip(sq + sq[k] - 2 * (xt @ xt[k]), 0, None)  # noqa: E731
         # mean_j ||x_i - x_j||^2 = ||x_i||^2 + mean ||x_j||^2 - 2 x_i . mean(x)
-        to_all = (sq + sq.mean() - 2 * (xt @ xt.mean(dim=0))).clamp_(min=0)
+        to_all = xp.clip(sq + sq.mean() - 2 * (xt @ xt.mean(0)), 0, None)
         first_key = to_all
-    taken = torch.zeros(n, dtype=torch.bool, device=xt.device)
-    inf = torch.tensor(float("inf"), dtype=tdt, device=xt.device)
+    taken = _flags(xp, n, False, xt)
+    inf = float("inf")
     out = []
     for size in bin_sizes(n, bins):
-        first = int(torch.argmin(torch.where(taken, inf, first_key)))  # ties: the lowest index
+        first = int(xp.argmin(xp.where(taken, inf, first_key)))  # ties: the lowest index
         members = [first]
         taken[first] = True
-        running = row(first).clone()
+        running = _copy(row(first))
         while len(members) < size:
             gain = running / len(members) - to_all
-            gain.masked_fill_(taken, -inf)
-            best = int(torch.argmax(gain))
+            gain[taken] = -inf
+            best = int(xp.argmax(gain))
             members.append(best)
             taken[best] = True
             running += row(best)
@@ -142,22 +163,22 @@ def mmv_bins(x: np.ndarray, bins: int, dtype=None, budget: float = DEFAULT_BUDGE
 
 def graphcut_bins(x: np.ndarray, bins: int, lam: float = 1.0, dtype=np.float32, budget: float = DEFAULT_BUDGET, device: str = "cpu") -> list[np.ndarray]:
     """Original DQ bins: greedy GraphCut on cosine similarity over the points left, bin after bin."""
-    xt, tdt = _as_tensor(x, bins, dtype, device)
+    xp, xt = _as_array(x, bins, dtype, device)
     n = len(xt)
-    xn = xt / xt.norm(dim=1, keepdim=True).clamp_(min=1e-12)
-    sim = xn @ xn.T if _fits(n, tdt, budget) else None
+    xn = xt / xp.clip(xp.sqrt((xt * xt).sum(1)), 1e-12, None)[:, None]
+    sim = xn @ xn.T if _fits(n, np.dtype(dtype).itemsize, budget) else None
     row = (lambda k: sim[k]) if sim is not None else (lambda k: xn @ xn[k])  # noqa: E731
-    left = torch.ones(n, dtype=torch.bool, device=xt.device)
+    left = _flags(xp, n, True, xt)
     out = []
     for size in bin_sizes(n, bins):
         # sum over V (the points left now) of sim(i, x) = (sum of V's unit vectors) . x, for every x
-        colsum = (xn @ xn[left].sum(dim=0)).double()
-        penalty = torch.zeros(n, dtype=torch.float64, device=xt.device)
+        colsum = _float64(xn @ xn[left].sum(0))
+        penalty = colsum * 0
         members = []
         for _ in range(size):
             gain = lam * colsum - 2.0 * penalty
-            gain.masked_fill_(~left, -float("inf"))
-            best = int(torch.argmax(gain))
+            gain[~left] = -float("inf")
+            best = int(xp.argmax(gain))
             members.append(best)
             left[best] = False
             penalty += row(best)

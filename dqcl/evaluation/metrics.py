@@ -22,38 +22,63 @@ def _ratio(num: float, den: float, both_empty: bool) -> float:
     return float(num / den)
 
 
-def score_masks(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """All of `METRICS` for one image; label numbers need not be consecutive."""
-    import fastremap  # here, not at the top: METRICS alone must not pull in Cellpose and torch
-    from cellpose.metrics import _label_overlap, _true_positive
+def _renumber(mask: np.ndarray) -> np.ndarray:
+    import fastremap  # here, not at the top: METRICS alone must not pull in anything heavy
 
+    return fastremap.renumber(np.ascontiguousarray(mask, dtype=np.int32))[0].astype(np.int64)
+
+
+def _matches(t: np.ndarray, p: np.ndarray, iou: np.ndarray, th: float) -> int:
+    """The most (true, predicted) pairs with IoU >= th that share no object (Cellpose's matching)."""
+    ok = iou >= th
+    t, p = t[ok], p[ok]
+    if len(np.unique(t)) == len(t) and len(np.unique(p)) == len(p):
+        return int(len(t))  # above 0.5 a pair can only be matched one way
+    from scipy.optimize import linear_sum_assignment
+
+    ut, ti = np.unique(t, return_inverse=True)
+    up, pi = np.unique(p, return_inverse=True)
+    cost = np.zeros((len(ut), len(up)))
+    cost[ti, pi] = -1.0 - iou[ok] / (2 * min(len(ut), len(up)))  # more matches first, then higher IoU
+    rows, cols = linear_sum_assignment(cost)
+    return int((cost[rows, cols] < 0).sum())
+
+
+def score_masks(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """All of `METRICS` for one image; label numbers need not be consecutive.
+
+    The overlap of true and predicted objects is kept sparse (only pairs that share pixels), so
+    an image with tens of thousands of objects needs memory in proportion to its pixels, not to
+    n_true x n_pred.
+    """
     if true.shape != pred.shape:
         raise ValueError(f"mask shapes differ: {true.shape} vs {pred.shape}")
-    true = fastremap.renumber(np.ascontiguousarray(true, dtype=np.int32))[0].astype(np.int32)
-    pred = fastremap.renumber(np.ascontiguousarray(pred, dtype=np.int32))[0].astype(np.int32)
-    overlap = _label_overlap(true, pred).astype(np.float64)  # (n_true+1, n_pred+1) pixel counts
-    n_true, n_pred = overlap.shape[0] - 1, overlap.shape[1] - 1
+    true, pred = _renumber(true), _renumber(pred)
+    n_true, n_pred = int(true.max(initial=0)), int(pred.max(initial=0))
     empty = n_true == 0 and n_pred == 0
+    codes, counts = np.unique(true.ravel() * (n_pred + 1) + pred.ravel(), return_counts=True)
+    t, p, counts = codes // (n_pred + 1), codes % (n_pred + 1), counts.astype(np.float64)
 
-    tp_px = overlap[1:, 1:].sum()
-    fp_px = overlap[0, 1:].sum()
-    fn_px = overlap[1:, 0].sum()
-    tn_px = overlap[0, 0]
+    tp_px = counts[(t > 0) & (p > 0)].sum()
+    fp_px = counts[(t == 0) & (p > 0)].sum()
+    fn_px = counts[(t > 0) & (p == 0)].sum()
+    tn_px = counts[(t == 0) & (p == 0)].sum()
     s = {
         "iou": _ratio(tp_px, tp_px + fp_px + fn_px, empty),
         "dice": _ratio(2 * tp_px, 2 * tp_px + fp_px + fn_px, empty),
         "precision": _ratio(tp_px, tp_px + fp_px, empty),
         "recall": _ratio(tp_px, tp_px + fn_px, empty),
-        "accuracy": float((tp_px + tn_px) / overlap.sum()) if overlap.sum() else 1.0,
+        "accuracy": float((tp_px + tn_px) / counts.sum()) if counts.sum() else 1.0,
     }
 
-    area_true = overlap.sum(axis=1)[1:]
-    area_pred = overlap.sum(axis=0)[1:]
-    inter = overlap[1:, 1:]
-    union = area_true[:, None] + area_pred[None, :] - inter
-    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    area_true = np.bincount(t, weights=counts, minlength=n_true + 1)
+    area_pred = np.bincount(p, weights=counts, minlength=n_pred + 1)
+    both = (t > 0) & (p > 0)
+    pt, pp, inter = t[both], p[both], counts[both]
+    union = area_true[pt] + area_pred[pp] - inter
+    iou = inter / union
     for key, th in (("ap50", 0.5), ("ap75", 0.75), ("ap90", 0.9)):
-        tp = float(_true_positive(iou, th)) if n_true and n_pred else 0.0
+        tp = float(_matches(pt, pp, iou, th)) if n_true and n_pred else 0.0
         s[key] = _ratio(tp, n_true + n_pred - tp, empty)
 
     # IoU > 0.5 matches are unique, so no assignment is needed for PQ
@@ -63,15 +88,15 @@ def score_masks(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     rq = _ratio(tp, tp + 0.5 * (n_pred - tp) + 0.5 * (n_true - tp), empty)
     s["pq"] = 1.0 if empty else sq * rq
 
-    # AJI: each true object with its best-IoU prediction; unmatched predictions add to the union
+    # AJI: each true object with its best-IoU prediction (ties: the lower label); unmatched predictions add to the union
     if n_true and n_pred:
-        best = iou.argmax(axis=1)
-        hit = iou[np.arange(n_true), best] > 0
-        inter_sum = inter[np.arange(n_true), best][hit].sum()
-        union_sum = union[np.arange(n_true), best][hit].sum() + area_true[~hit].sum()
-        used = np.zeros(n_pred, bool)
-        used[best[hit]] = True
-        union_sum += area_pred[~used].sum()
+        order = np.lexsort((pp, -iou, pt))  # by true object, best IoU first, then the lower predicted label
+        first = order[np.r_[True, pt[order][1:] != pt[order][:-1]]] if len(order) else order
+        inter_sum = inter[first].sum()
+        union_sum = union[first].sum() + area_true[1:].sum() - area_true[pt[first]].sum()
+        used = np.zeros(n_pred + 1, bool)
+        used[pp[first]] = True
+        union_sum += area_pred[1:][~used[1:]].sum()
         s["aji"] = float(inter_sum / union_sum)
     else:
         s["aji"] = 1.0 if empty else 0.0

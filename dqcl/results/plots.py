@@ -173,7 +173,7 @@ def replay_rate_curves(rows: list[dict[str, Any]], out: Path) -> Path | None:
         if len(e["R"]) < 2:
             continue
         point = (100 * e["R"][-1][0], 100 * e["R"][-1][-1])
-        if e["strategy_name"] in ("replay", "dq_replay"):
+        if e["strategy_name"] in ("replay", "dq_replay") and e["params"].get("rate") is not None:
             series[e["strategy_name"]][float(e["params"]["rate"])].append(point)
         elif e["strategy_name"] in ("cumulative", "naive"):
             for name in ("replay", "dq_replay"):

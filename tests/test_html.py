@@ -1,0 +1,158 @@
+"""The browsable leaderboard in a real headless browser (Debian's chromium, driven over the
+DevTools protocol): the page loads without console errors, every image loads, clicking a
+column header reorders the rows, and the strategy filter hides rows."""
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from dqcl.evaluation.metrics import METRICS
+from dqcl.results.leaderboard import write_leaderboard
+from dqcl.results.store import Store
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
+
+
+def _put(store, label, name, seed, R, params=None, ordering=("cyto", "histo"), study="s"):
+    cfg = {"study": study, "strategy": {"label": label, "name": name, "params": params or {}}, "ordering": list(ordering), "seed": seed}
+    res = {"R": {m: R for m in METRICS}, "baseline": {m: [0.0] * len(ordering) for m in METRICS}, "model_sha256": f"{label}{seed}",
+           "timings": {"train_s": [1.0], "eval_s": [1.0], "total_s": 2.0}, "images_seen": 10, "device": "cpu",
+           "curve": [{"experience": 0, "epoch": 0, "loss": 1.0 - 0.1 * seed, "lr": 0.1, "images": 8, "steps": 1},
+                     {"experience": 1, "epoch": 0, "loss": 0.5, "lr": 0.1, "images": 16, "steps": 2}]}
+    store.put(f"{study}-{label}-{seed}-{'>'.join(ordering)}", cfg, res)
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lb")
+    with Store(out / "r.sqlite") as store:
+        for seed in (0, 1, 2):
+            _put(store, "naive", "naive", seed, [[0.8, 0.0], [0.05 * seed, 0.7]])
+            _put(store, "cumulative", "cumulative", seed, [[0.8, 0.0], [0.6 + 0.01 * seed, 0.65]])
+            _put(store, "replay_10", "replay", seed, [[0.8, 0.0], [0.3, 0.7]], {"rate": 0.1})
+            _put(store, "dq_replay_10", "dq_replay", seed, [[0.8, 0.0], [0.35 + 0.02 * seed, 0.7]], {"rate": 0.1})
+            _put(store, "joint", "joint", seed, [[0.7, 0.66]])
+            for order in (("cyto", "histo"), ("histo", "cyto")):
+                _put(store, "naive", "naive", seed, [[0.75, 0.0], [0.1 * (order[0] == "histo") + 0.01 * seed, 0.7]],
+                     ordering=order, study="claims_asymmetry")
+        write_leaderboard(store, out / "site")
+    return out / "site" / "index.html"
+
+
+class _Browser:
+    """Headless chromium with one page, spoken to over the DevTools protocol."""
+
+    def __init__(self, tmp_path):
+        import websocket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.proc = subprocess.Popen(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", f"--remote-debugging-port={port}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 30
+        while True:
+            try:
+                targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2))
+                target = next(t for t in targets if t["type"] == "page")
+                break
+            except Exception:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        self.ws = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=30)
+        self.next_id = 0
+        self.events: list[dict] = []
+        for domain in ("Page", "Runtime", "Log"):
+            self.call(f"{domain}.enable")
+
+    def call(self, method, **params):
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == self.next_id:
+                return msg.get("result", {})
+            self.events.append(msg)
+
+    def wait_for(self, method, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if any(e.get("method") == method for e in self.events):
+                return
+            self.events.append(json.loads(self.ws.recv()))
+        raise TimeoutError(method)
+
+    def js(self, expression):
+        got = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        assert "exceptionDetails" not in got, got
+        return got["result"].get("value")
+
+    def errors(self):
+        out = []
+        for e in self.events:
+            if e.get("method") == "Runtime.exceptionThrown":
+                out.append(e["params"]["exceptionDetails"].get("text"))
+            elif e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] == "error":
+                out.append(str(e["params"]["args"]))
+            elif e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error":
+                out.append(e["params"]["entry"]["text"])
+        return out
+
+    def close(self):
+        self.ws.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def test_the_leaderboard_page_loads_sorts_and_filters_in_a_browser(page, tmp_path):
+    browser = _Browser(tmp_path)
+    try:
+        browser.call("Page.navigate", url=page.as_uri())
+        browser.wait_for("Page.loadEventFired")
+        images = browser.js("Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
+        assert len(images) >= 5 and all(ok for _, ok in images), f"images that did not load: {[s for s, ok in images if not ok]}"
+        assert browser.errors() == []
+        # the first table: ap50, cyto -> histo of study s; sort by ACC, both ways
+        column = "ACC [95 % CI]"
+        read = f"""(() => {{
+            const t = [...document.querySelectorAll('section.table table')].find(t => t.tBodies[0].rows.length >= 4);
+            const idx = [...t.tHead.rows[0].cells].findIndex(c => c.textContent === {json.dumps(column)});
+            return [...t.tBodies[0].rows].map(r => [r.cells[1].textContent, parseFloat(r.cells[idx].textContent)]);
+        }})()"""
+        click = f"""(() => {{
+            const t = [...document.querySelectorAll('section.table table')].find(t => t.tBodies[0].rows.length >= 4);
+            [...t.tHead.rows[0].cells].find(c => c.textContent === {json.dumps(column)}).click();
+        }})()"""
+        before = browser.js(read)
+        browser.js(click)
+        ascending = browser.js(read)
+        browser.js(click)
+        descending = browser.js(read)
+        values = [v for _, v in ascending]
+        assert values == sorted(values) and [v for _, v in descending] == sorted(values, reverse=True)
+        assert [s for s, _ in ascending] != [s for s, _ in before] or [s for s, _ in descending] != [s for s, _ in before]
+        # the strategy filter hides every other strategy's rows
+        browser.js("(() => { const i = document.getElementById('strategy'); i.value = 'replay'; i.dispatchEvent(new Event('input')); })()")
+        shown = browser.js("[...document.querySelectorAll('tr[data-strategy]')].filter(r => !r.classList.contains('hidden')).map(r => r.dataset.strategy)")
+        assert shown and all("replay" in s for s in shown)
+        assert "Claims of the paper, tested" in browser.js("document.body.innerText")
+        assert browser.errors() == []
+    finally:
+        browser.close()
+
+
+def test_the_page_is_one_file_with_no_outside_resources(page):
+    text = page.read_text()
+    assert "http://" not in text and "https://" not in text  # no CDN, no server
+    assert "<script>" in text and "<style>" in text
