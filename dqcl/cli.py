@@ -89,6 +89,7 @@ def _study_options(command):
         click.option("--tensorboard", is_flag=True, default=None, help="Log the loss and the scores to TensorBoard under runs/<key>/tensorboard/."),
         click.option("--csv-log", is_flag=True, default=None, help="Log every metric value to runs/<key>/metrics.csv."),
         click.option("--wandb", is_flag=True, default=None, help="Log to Weights & Biases in offline mode under runs/<key>/ (wandb sync uploads later)."),
+        click.option("--dry-run", is_flag=True, help="Check the spec, its folders and the memory a run needs, list how many runs there are, and stop."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -123,7 +124,8 @@ def run_claims(spec: Path | None, **options) -> None:
 
 def _run(*, spec: Path | None, store_path: Path, quiet: bool, redundancy: bool | None, executor: str, workers: int,
          address: str | None, num_gpus: float | None, skip_bad: bool, overrides: tuple[str, ...], device: str | None,
-         save_weights: str | None, panels: bool | None, tensorboard: bool | None, csv_log: bool | None, wandb: bool | None) -> None:
+         save_weights: str | None, panels: bool | None, tensorboard: bool | None, csv_log: bool | None, wandb: bool | None,
+         dry_run: bool) -> None:
     from .study.executors import ExecutorOptions
     from .study.run import run_spec
 
@@ -134,10 +136,13 @@ def _run(*, spec: Path | None, store_path: Path, quiet: bool, redundancy: bool |
                  "log.wandb": wandb and "true"}
     overrides = tuple(overrides) + tuple(f"{k}={v}" for k, v in shorthand.items() if v)
     summary = run_spec(
-        spec, store=store_path, redundancy=redundancy, skip_bad=skip_bad, overrides=overrides, progress=not quiet,
+        spec, store=store_path, redundancy=redundancy, skip_bad=skip_bad, overrides=overrides, progress=not quiet, dry_run=dry_run,
         executor=ExecutorOptions(name=executor, workers=workers, address=address, num_gpus=num_gpus),
         say=lambda msg: click.echo(msg, err=True),
     )
+    if dry_run:
+        click.echo(f"{summary.study}: {summary.total} run(s) would run; the spec, its data and the memory it needs are fine (dry run, nothing stored)")
+        return
     click.echo(
         f"{summary.study}: {summary.ran} run(s) done in {summary.seconds:.0f} s, "
         f"{summary.done_before} already stored, {summary.total} in all -> {store_path}"
@@ -176,11 +181,13 @@ def data_list() -> None:
 @click.option("--mirror", default=None, metavar="URL", help="Fetch the same file names from this base URL.")
 @click.option("--from", "source", default=None, type=click.Path(path_type=Path), help="Convert a folder you downloaded by hand.")
 @click.option("--skip-bad", is_flag=True, help="Leave out unreadable or invalid pairs (listed in the manifest) instead of stopping.")
-def data_fetch(name: str, to: Path, mirror: str | None, source: Path | None, skip_bad: bool) -> None:
+@click.option("--overwrite", is_flag=True, help="Fill DIR even if it holds files dqcl did not put there (its train/ and test/ are replaced).")
+def data_fetch(name: str, to: Path, mirror: str | None, source: Path | None, skip_bad: bool, overwrite: bool) -> None:
     """Download, verify, unpack and convert dataset NAME into DIR, then register it."""
     from .data.sources.fetch import fetch_dataset
 
-    m = fetch_dataset(name, to, mirror=mirror, source=source, skip_bad=skip_bad, say=lambda msg: click.echo(msg, err=True))
+    m = fetch_dataset(name, to, mirror=mirror, source=source, skip_bad=skip_bad, overwrite=overwrite,
+                      say=lambda msg: click.echo(msg, err=True))
     _report_registered(m)
 
 

@@ -6,7 +6,7 @@ it into one line on stderr and exit code 2. Anything else is a bug and keeps its
 
 from __future__ import annotations
 
-__all__ = ["DqclError", "DataError", "SpecError", "RegistryError", "StoreError", "CheckpointError", "Interrupted"]
+__all__ = ["DqclError", "DataError", "SpecError", "RegistryError", "StoreError", "CheckpointError", "OutputError", "Interrupted"]
 
 
 class DqclError(Exception):
@@ -31,6 +31,10 @@ class StoreError(DqclError):
 
 class CheckpointError(DqclError):
     """A run checkpoint that cannot be written, or read back into the run it belongs to."""
+
+
+class OutputError(DqclError):
+    """A file dqcl was asked to write that cannot be written where it was asked."""
 
 
 class Interrupted(Exception):

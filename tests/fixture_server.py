@@ -12,6 +12,7 @@ class FileServer:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.cut_after: dict[str, int] = {}  # file name -> bytes sent before the connection drops (once)
+        self.trickle: dict[str, float] = {}  # file name -> seconds between single bytes (a server that hangs on)
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         server = self
 
@@ -41,6 +42,17 @@ class FileServer:
                 body = data[start:]
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if name in server.trickle:
+                    import time
+
+                    try:
+                        for i in range(len(body)):
+                            self.wfile.write(body[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(server.trickle[name])
+                    except OSError:  # the client gave up
+                        pass
+                    return
                 cut = server.cut_after.pop(name, None)
                 if cut is not None:
                     self.wfile.write(body[:cut])

@@ -38,10 +38,22 @@ def test_bad_input_gets_one_line_and_exit_2_and_the_store_is_untouched(name, tmp
     kind = case.extra.get("store")
     if kind == "corrupted":
         store.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 8)
+    elif kind == "foreign":
+        with sqlite3.connect(store) as c:  # another application's database, in its default journal mode
+            c.execute("CREATE TABLE users (name TEXT)")
+            c.execute("INSERT INTO users VALUES ('ada')")
+        c.close()
     else:
         shutil.copy(reference_store, store)
+        if kind in ("bad_json", "bad_schema"):
+            with sqlite3.connect(store) as c:
+                if kind == "bad_json":
+                    c.execute("UPDATE runs SET result = substr(result, 1, 40)")
+                else:
+                    c.execute("UPDATE meta SET value = 'one' WHERE key = 'schema'")
+            c.close()
     before = store.read_bytes()
-    rows = None if kind == "corrupted" else _rows(store)
+    rows = None if kind in ("corrupted", "foreign") else _rows(store)
     if case.patch:
         case.patch(monkeypatch)
     holder = None
@@ -62,8 +74,9 @@ def test_bad_input_gets_one_line_and_exit_2_and_the_store_is_untouched(name, tmp
     assert err.startswith("dqcl: error: ") and "Traceback" not in err
     for needle in case.says:
         assert needle in err, f"{needle!r} not in: {err}"
-    if kind == "corrupted":
-        assert store.read_bytes() == before
+    if kind in ("corrupted", "foreign"):
+        assert store.read_bytes() == before  # not a byte written, not even a journal-mode switch
+        assert not store.with_name(store.name + "-wal").exists()
     else:
         assert _rows(store) == rows
 
@@ -83,9 +96,7 @@ def test_skip_bad_leaves_the_bad_pair_out_and_reports_it(name, tmp_path, capsys)
         assert c.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
 
 
-@pytest.mark.parametrize("name", [n for n in CASES if n not in ("malformed_toml", "unknown_spec_key", "wrong_type_in_spec",
-                                                                 "subfolder_escapes_domain", "path_traversal_in_spec")
-                                  and not n.startswith("store_")])
+@pytest.mark.parametrize("name", [n for n in CASES if getattr(CASES[n], "data_case", False)])
 def test_register_refuses_or_skips_the_same_bad_files(name, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("DQCL_HOME", str(tmp_path / "home"))
     case = CASES[name](tmp_path)

@@ -60,3 +60,28 @@ def test_api_run_takes_a_dict(tmp_path):
     summary = dqcl.run(raw, store=tmp_path / "r.sqlite", progress=False)
     assert (summary.total, summary.ran) == (1, 1)
     assert len(dqcl.load_results(tmp_path / "r.sqlite")) == 10  # one run x 10 metrics
+
+
+def test_the_example_script_runs_on_a_published_style_leaderboard_json(tmp_path):
+    """examples/compare_strategies.py reads leaderboard.json (as published) and prints the comparison."""
+    import subprocess
+    from pathlib import Path
+
+    from dqcl.evaluation.metrics import METRICS
+    from dqcl.results.leaderboard import write_leaderboard
+    from dqcl.results.store import Store
+
+    with Store(tmp_path / "r.sqlite") as store:
+        for seed in range(3):
+            for label, R in (("naive", [[0.8, 0.0], [0.1, 0.7]]), ("cumulative", [[0.8, 0.0], [0.6, 0.6 + 0.01 * seed]])):
+                cfg = {"study": "s", "strategy": {"label": label, "name": label, "params": {}}, "ordering": ["cyto", "histo"], "seed": seed}
+                res = {"R": {m: R for m in METRICS}, "baseline": {m: [0.0, 0.0] for m in METRICS},
+                       "timings": {"train_s": [1.0], "eval_s": [1.0], "total_s": 2.0}}
+                store.put(f"{label}{seed}", cfg, res)
+        write_leaderboard(store, tmp_path / "lb")
+    script = Path(__file__).resolve().parents[1] / "examples" / "compare_strategies.py"
+    out = subprocess.run([sys.executable, str(script), str(tmp_path / "lb" / "leaderboard.json")],
+                         capture_output=True, text=True, check=True).stdout
+    row = next(line for line in out.splitlines() if "cumulative" in line).split()
+    assert row[:3] == ["s", "cyto>histo", "cumulative"] and row[3] == "3"
+    assert float(row[-1]) > 0.2  # cumulative's paired ACC gain over naive: 0.25 + 0.005 * seed

@@ -13,7 +13,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..core.validation import did_you_mean, out_of_range, resolve_inside, type_ok, unknown_key
+from ..core.validation import confine_write, did_you_mean, out_of_range, resolve_inside, type_ok, unknown_key
 from ..data.domains import DOMAINS
 from ..dq.embedders import EMBEDDERS
 from ..dq.selectors import SELECTORS
@@ -29,6 +29,7 @@ __all__ = ["load_spec", "parse_spec", "with_overrides", "with_skip_bad", "NAMED_
 
 
 _STUDY_KEYS = {"name", "seeds", "orderings", "data_seed", "device"}
+SEED_MAX = 2**32 - 1
 _TOP_KEYS = {"study", "data", "model", "train", "eval", "domains", "strategies", "redundancy", "output", "log"}
 SAVE_WEIGHTS = ("none", "final", "all")
 
@@ -80,6 +81,8 @@ def _domain(name: str, table: Any, where: str, base: Path) -> DomainSpec:
         raise SpecError(f"{where}: expected a table")
     params = dict(table)
     kind = params.pop("kind", name)
+    if not isinstance(kind, str):
+        raise SpecError(f"{where}.kind: expected the name of a domain kind, got {kind!r}")
     try:
         factory = DOMAINS.get(kind).factory
     except RegistryError as err:
@@ -91,6 +94,10 @@ def _domain(name: str, table: Any, where: str, base: Path) -> DomainSpec:
         default = inspect.signature(factory).parameters[key].default
         if not type_ok(value, default):
             raise SpecError(f"{where}.{key}: expected {type(default).__name__}, got {value!r}")
+        bounds = getattr(factory, "bounds", {}).get(key)
+        problem = out_of_range(key, value, *bounds) if bounds else None
+        if problem:
+            raise SpecError(f"{where}.{problem}")
     if kind == "folder":
         if "path" not in params:
             raise SpecError(f"{where}: a 'folder' domain needs path = \"...\"")
@@ -108,6 +115,8 @@ def _strategy(label: str, table: Any, where: str) -> StrategySpec:
         raise SpecError(f"{where}: expected a table")
     params = dict(table)
     name = params.pop("strategy", label)
+    if not isinstance(name, str):
+        raise SpecError(f"{where}.strategy: expected the name of a registered strategy, got {name!r}")
     try:
         resolved = resolve_params(name, params, where)
     except RegistryError as err:
@@ -183,8 +192,12 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise SpecError(f"{source}: study.seeds must be a non-empty list of integers, got {seeds!r}")
     data_seed = study.get("data_seed", 0)
-    if not isinstance(data_seed, int):
-        raise SpecError(f"{source}: study.data_seed must be an integer")
+    if not isinstance(data_seed, int) or isinstance(data_seed, bool):
+        raise SpecError(f"{source}: study.data_seed must be an integer, got {data_seed!r}")
+    for key, value in [*(("study.seeds", s) for s in seeds), ("study.data_seed", data_seed)]:
+        problem = out_of_range(key, value, 0, SEED_MAX)  # numpy and torch take seeds in [0, 2^32)
+        if problem:
+            raise SpecError(f"{source}: {problem}")
     device = study.get("device", "auto")
     if device not in ("auto", "cpu", "cuda") and not str(device).startswith("cuda:"):
         raise SpecError(f"{source}: study.device must be auto, cpu or cuda[:N], got {device!r}")
@@ -224,6 +237,8 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
         raise SpecError(f"{source}: model.widths must be 4 positive integers, got {list(spec.model.widths)}")
     if spec.output.save_weights not in SAVE_WEIGHTS:
         raise SpecError(f"{source}: output.save_weights must be one of {', '.join(SAVE_WEIGHTS)}, got {spec.output.save_weights!r}")
+    cache = confine_write(spec.data.cache_dir, base, f"{source}: data.cache_dir", "DQCL_CACHE_DIR")
+    spec = replace(spec, data=replace(spec.data, cache_dir=cache))
     if spec.model.init:
         init = Path(resolve_inside(spec.model.init, base, f"{source}: model.init"))
         if not init.is_file():

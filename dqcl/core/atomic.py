@@ -10,20 +10,31 @@ from typing import IO, Iterator
 
 import numpy as np
 
+from ..errors import OutputError
+
 __all__ = ["atomic_open", "save_figure", "save_npy", "write_text"]
 
 
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "wb", **kw) -> Iterator[IO]:
+    """Write ``path`` whole or not at all. A place that cannot be written (a folder under a file, no
+    permission, a name too long) is an `OutputError` naming it; an error while writing removes the
+    temporary file and leaves any earlier ``path`` as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:200]}.", suffix=".tmp")
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write here ({err.strerror or err})") from None
     try:
         with os.fdopen(fd, mode, **kw) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:  # a full disk, a lost mount: the earlier file stays, nothing half-written
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

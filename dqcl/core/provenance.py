@@ -12,6 +12,7 @@ results of the old. Hashes are memoised per process by (path, size, mtime).
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 __all__ = ["MANIFEST_NAME", "content_hash", "domain_manifest", "folder_manifest", "sha256_of", "source_version", "versions"]
@@ -29,9 +30,28 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+MAX_FILE_BYTES = 8 * 2**30  # a file larger than this (8 GiB) is refused before it is hashed or read
+
+
+def max_file_bytes() -> int:
+    """The per-file size limit: 8 GiB, or the environment's DQCL_MAX_FILE_BYTES."""
+    try:
+        return int(os.environ.get("DQCL_MAX_FILE_BYTES", MAX_FILE_BYTES))
+    except ValueError:
+        return MAX_FILE_BYTES
+
+
 def content_hash(path: Path) -> str:
-    """SHA-256 of a file's bytes, memoised by (path, size, mtime): a file is read once per process."""
+    """SHA-256 of a file's bytes, memoised by (path, size, mtime): a file is read once per process.
+
+    A file over `max_file_bytes` is refused (a DataError naming it) before a byte is read: a huge
+    or sparse file in a data folder must not hang dqcl."""
     st = Path(path).stat()
+    if st.st_size > max_file_bytes():
+        from ..errors import DataError
+
+        raise DataError(f"{path}: {st.st_size:,} bytes, over dqcl's limit of {max_file_bytes():,} per file "
+                        "(raise it with DQCL_MAX_FILE_BYTES)")
     key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
     if key not in _MEMO:
         _MEMO[key] = sha256_of(path)

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from ..errors import SpecError
 
-__all__ = ["did_you_mean", "unknown_key", "type_ok", "out_of_range", "resolve_inside"]
+__all__ = ["did_you_mean", "unknown_key", "type_ok", "out_of_range", "resolve_inside", "confine_write"]
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -44,6 +44,10 @@ def type_ok(value: Any, default: Any) -> bool:
     return True
 
 
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:g}"
+
+
 def out_of_range(
     name: str, value: float, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False
 ) -> str | None:
@@ -60,11 +64,11 @@ def out_of_range(
     if ok:
         return None
     if lo is not None and hi is not None:
-        want = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        want = f"in {'(' if lo_open else '['}{_num(lo)}, {_num(hi)}{')' if hi_open else ']'}"
     elif lo is not None:
-        want = f"{'more than' if lo_open else 'at least'} {lo:g}"
+        want = f"{'more than' if lo_open else 'at least'} {_num(lo)}"
     elif hi is not None:
-        want = f"{'less than' if hi_open else 'at most'} {hi:g}"
+        want = f"{'less than' if hi_open else 'at most'} {_num(hi)}"
     else:
         want = "a finite number"
     return f"{name} must be {want}, got {value}"
@@ -83,4 +87,19 @@ def resolve_inside(value: str, base: Path, where: str) -> str:
             f"{where}: '{value}' leads outside the spec's folder and the working directory (to {resolved}); "
             "write an absolute path if that is meant"
         )
+    return str(resolved)
+
+
+def confine_write(value: str, base: Path, where: str, env: str) -> str:
+    """A folder a spec makes dqcl write to, resolved: relative to the working directory, and inside it
+    or the spec's folder, absolute or not. A spec from elsewhere cannot make dqcl write anywhere else;
+    the user who wants that says so in the environment variable ``env``, which wins."""
+    import os
+
+    if os.environ.get(env):
+        return str(Path(os.environ[env]).expanduser().resolve())
+    resolved = (Path.cwd() / Path(value).expanduser()).resolve()
+    if not any(resolved.is_relative_to(root) for root in (Path.cwd().resolve(), base.resolve())):
+        raise SpecError(f"{where}: '{value}' leads outside the working directory and the spec's folder (to {resolved}); "
+                        f"set {env} to write there")
     return str(resolved)

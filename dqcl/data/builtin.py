@@ -78,6 +78,8 @@ def _make_builtin(kind: str) -> Callable[..., Domain]:
         )
 
     factory.__name__ = kind
+    # the smallest and largest sensible values of each parameter (a spec is checked against them)
+    factory.bounds = {"n_train": (1, 100_000), "n_test": (1, 100_000), "size": (16, 8192)}
     return factory
 
 

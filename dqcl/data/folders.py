@@ -32,6 +32,17 @@ def _split_name(path: Path) -> tuple[str, str] | None:
     return None
 
 
+def _kind(path: Path) -> str:
+    import stat
+
+    mode = path.stat().st_mode
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
 def files_by_stem(folder: Path, suffix: str, exclude: set[Path] = frozenset()) -> dict[str, Path]:
     """Image-like files of a folder whose stem ends with ``suffix``, by the stem left without it."""
     folder = Path(folder)
@@ -48,8 +59,8 @@ def files_by_stem(folder: Path, suffix: str, exclude: set[Path] = frozenset()) -
             continue
         if path.is_symlink() and not path.exists():
             raise DataError(f"{path}: broken symbolic link or symbolic-link loop")
-        if not path.is_file():
-            continue
+        if not path.is_file():  # a device, a pipe, a socket, or a folder named like an image: never silently dropped
+            raise DataError(f"{path}: not a regular file ({_kind(path)}); remove it or rename it")
         key = parts[0][: len(parts[0]) - len(suffix)]
         if key in out:
             raise DataError(f"{path}: duplicate stem '{key}' (also {out[key].name})")

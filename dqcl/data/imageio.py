@@ -8,10 +8,21 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["IMAGE_EXTENSIONS", "read_image", "read_mask", "to_gray", "normalize"]
+__all__ = ["IMAGE_EXTENSIONS", "MAX_PIXELS", "read_image", "read_mask", "to_gray", "normalize", "check_file_size"]
 
 IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 MAX_PIXELS = 2**28  # 16,384 x 16,384: larger images are refused before they are decoded
+MAX_VALUES = 4 * MAX_PIXELS  # every axis counted (channels, z, time): a TIFF of many small axes is refused too
+
+
+def check_file_size(path: Path) -> None:
+    """Refuse a file over the size limit before anything reads it (`dqcl.core.provenance.max_file_bytes`)."""
+    from ..core.provenance import max_file_bytes
+
+    size, limit = Path(path).stat().st_size, max_file_bytes()
+    if size > limit:
+        raise DataError(f"{path}: {size:,} bytes, over dqcl's limit of {limit:,} per file "
+                        "(raise it with DQCL_MAX_FILE_BYTES)")
 
 
 def _header_shape(path: Path) -> tuple[int, ...]:
@@ -36,14 +47,17 @@ def _read(path: Path) -> np.ndarray:
         raise DataError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: empty file")
+    check_file_size(path)
     try:
         shape = _header_shape(path)
     except PermissionError:
         raise DataError(f"{path}: permission denied") from None
     except Exception as exc:
         raise DataError(f"{path}: cannot read as an image ({type(exc).__name__}: {exc})") from None
-    if shape and int(np.prod([s for s in shape if s > 4], dtype=np.float64)) > MAX_PIXELS:
-        raise DataError(f"{path}: image of shape {shape} is over dqcl's limit of {MAX_PIXELS:,} pixels; tile it first")
+    plane = sorted(shape)[-2:] if len(shape) >= 2 else shape
+    if shape and (float(np.prod(plane, dtype=np.float64)) > MAX_PIXELS or float(np.prod(shape, dtype=np.float64)) > MAX_VALUES):
+        raise DataError(f"{path}: image of shape {shape} is over dqcl's limit of {MAX_PIXELS:,} pixels "
+                        f"({MAX_VALUES:,} values over every axis); tile it first")
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
             import tifffile

@@ -23,8 +23,8 @@ def select_features_file(path: Path, *, ratio: float, bins: int = 10, variant: s
         feats = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a NumPy .npy array ({exc})") from None
+    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty or truncated file
+        raise DataError(f"{path}: not a NumPy .npy array ({type(exc).__name__}: {exc or 'empty file'})") from None
     try:
         idx = select(feats, ratio, bins, variant, seed)
     except DqclError as err:

@@ -50,6 +50,17 @@ def check_features(x: np.ndarray, where: str = "features") -> np.ndarray:
     return x
 
 
+def _unit_scale(x: np.ndarray) -> np.ndarray:
+    """X times the power of two that brings its largest magnitude into [0.5, 1): exact in floating
+    point, so the coreset is the same, and squared distances of features as large as 1e200 cannot
+    overflow (nor tiny ones underflow) on the way."""
+    x = np.asarray(x, dtype=np.float64) if x.dtype.kind in "iu" else x
+    top = float(np.max(np.abs(x))) if x.size else 0.0
+    if top == 0.0:
+        return x
+    return np.ldexp(x, -int(np.frexp(top)[1]))
+
+
 def _check_args(n: int, ratio: float, bins: int) -> None:
     if not (0.0 < ratio <= 1.0):
         raise DqclError(f"ratio must be in (0, 1], got {ratio}")
@@ -242,5 +253,5 @@ def select(x: np.ndarray, ratio: float, bins: int = 10, variant: str = "mmv", se
     """Sorted int64 indices of the coreset of X chosen by ``variant``."""
     if variant not in SELECTORS:
         raise DqclError(f"unknown selection variant '{variant}'; known: {', '.join(SELECTORS)}")
-    x = check_features(x)
+    x = _unit_scale(check_features(x))
     return np.sort(SELECTORS[variant](x, float(ratio), int(bins), int(seed), **kw)).astype(np.int64)

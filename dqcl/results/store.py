@@ -37,22 +37,40 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+_HEADER = b"SQLite format 3\x00"
+
+
+def _uri(path: Path, immutable: bool = False) -> str:
+    from urllib.parse import quote
+
+    return f"file:{quote(str(path.resolve()))}?mode=ro" + ("&immutable=1" if immutable else "")
+
+
 class Store:
+    """A dqcl results store. ``readonly`` opens it without writing a byte (a read-only mount works);
+    a file that is not a dqcl store (another application's database, or not SQLite at all) is
+    refused before anything is written to it."""
+
     def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = Path(path)
+        timeout = float(os.environ.get("DQCL_STORE_TIMEOUT", "30"))
         if readonly and not self.path.is_file():
             raise StoreError(f"{self.path}: no results store here (run 'dqcl run benchmark' first)")
+        if self.path.exists() and not self.path.is_file():
+            raise StoreError(f"{self.path}: not a file; give --store a file path")
+        fresh = not self.path.exists() or self.path.stat().st_size == 0
         try:
-            if not readonly:
+            if not fresh:
+                self._check_ours(timeout)
+            if readonly:
+                self.conn = self._read_only(timeout)
+            else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(self.path, timeout=float(os.environ.get("DQCL_STORE_TIMEOUT", "30")))
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            if not readonly:
+                self.conn = sqlite3.connect(self.path, timeout=timeout)
+                self.conn.execute("PRAGMA journal_mode=WAL")  # several writers may append at once
                 with self.conn:
                     self.conn.executescript(_SCHEMA)
-                    self.conn.execute(
-                        "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-                    )
+                    self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         except sqlite3.OperationalError as err:
             if "locked" in str(err):
@@ -62,8 +80,39 @@ class Store:
             raise StoreError(f"{self.path}: not a usable dqcl results store ({err})") from None
         except (sqlite3.DatabaseError, OSError) as err:
             raise StoreError(f"{self.path}: not a usable dqcl results store ({err})") from None
-        if row is None or int(row[0]) > SCHEMA_VERSION:
-            found = row[0] if row else "none"
+        self._check_schema(row)
+
+    def _read_only(self, timeout: float) -> sqlite3.Connection:
+        """Read without writing: plain read-only mode, or, where that needs a side file it cannot
+        make (a WAL store on a read-only mount), the file as it is (immutable)."""
+        try:
+            conn = sqlite3.connect(_uri(self.path), uri=True, timeout=timeout)
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            return conn
+        except sqlite3.OperationalError:
+            return sqlite3.connect(_uri(self.path, immutable=True), uri=True, timeout=timeout)
+
+    def _check_ours(self, timeout: float) -> None:
+        """Refuse, without writing, a file that is not a dqcl store."""
+        with open(self.path, "rb") as fh:
+            if fh.read(16) != _HEADER:
+                raise StoreError(f"{self.path}: not a dqcl results store (not an SQLite database); give --store a new file")
+        conn = self._read_only(timeout)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            conn.close()
+        if tables and not {"meta", "runs"} <= tables:
+            raise StoreError(f"{self.path}: not a dqcl results store (an SQLite database with tables "
+                             f"{', '.join(sorted(tables)[:5])}); dqcl writes nothing to it; give --store a new file")
+
+    def _check_schema(self, row) -> None:
+        found = row[0] if row else None
+        try:
+            version = int(found)
+        except (TypeError, ValueError):
+            raise StoreError(f"{self.path}: store schema field is {found!r}, not a number; not a usable dqcl results store") from None
+        if version > SCHEMA_VERSION:
             raise StoreError(f"{self.path}: store schema {found} is newer than this dqcl understands ({SCHEMA_VERSION})")
 
     def close(self) -> None:
@@ -115,7 +164,11 @@ class Store:
         except sqlite3.DatabaseError as err:
             raise StoreError(f"{self.path}: cannot read results ({err})") from None
         for key, config, result in rows:
-            yield {"key": key, "config": json.loads(config), "result": json.loads(result)}
+            try:
+                yield {"key": key, "config": json.loads(config), "result": json.loads(result)}
+            except (TypeError, ValueError) as err:
+                raise StoreError(f"{self.path}: run {key}: its stored config or result is not valid JSON ({err}); "
+                                 "delete that row or restore the store from a copy") from None
 
     def __len__(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]

@@ -12,10 +12,51 @@ from pathlib import Path
 
 from ..config.expand import expand
 from ..config.schema import RunConfig, Spec
+from ..data.domains import Domain
 from ..data.prepared import DOMAIN_CACHE, PreparedDomains
 from ..errors import DqclError
 
 __all__ = ["Study", "preflight"]
+
+
+def _patch_count(shapes, patch: int, stride: int, pad: bool) -> int:
+    from ..data.patches import grid
+
+    total = 0
+    for h, w in shapes:
+        if pad:
+            h, w = max(h, patch), max(w, patch)
+        total += len(grid(h, patch, stride)) * len(grid(w, patch, stride))
+    return total
+
+
+def _check_memory(spec: Spec, read: dict[str, Domain]) -> None:
+    """Refuse a study whose runs would need more memory than the machine has (see `dqcl.train.memory`)."""
+    from ..train.memory import available_bytes, estimate_run_bytes
+
+    d = spec.data
+    n = 0
+    for ds in spec.domains.values():
+        if ds.name in read:
+            shapes = [im.shape for split in (read[ds.name].train, read[ds.name].test) for im in split.images]
+        else:  # a generated domain: its images' count and size are parameters (defaults from its factory)
+            import inspect
+
+            from ..data.domains import DOMAINS
+
+            args = {k: p.default for k, p in inspect.signature(DOMAINS.get(ds.kind).factory).parameters.items()} | ds.params
+            if not {"size", "n_train", "n_test"} <= set(args):
+                continue
+            shapes = [(args["size"], args["size"])] * (args["n_train"] + args["n_test"])
+        n += _patch_count(shapes, d.patch_size, d.stride, d.pad)
+    need = estimate_run_bytes(spec.model.widths, spec.model.norm, d.patch_size, spec.train.batch_size, n)
+    have = available_bytes()
+    if need > have:
+        raise DqclError(
+            f"{spec.source}: a run of this spec needs about {need / 2**30:,.1f} GiB (network widths "
+            f"{list(spec.model.widths)}, {d.patch_size} px patches, batch {spec.train.batch_size}, {n:,} patches) and "
+            f"{have / 2**30:,.1f} GiB is available; make it smaller, or set DQCL_MAX_RUN_MEMORY (bytes) if the estimate is wrong"
+        )
 
 
 @dataclass(frozen=True)
@@ -30,16 +71,17 @@ class Study:
 def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE) -> Study:
     runs = expand(spec)
     skipped: list[str] = []
-    seen = {}
+    read: dict[str, Domain] = {}
     for cfg in runs:
         manifests = dict(cfg.data_manifests)
         for ds in cfg.domains:
-            if ds.kind == "folder" and ds.name not in seen:
-                seen[ds.name] = ds
+            if ds.kind == "folder" and ds.name not in read:
                 if not Path(ds.params["path"]).is_dir():
                     raise DqclError(f"{ds.params['path']}: no such folder (domain '{ds.name}' of {spec.source})")
                 # read every pair now: a bad file stops the study before anything is stored, not hours in
-                skipped += cache.domain(ds.kind, ds.params, spec.data_seed, manifests.get(ds.name, "")).skipped
+                read[ds.name] = cache.domain(ds.kind, ds.params, spec.data_seed, manifests.get(ds.name, ""))
+                skipped += read[ds.name].skipped
+    _check_memory(spec, read)
     if spec.model.init:
         from ..cpnet.model import CellposeNet, load_init
 

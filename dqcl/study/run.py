@@ -54,6 +54,7 @@ def run_spec(
     redundancy: bool | None = False,
     skip_bad: bool = False,
     overrides: tuple[str, ...] = (),
+    dry_run: bool = False,
     progress: bool = True,
     say: Callable[[str], None] = lambda msg: None,
 ) -> StudySummary:
@@ -62,6 +63,7 @@ def run_spec(
     ``redundancy``: True for ``dqcl run redundancy`` (the spec must have a ``[redundancy]``
     table), False for ``dqcl run benchmark`` (it must not), None for either.
 
+    ``dry_run``: every check (spec, folders, memory), then stop: no store is opened, nothing runs.
     A Ctrl-C becomes `Interrupted`, whose message says what is stored and how to finish.
     """
     executor.check()
@@ -76,6 +78,8 @@ def run_spec(
     study = preflight(parsed)  # before the store is opened: a study that cannot start leaves no file behind
     for problem in study.skipped:
         say(f"skipped: {problem}")
+    if dry_run:
+        return StudySummary(len(study.runs), 0, 0, 0.0, parsed.name)
     with Store(store) as s:
         try:
             return run_study(study, s, executor, progress)

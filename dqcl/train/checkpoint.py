@@ -34,7 +34,7 @@ from torch import nn
 from ..config.strategies import STRATEGIES
 from ..core.atomic import atomic_open
 from ..data.streams import as_avalanche, dataset_tensors
-from ..errors import CheckpointError
+from ..errors import CheckpointError, OutputError
 
 __all__ = ["encode", "decode", "save", "load", "strategy_state", "restore_strategy", "CheckpointError"]
 
@@ -241,6 +241,8 @@ def save(path: Path, payload: dict[str, Any]) -> None:
     try:
         with atomic_open(path, "wb") as fh:
             torch.save({"format": FORMAT, **payload}, fh)
+    except OutputError as err:
+        raise CheckpointError(f"{err} (a run checkpoint)") from None
     except OSError as err:
         raise CheckpointError(f"{path}: cannot write checkpoint ({err.strerror or err})") from None
 

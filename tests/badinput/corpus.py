@@ -109,6 +109,7 @@ def _data_case(make: Callable[[Path], Path], *says: str, skippable: bool = True)
         bad = make(root / "data" / "train")
         return Case(_run(root), [str(bad), *says], skippable=skippable)
 
+    build.data_case = True  # a bad file in a data folder: `dqcl data register` meets it too
     return build
 
 
@@ -240,6 +241,9 @@ def _unreadable_case(root: Path) -> Case:
     return case
 
 
+_unreadable_case.data_case = True
+
+
 def _spec_text_case(mutate: Callable[[str], str], *says: str) -> Callable[[Path], Case]:
     def build(root: Path) -> Case:
         good_folder(root)
@@ -275,10 +279,75 @@ def _store_case(kind: str) -> Callable[[Path], Case]:
                 import dqcl.results.store as st
 
                 real = sqlite3.connect
-                mp.setattr(st.sqlite3, "connect", lambda path, **kw: real(f"file:{path}?mode=ro", uri=True, **kw))
+                def read_only(path, **kw):  # every connection opens the file as a read-only file opens
+                    kw.pop("uri", None)
+                    return real(str(path) if str(path).startswith("file:") else f"file:{path}?mode=ro", uri=True, **kw)
+
+                mp.setattr(st.sqlite3, "connect", read_only)
 
             case.patch = patch  # root writes any file: open the store the way a read-only file opens
         return case
+
+    return build
+
+
+def _sparse_tib(d: Path) -> Path:
+    """A 1 TiB sparse file among the pairs: refused by size before a byte is hashed or read."""
+    import shutil
+
+    p = d / "s9_img.png"
+    with open(p, "wb") as fh:
+        fh.truncate(2**40)
+    shutil.copy(d / "s0_masks.png", d / "s9_masks.png")
+    return p
+
+
+def _device_links(d: Path) -> Path:
+    """An image and its mask that are links to a device: reported, never silently dropped."""
+    for name in ("s8_img.png", "s8_masks.png"):
+        (d / name).symlink_to("/dev/null")
+    return d / "s8_masks.png"  # masks are listed first
+
+
+def _many_small_axes(d: Path) -> Path:
+    """A TIFF whose small extra axes multiply its values past the limit (4^5 x 2048^2): read from its header."""
+    import tifffile
+
+    p = d / "s0_img.tif"
+    (d / "s0_img.png").unlink()
+    tifffile.imwrite(p, shape=(4, 4, 4, 4, 4, 2048, 2048), dtype="uint8")  # sparse: a few kB on disk
+    return p
+
+
+def _foreign_db(root: Path) -> Case:
+    """Another application's SQLite file given as --store: refused, not a byte written to it."""
+    good_folder(root)
+    case = Case(_run(root), [str(root / "store.sqlite"), "not a dqcl results store", "users"], extra={"store": "foreign"})
+    return case
+
+
+def _store_row_case(kind: str) -> Callable[[Path], Case]:
+    """A store whose run row holds truncated JSON, or whose schema field is not a number: leaderboard build."""
+    def build(root: Path) -> Case:
+        good_folder(root)
+        says = ["not valid JSON"] if kind == "bad_json" else ["schema field", "not a number"]
+        return Case(["leaderboard", "build", "--store", str(root / "store.sqlite"), "--out", str(root / "lb")],
+                    [str(root / "store.sqlite"), *says], extra={"store": kind})
+
+    return build
+
+
+def _select_case(kind: str) -> Callable[[Path], Case]:
+    def build(root: Path) -> Case:
+        good_folder(root)
+        feats = root / "f.npy"
+        if kind == "empty_npy":
+            feats.write_bytes(b"")
+            return Case(["select", str(feats), "--ratio", "0.5", "--out", str(root / "o.npy")], [str(feats), "not a NumPy .npy array"])
+        np.save(feats, np.random.default_rng(0).standard_normal((20, 4)))
+        (root / "afile").write_text("a regular file")
+        out = root / "afile" / "o.npy"
+        return Case(["select", str(feats), "--ratio", "0.5", "--out", str(out)], [str(out), "cannot write"])
 
     return build
 
@@ -307,4 +376,22 @@ CASES: dict[str, Callable[[Path], Case]] = {
     "store_corrupted": _store_case("corrupted"),
     "store_locked": _store_case("locked"),
     "store_read_only": _store_case("readonly"),
+    # issue 13: hostile input
+    "sparse_1_tib_file": _data_case(_sparse_tib, "over dqcl's limit", skippable=False),
+    "links_to_a_device": _data_case(_device_links, "not a regular file", skippable=False),
+    "tiff_of_many_small_axes": _data_case(_many_small_axes, "over dqcl's limit"),
+    "cache_dir_outside": _spec_text_case(lambda t: t.replace('cache_dir = "', 'cache_dir = "../../../../../tmp/evil-'), "data.cache_dir", "leads outside"),
+    "lr_nan": _spec_text_case(lambda t: t.replace("batch_size = 4", "batch_size = 4\nlr = nan"), "train.lr", "got nan"),
+    "negative_seed": _spec_text_case(lambda t: t.replace("seeds = [0]", "seeds = [-1]"), "study.seeds", "in [0, 4294967295]"),
+    "seed_too_large": _spec_text_case(lambda t: t.replace("seeds = [0]", "seeds = [4294967296]"), "study.seeds", "got 4294967296"),
+    "negative_data_seed": _spec_text_case(lambda t: t.replace("seeds = [0]", "seeds = [0]\ndata_seed = -3"), "study.data_seed", "got -3"),
+    "negative_builtin_size": _spec_text_case(lambda t: t.replace("size = 96", "size = -96"), "domains.histo.size", "got -96"),
+    "zero_builtin_n_train": _spec_text_case(lambda t: t.replace("n_train = 2", "n_train = 0"), "domains.histo.n_train", "in [1, 100000], got 0"),
+    "memory_bomb_patch": _spec_text_case(lambda t: t.replace("patch_size = 48", "patch_size = 60000\npad = true").replace("stride = 48", "stride = 60000"), "needs about", "GiB"),
+    "memory_bomb_widths": _spec_text_case(lambda t: t.replace("widths = [8, 16, 32, 64]", "widths = [65536, 16, 32, 64]"), "needs about", "GiB"),
+    "someone_elses_database": _foreign_db,
+    "store_row_truncated_json": _store_row_case("bad_json"),
+    "store_schema_not_a_number": _store_row_case("bad_schema"),
+    "select_empty_npy": _select_case("empty_npy"),
+    "select_out_under_a_file": _select_case("out_under_file"),
 }

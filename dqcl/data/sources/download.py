@@ -24,11 +24,27 @@ from ...errors import DataError
 __all__ = ["download", "sha256_of", "unpack"]
 
 CHUNK = 1 << 20
+DOWNLOAD_SECONDS = 6 * 3600  # one file's whole transfer, however slowly its bytes come (DQCL_DOWNLOAD_TIMEOUT)
+UNPACKED_BYTES = 64 * 2**30  # an archive's members together (DQCL_MAX_UNPACKED_BYTES)
+UNPACK_RATIO = 200  # unpacked bytes per byte of archive (DQCL_MAX_UNPACK_RATIO)
+
+
+def _limit(env: str, default: float) -> float:
+    try:
+        return float(os.environ.get(env, default))
+    except ValueError:
+        return float(default)
 
 
 def download(url: str, dest: Path, sha256: str | None = None, progress: Callable[[int, int | None], None] | None = None,
              timeout: float = 60.0) -> str:
-    """Fetch ``url`` to ``dest`` (resuming ``dest.part``); returns the file's SHA-256."""
+    """Fetch ``url`` to ``dest`` (resuming ``dest.part``); returns the file's SHA-256.
+
+    ``timeout`` bounds each wait for bytes; the whole transfer is bounded by DOWNLOAD_SECONDS (or
+    DQCL_DOWNLOAD_TIMEOUT), so a server that trickles a byte now and then cannot hold dqcl forever."""
+    import time
+
+    deadline = time.monotonic() + _limit("DQCL_DOWNLOAD_TIMEOUT", DOWNLOAD_SECONDS)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.is_file():
@@ -46,11 +62,14 @@ def download(url: str, dest: Path, sha256: str | None = None, progress: Callable
             total = int(total) + (have if resumed else 0) if total is not None else None
             with open(part, "ab" if resumed else "wb") as fh:
                 done = have if resumed else 0
-                for block in iter(lambda: resp.read(CHUNK), b""):
+                while block := resp.read1(CHUNK):  # what has arrived, not a full chunk: the deadline is checked often
                     fh.write(block)
                     done += len(block)
                     if progress:
                         progress(done, total)
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the transfer took longer than {_limit('DQCL_DOWNLOAD_TIMEOUT', DOWNLOAD_SECONDS):.0f} s "
+                                           "(DQCL_DOWNLOAD_TIMEOUT)")
     except urllib.error.HTTPError as err:
         if err.code == 416 and have:  # the part file is already complete
             pass
@@ -84,35 +103,82 @@ def _write_member(src, target: Path) -> None:
         shutil.copyfileobj(src, dst, CHUNK)
 
 
+def _members(archive: Path) -> tuple[str, list[tuple[str, int]]]:
+    """("zip" or "tar", [(name, unpacked size)]) from the archive's own directory, before extracting anything."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            return "zip", [(i.filename, i.file_size) for i in zf.infolist()]
+    if tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as tf:
+            return "tar", [(m.name, m.size) for m in tf.getmembers()]
+    return "file", []
+
+
+def _check_sizes(archive: Path, members: list[tuple[str, int]]) -> None:
+    total, packed = sum(size for _, size in members), max(1, archive.stat().st_size)
+    cap, ratio = _limit("DQCL_MAX_UNPACKED_BYTES", UNPACKED_BYTES), _limit("DQCL_MAX_UNPACK_RATIO", UNPACK_RATIO)
+    if total > cap:
+        raise DataError(f"{archive}: would unpack to {total:,} bytes, over the limit of {cap:,.0f} "
+                        "(raise it with DQCL_MAX_UNPACKED_BYTES); nothing was extracted")
+    if total > ratio * packed:
+        raise DataError(f"{archive}: would unpack {packed:,} bytes into {total:,} ({total / packed:,.0f} times as many), "
+                        f"over the limit of {ratio:,.0f} (a zip bomb? raise it with DQCL_MAX_UNPACK_RATIO); nothing was extracted")
+
+
 def unpack(archive: Path, into: Path) -> Path:
-    """Unpack a .zip or .tar(.gz/.bz2/.xz) into ``into``; any other file is copied there."""
+    """Unpack a .zip or .tar(.gz/.bz2/.xz) into ``into``; any other file is copied there.
+
+    The archive's directory is checked first (sizes, ratio, names, links), members go to a
+    staging folder, and only a complete extraction is moved into ``into``: a refused or
+    broken archive leaves nothing half-extracted behind."""
     archive, into = Path(archive), Path(into)
     into.mkdir(parents=True, exist_ok=True)
     try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                for info in zf.infolist():
-                    target = _inside(into, info.filename)
-                    if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                        raise DataError(f"{archive}: member '{info.filename}' is a symbolic link; refusing the archive")
-                    if info.is_dir():
-                        target.mkdir(parents=True, exist_ok=True)
-                        continue
-                    with zf.open(info) as src:
-                        _write_member(src, target)
-        elif tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as tf:
-                for member in tf.getmembers():
-                    target = _inside(into, member.name)
-                    if not (member.isfile() or member.isdir()):
-                        raise DataError(f"{archive}: member '{member.name}' is a link or device; refusing the archive")
-                    if member.isdir():
-                        target.mkdir(parents=True, exist_ok=True)
-                        continue
-                    with tf.extractfile(member) as src:
-                        _write_member(src, target)
-        else:
-            shutil.copy2(archive, into / archive.name)
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as err:
+        kind, members = _members(archive)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
         raise DataError(f"{archive}: damaged archive ({err})") from None
+    if kind == "file":
+        shutil.copy2(archive, into / archive.name)
+        return into
+    _check_sizes(archive, members)
+    staging = into / f".unpacking-{archive.name}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        _extract(archive, kind, staging)
+        for entry in staging.iterdir():
+            target = into / entry.name
+            if target.is_dir() and entry.is_dir():
+                shutil.copytree(entry, target, dirs_exist_ok=True)
+            else:
+                os.replace(entry, target)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as err:
+        raise DataError(f"{archive}: damaged archive ({err}); nothing was extracted") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return into
+
+
+def _extract(archive: Path, kind: str, into: Path) -> None:
+    if kind == "zip":
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                target = _inside(into, info.filename)
+                if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                    raise DataError(f"{archive}: member '{info.filename}' is a symbolic link; refusing the archive")
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                with zf.open(info) as src:
+                    _write_member(src, target)
+    else:
+        with tarfile.open(archive) as tf:
+            for member in tf.getmembers():
+                target = _inside(into, member.name)
+                if not (member.isfile() or member.isdir()):
+                    raise DataError(f"{archive}: member '{member.name}' is a link or device; refusing the archive")
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                with tf.extractfile(member) as src:
+                    _write_member(src, target)

@@ -19,6 +19,22 @@ from .recipes import RECIPES, Recipe
 __all__ = ["fetch_dataset", "recipe"]
 
 
+_OURS = {"downloads", "raw", ".converting"}  # what an interrupted fetch leaves; a rerun resumes from it
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    """Refuse to fill a folder holding files dqcl did not put there, unless told to overwrite."""
+    if overwrite or not out.exists():
+        return
+    if not out.is_dir():
+        raise DataError(f"{out}: not a folder; give --to a new or empty folder")
+    theirs = sorted(p.name for p in out.iterdir() if p.name not in _OURS)
+    if theirs and not (out / MANIFEST_NAME).is_file():
+        shown = ", ".join(theirs[:5]) + (f" and {len(theirs) - 5} more" if len(theirs) > 5 else "")
+        raise DataError(f"{out}: not empty and not made by dqcl (it holds {shown}); give a new folder, "
+                        "or --overwrite to replace its train/ and test/")
+
+
 def recipe(name: str) -> Recipe:
     return RECIPES.get(name).factory
 
@@ -26,11 +42,13 @@ def recipe(name: str) -> Recipe:
 def fetch_dataset(
     name: str, to: str | Path, *, mirror: str | None = None, source: str | Path | None = None, skip_bad: bool = False,
     say: Callable[[str], None] = print, progress: Callable[[int, int | None], None] | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Bring dataset ``name`` into ``to`` (train/ + test/ + manifest); returns the manifest.
 
     ``source``: a folder the user downloaded by hand (for recipes without a direct download).
     ``mirror``: fetch the recipe's file names from this base URL instead of their own hosts.
+    ``overwrite``: allow filling a non-empty folder dqcl did not make (its train/ and test/ are replaced).
     """
     rec = recipe(name)
     out = Path(to).expanduser().resolve()
@@ -39,6 +57,7 @@ def fetch_dataset(
         return json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))
     if source is None and not rec.files:
         raise DataError(f"{name}: no direct download (the licence needs a click or a registration). Steps:\n{rec.manual}")
+    _check_target(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     digests = {}
     if source is None:

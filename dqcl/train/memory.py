@@ -1,0 +1,54 @@
+"""How much memory a run will need, estimated before anything is allocated.
+
+A spec can ask for a network or patches no machine holds (``widths = [65536, ...]``,
+``patch_size = 60000`` with padding); the study's preflight refuses those with one line
+rather than letting the first allocation fail hours in or the machine swap. The estimate
+is rough (within about a factor of two of what a run peaks at) and errs high:
+
+- the network: its exact parameter count (the net is built on PyTorch's ``meta`` device,
+  which allocates nothing) x 4 bytes x 5 (weights, gradients, momentum, and two copies a
+  strategy may keep: a teacher network, a weight snapshot);
+- one training batch: ``batch x patch^2 x sum_l widths[l] / 4^l x 4 bytes x 24`` (each level
+  keeps about two dozen feature maps of its width for the backward pass);
+- the data: every patch of every domain with its four flow-target channels, float32.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["estimate_run_bytes", "available_bytes", "ACTIVATION_MAPS"]
+
+ACTIVATION_MAPS = 24
+
+
+def _param_count(widths: tuple[int, ...], norm: str) -> int:
+    import torch
+
+    from ..cpnet.model import CellposeNet
+
+    with torch.device("meta"):
+        net = CellposeNet(widths, norm=norm)
+    return sum(p.numel() for p in net.parameters())
+
+
+def estimate_run_bytes(widths: tuple[int, ...], norm: str, patch: int, batch: int, n_patches: int) -> int:
+    params = _param_count(widths, norm) * 4 * 5
+    maps = sum(w / 4**level for level, w in enumerate(widths))
+    activations = batch * patch * patch * maps * 4 * ACTIVATION_MAPS
+    data = n_patches * patch * patch * 4 * 5
+    return int(params + activations + data)
+
+
+def available_bytes() -> int:
+    """The memory a run may use: DQCL_MAX_RUN_MEMORY (bytes) if set, else the host's available memory."""
+    if os.environ.get("DQCL_MAX_RUN_MEMORY"):
+        return int(float(os.environ["DQCL_MAX_RUN_MEMORY"]))
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
