@@ -91,15 +91,19 @@ def resolve_inside(value: str, base: Path, where: str) -> str:
 
 
 def confine_write(value: str, base: Path, where: str, env: str) -> str:
-    """A folder a spec makes dqcl write to, resolved: relative to the working directory, and inside it
-    or the spec's folder, absolute or not. A spec from elsewhere cannot make dqcl write anywhere else;
-    the user who wants that says so in the environment variable ``env``, which wins."""
+    """A folder a spec makes dqcl write to, resolved, by the rule for domain paths: an absolute path
+    is the user's own choice; a relative one (taken from the working directory) must stay inside
+    the working directory or the spec's folder, after following links, so a spec from elsewhere
+    cannot make dqcl write anywhere else. The environment variable ``env``, if set, wins."""
     import os
 
     if os.environ.get(env):
         return str(Path(os.environ[env]).expanduser().resolve())
-    resolved = (Path.cwd() / Path(value).expanduser()).resolve()
+    p = Path(value).expanduser()
+    if p.is_absolute():
+        return str(p.resolve())
+    resolved = (Path.cwd() / p).resolve()
     if not any(resolved.is_relative_to(root) for root in (Path.cwd().resolve(), base.resolve())):
         raise SpecError(f"{where}: '{value}' leads outside the working directory and the spec's folder (to {resolved}); "
-                        f"set {env} to write there")
+                        f"write an absolute path, or set {env}, if that is meant")
     return str(resolved)
