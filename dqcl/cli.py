@@ -269,7 +269,7 @@ def score(true_dir: Path, pred_dir: Path, true_suffix: str, pred_suffix: str, as
 
 @cli.command("select")
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("--ratio", type=float, required=True, help="Fraction to keep, in (0, 1].")
+@click.option("--rate", "--ratio", "ratio", type=float, required=True, help="Fraction to keep, in (0, 1] (a spec's `rate`).")
 @click.option("--bins", type=int, default=10, show_default=True)
 @click.option("--variant", type=click.Choice(["mmv", "graphcut", "random", "kcenter"]), default="mmv", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -333,7 +333,7 @@ def domains_gallery(domain: str, out: Path, seed: int, count: int, folder_path: 
 @domains.command("diversity")
 @click.argument("domain")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG file to write.")
-@click.option("--ratio", type=float, default=0.1, show_default=True)
+@click.option("--rate", "--ratio", "ratio", type=float, default=0.1, show_default=True, help="Fraction each subset keeps.")
 @click.option("--bins", type=int, default=10, show_default=True)
 @click.option("--embedder", type=click.Choice(["stats", "mae"]), default="stats", show_default=True)
 @click.option("--mae-weights", default="")

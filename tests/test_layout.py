@@ -140,3 +140,13 @@ def test_no_generic_strategies_package_is_installed(tmp_path):
     code = "import importlib.util, dqcl.strategies; print(importlib.util.find_spec('strategies') is None)"
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True", "a top-level package named 'strategies' is installed"
+
+
+def test_the_citation_file_names_the_packages_version():
+    import re
+
+    import dqcl
+
+    cff = (ROOT / "CITATION.cff").read_text()
+    assert re.search(r"^version: (.+)$", cff, re.M).group(1).strip() == dqcl.__version__
+    assert "2511.04803" in cff and (ROOT / "LICENSE").read_text().startswith("BSD 3-Clause")

@@ -96,7 +96,7 @@ class Store:
         """Refuse, without writing, a file that is not a dqcl store."""
         with open(self.path, "rb") as fh:
             if fh.read(16) != _HEADER:
-                raise StoreError(f"{self.path}: not a dqcl results store (not an SQLite database); give --store a new file")
+                raise StoreError(f"{self.path}: not a usable dqcl results store (not an SQLite database); give --store a new file")
         conn = self._read_only(timeout)
         try:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
