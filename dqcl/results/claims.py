@@ -1,0 +1,196 @@
+"""The paper's three claims (Zhao & Chen 2025, arXiv 2511.04803), tested on stored runs.
+
+(a) Redundancy: a small DQ-selected share of a domain trains almost as well as all of it.
+    From a redundancy study: the final score of training from scratch on each selector's
+    subset at each rate; the smallest rate whose mean reaches 95 % of the full-data mean.
+    Verdict on DQ at 10 %: supported if its mean reaches 95 % of the full-data mean.
+(b) Asymmetry: fine-tuning the generalist (cyto) on a specialist forgets the source much
+    more than the reverse. From naive runs in both directions: forgetting of the first
+    domain, R[0][0] - R[1][0], generalist-first minus specialist-first, paired by seed.
+(c) Replay: while adapting the generalist, replaying 5-10 % of the source chosen by DQ
+    restores the source, and replaying all of it hurts the target. From replay runs at
+    0 (naive), 1, 5, 10, 50, 100 %: source score R[1][0] and target score R[1][1].
+
+A verdict is "supported" when the interval of the deciding difference (a 95 % t interval
+over seeds, paired by seed, see `dqcl.results.stats`) lies on the claim's side of zero,
+"contradicted" when it lies on the other side, "not supported" when it includes zero or the
+effect is too small (a restored source must reach 90 % of its score before adaptation).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from .stats import Summary, fmt, paired, summarise
+
+__all__ = ["Claim", "claims", "claims_markdown", "GENERALIST"]
+
+GENERALIST = "cyto"  # the built-in generalist domain; the others are specialists
+RESTORED = 0.9  # a source is restored when its final score reaches this share of its score before adaptation
+SATURATED = 0.95  # a subset "trains almost as well" when it reaches this share of the full-data score
+
+
+@dataclass(frozen=True)
+class Claim:
+    claim: str  # "redundancy", "asymmetry", "replay: restores source", "replay: full replay hurts target"
+    study: str
+    pair: str  # e.g. "cyto -> histo"
+    evidence: str
+    verdict: str
+
+
+def _verdict(diff: Summary | None, expect_positive: bool) -> str:
+    if diff is None or diff.n < 2:
+        return "not enough seeds"
+    if diff.excludes_zero():
+        return "supported" if (diff.lo > 0) == expect_positive else "contradicted"
+    return "not supported"
+
+
+def _by_seed(es: list[dict[str, Any]], value) -> dict[int, float]:
+    return {e["seed"]: float(value(e)) for e in es}
+
+
+def _redundancy(rows: list[dict[str, Any]], metric: str) -> list[Claim]:
+    out = []
+    for study in sorted({e["study"] for e in rows if e.get("selector") is not None}):
+        mine = [e for e in rows if e["study"] == study and e["metric"] == metric and e.get("selector") is not None]
+        cells: dict[tuple[str, float], list[dict]] = defaultdict(list)
+        for e in mine:
+            cells[(e["selector"], e["rate"])].append(e)
+        full = summarise([e["R"][-1][0] for e in cells.get(("all", 1.0), [])])
+        if full is None:
+            continue
+        parts, reach = [], {}
+        for sel in sorted({s for s, _ in cells if s != "all"}):
+            rates = sorted(r for s, r in cells if s == sel)
+            means = {r: summarise([e["R"][-1][0] for e in cells[(sel, r)]]) for r in rates}
+            hit = next((r for r in rates if means[r].mean >= SATURATED * full.mean), None)
+            reach[sel] = hit
+            parts.append(f"{sel} reaches {SATURATED:.0%} of full data at "
+                         f"{'—' if hit is None else f'{hit:.0%}'}; at 10 %: {fmt(means.get(0.1))}")
+        dq10 = summarise([e["R"][-1][0] for e in cells.get(("mmv", 0.1), [])])
+        rnd = paired(_by_seed(cells.get(("mmv", 0.1), []), lambda e: e["R"][-1][0]),
+                     _by_seed(cells.get(("random", 0.1), []), lambda e: e["R"][-1][0]))
+        evidence = (f"{metric}, full data {fmt(full)}; " + "; ".join(parts)
+                    + f"; DQ (mmv) − random at 10 %: {fmt(rnd, signed=True)}")
+        if dq10 is None:
+            verdict = "not run"
+        else:
+            verdict = "supported" if dq10.mean >= SATURATED * full.mean else "not supported"
+        domain = mine[0]["ordering"][0]
+        out.append(Claim("redundancy: 10 % DQ trains almost as well as all data", study, domain, evidence, verdict))
+    return out
+
+
+def _asymmetry(rows: list[dict[str, Any]], metric: str) -> list[Claim]:
+    out = []
+    groups: dict[tuple[str, tuple[str, ...]], list[dict]] = defaultdict(list)
+    for e in rows:
+        if e["metric"] == metric and e["strategy"] == "naive" and e.get("selector") is None and len(e["ordering"]) == 2:
+            groups[(e["study"], tuple(e["ordering"]))].append(e)
+    for (study, order), es in sorted(groups.items()):
+        if order[0] != GENERALIST or (study, order[::-1]) not in groups:
+            continue
+        forget = lambda e: e["R"][0][0] - e["R"][1][0]  # noqa: E731
+        g2s, s2g = _by_seed(es, forget), _by_seed(groups[(study, order[::-1])], forget)
+        diff = paired(g2s, s2g)
+        evidence = (f"{metric} forgetting of the first domain: {order[0]} → {order[1]} {fmt(summarise(g2s.values()))}, "
+                    f"{order[1]} → {order[0]} {fmt(summarise(s2g.values()))}; difference {fmt(diff, signed=True)}")
+        out.append(Claim("asymmetry: generalist → specialist forgets more", study, f"{order[0]} ↔ {order[1]}",
+                         evidence, _verdict(diff, expect_positive=True)))
+    return out
+
+
+def _rate_label(e: dict[str, Any]) -> tuple[str, float] | None:
+    name, params = e["strategy_name"], e["params"]
+    if name == "naive":
+        return ("none", 0.0)
+    if name in ("replay", "dq_replay") and params.get("rate") is not None:
+        return (name, float(params["rate"]))
+    return None
+
+
+def _replay(rows: list[dict[str, Any]], metric: str) -> list[Claim]:
+    out = []
+    groups: dict[tuple[str, tuple[str, ...]], dict[tuple[str, float], list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for e in rows:
+        lab = _rate_label(e) if e["metric"] == metric and e.get("selector") is None and len(e["ordering"]) == 2 else None
+        if lab is not None:
+            groups[(e["study"], tuple(e["ordering"]))][lab].append(e)
+    for (study, order), cells in sorted(groups.items()):
+        rates = sorted({r for (name, r) in cells if name == "dq_replay"})
+        if order[0] != GENERALIST or ("none", 0.0) not in cells or not rates:
+            continue
+        pair = f"{order[0]} → {order[1]}"
+        source = lambda e: e["R"][1][0]  # noqa: E731
+        target = lambda e: e["R"][1][1]  # noqa: E731
+        naive = cells[("none", 0.0)]
+        for rate in (r for r in (0.05, 0.1) if ("dq_replay", r) in cells):
+            dq = cells[("dq_replay", rate)]
+            gain = paired(_by_seed(dq, source), _by_seed(naive, source))
+            share = summarise([source(e) / e["R"][0][0] for e in dq if e["R"][0][0] > 0])
+            vs_random = paired(_by_seed(dq, source), _by_seed(cells.get(("replay", rate), []), source))
+            verdict = _verdict(gain, expect_positive=True)
+            if verdict == "supported" and (share is None or share.mean < RESTORED):
+                verdict = "not supported"
+            out.append(Claim(
+                f"replay: {rate:.0%} DQ replay restores the source", study, pair,
+                f"{metric} on {order[0]}: {fmt(summarise(_by_seed(dq, source).values()))} with {rate:.0%} DQ replay, "
+                f"{fmt(summarise(_by_seed(naive, source).values()))} without (gain {fmt(gain, signed=True)}); "
+                f"{fmt(share, interval=False)} of its score before adaptation (restored: ≥ {RESTORED:.0%}); "
+                f"DQ − random at {rate:.0%}: {fmt(vs_random, signed=True)}",
+                verdict,
+            ))
+        full = cells.get(("replay", 1.0))
+        if full:
+            loss = paired(_by_seed(full, target), _by_seed(naive, target))
+            out.append(Claim(
+                "replay: full (100 %) replay hurts the target", study, pair,
+                f"{metric} on {order[1]}: {fmt(summarise(_by_seed(full, target).values()))} with 100 % replay, "
+                f"{fmt(summarise(_by_seed(naive, target).values()))} without (difference {fmt(loss, signed=True)})",
+                _verdict(loss, expect_positive=False),
+            ))
+    return out
+
+
+def claims(rows: list[dict[str, Any]], metric: str = "ap50") -> list[Claim]:
+    """Every claim the stored runs can test, with its evidence and verdict."""
+    return _redundancy(rows, metric) + _asymmetry(rows, metric) + _replay(rows, metric)
+
+
+def _curve_table(rows: list[dict[str, Any]], metric: str) -> list[str]:
+    """Source and target scores per replay rate, DQ vs random, for each replay study and pair."""
+    lines = []
+    groups: dict[tuple[str, tuple[str, ...]], dict[tuple[str, float], list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for e in rows:
+        lab = _rate_label(e) if e["metric"] == metric and e.get("selector") is None and len(e["ordering"]) == 2 else None
+        if lab is not None:
+            groups[(e["study"], tuple(e["ordering"]))][lab].append(e)
+    for (study, order), cells in sorted(groups.items()):
+        if not any(name != "none" for name, _ in cells):
+            continue
+        lines += [f"**{study}: {' → '.join(order)}** ({metric}; source = {order[0]}, target = {order[1]}; "
+                  "mean ± std [95 % interval] over seeds)", "",
+                  "| replay | rate | n | source | target |", "| --- | --- | --- | --- | --- |"]
+        for (name, rate), es in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            lines.append(f"| {name} | {rate:.0%} | {len(es)} | {fmt(summarise(e['R'][1][0] for e in es))} | "
+                         f"{fmt(summarise(e['R'][1][1] for e in es))} |")
+        lines.append("")
+    return lines
+
+
+def claims_markdown(rows: list[dict[str, Any]], metric: str = "ap50") -> list[str]:
+    """The Claims section of the leaderboard (empty when no stored study tests a claim)."""
+    found = claims(rows, metric)
+    if not found:
+        return []
+    lines = ["## Claims of the paper, tested", "",
+             "Verdicts as `dqcl.results.claims` defines them: the deciding difference's 95 % interval over seeds "
+             "(paired by seed) must lie on the claim's side of zero. Built-in CPU-sized domains, not the paper's data.", "",
+             "| claim | study | domains | evidence | verdict |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {c.claim} | {c.study} | {c.pair} | {c.evidence} | **{c.verdict}** |" for c in found]
+    lines.append("")
+    return lines + _curve_table(rows, metric)
