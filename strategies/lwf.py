@@ -42,6 +42,10 @@ class FeatureDistillation(SupervisedPlugin):
 
     def before_forward(self, strategy, **kwargs) -> None:
         if self.previous is not None and self.alpha > 0:
+            if getattr(strategy.model, "_compiled_call_impl", None) is not None:
+                # compiled code does not call hooks added after compiling: take the features with a second pass
+                self._features = strategy.model.net.downsample(strategy.model.prepare_input(strategy.mb_x))
+                return
             self._handle = strategy.model.net.downsample.register_forward_hook(self._keep)
 
     def after_forward(self, strategy, **kwargs) -> None:
@@ -53,7 +57,7 @@ class FeatureDistillation(SupervisedPlugin):
         if self._features is None:
             return
         with torch.no_grad():
-            old = self.previous.net.downsample(strategy.mb_x.float())
+            old = self.previous.net.downsample(self.previous.prepare_input(strategy.mb_x.float()))
         terms = [F.mse_loss(new.float(), ref) / ref.pow(2).mean().clamp(min=1e-8) for new, ref in zip(self._features, old)]
         strategy.loss = strategy.loss + self.alpha * torch.stack(terms).mean()
 

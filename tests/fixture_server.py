@@ -32,8 +32,11 @@ class FileServer:
                 rng = self.headers.get("Range")
                 if rng and rng.startswith("bytes="):
                     start = int(rng[6:].split("-")[0])
-                    if start >= len(data):
-                        self.send_error(416)
+                    if start >= len(data):  # as RFC 9110 has it: 416 with the full length
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{len(data)}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
                         return
                     self.send_response(206)
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")

@@ -8,6 +8,7 @@ domain kind or strategy, a path leading outside the places the user named.
 from __future__ import annotations
 
 import inspect
+import re
 import tomllib
 from dataclasses import fields, replace
 from pathlib import Path
@@ -166,6 +167,8 @@ def _redundancy(table: Any, where: str, domains: dict[str, DomainSpec]) -> Redun
     domain = r.domain or next(iter(domains))
     if domain not in domains:
         raise SpecError(f"{where}.domain: '{domain}' is not one of the spec's domains ({', '.join(domains)})")
+    if len(set(r.rates)) != len(r.rates):
+        raise SpecError(f"{where}.rates: a rate is repeated ({list(r.rates)})")
     if not r.rates or not all(0.0 < x <= 1.0 for x in r.rates):
         raise SpecError(f"{where}.rates: every rate must be in (0, 1], got {list(r.rates)}")
     for sel in r.selectors:
@@ -194,13 +197,15 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
     data_seed = study.get("data_seed", 0)
     if not isinstance(data_seed, int) or isinstance(data_seed, bool):
         raise SpecError(f"{source}: study.data_seed must be an integer, got {data_seed!r}")
+    if len(set(seeds)) != len(seeds):
+        raise SpecError(f"{source}: study.seeds repeats a seed ({seeds}): each seed is one run")
     for key, value in [*(("study.seeds", s) for s in seeds), ("study.data_seed", data_seed)]:
         problem = out_of_range(key, value, 0, SEED_MAX)  # numpy and torch take seeds in [0, 2^32)
         if problem:
             raise SpecError(f"{source}: {problem}")
     device = study.get("device", "auto")
-    if device not in ("auto", "cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise SpecError(f"{source}: study.device must be auto, cpu or cuda[:N], got {device!r}")
+    if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d{1,3})?", device):
+        raise SpecError(f"{source}: study.device must be auto, cpu, cuda or cuda:N (N a GPU index), got {device!r}")
 
     dom_table = raw.get("domains", {})
     if not isinstance(dom_table, dict) or not dom_table:
@@ -233,6 +238,8 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
         source=source,
         redundancy=redundancy,
     )
+    if spec.data.patch_size % 8:
+        raise SpecError(f"{source}: data.patch_size must be a multiple of 8 (CPnet halves it three times), got {spec.data.patch_size}")
     if len(spec.model.widths) != 4:
         raise SpecError(f"{source}: model.widths must be 4 positive integers, got {list(spec.model.widths)}")
     if spec.output.save_weights not in SAVE_WEIGHTS:

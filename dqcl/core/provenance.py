@@ -35,10 +35,9 @@ MAX_FILE_BYTES = 8 * 2**30  # a file larger than this (8 GiB) is refused before 
 
 def max_file_bytes() -> int:
     """The per-file size limit: 8 GiB, or the environment's DQCL_MAX_FILE_BYTES."""
-    try:
-        return int(os.environ.get("DQCL_MAX_FILE_BYTES", MAX_FILE_BYTES))
-    except ValueError:
-        return MAX_FILE_BYTES
+    from .validation import env_number
+
+    return int(env_number("DQCL_MAX_FILE_BYTES", MAX_FILE_BYTES))
 
 
 def content_hash(path: Path) -> str:

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from ..errors import SpecError
 
-__all__ = ["did_you_mean", "unknown_key", "type_ok", "out_of_range", "resolve_inside", "confine_write"]
+__all__ = ["did_you_mean", "unknown_key", "type_ok", "out_of_range", "resolve_inside", "confine_write", "env_number"]
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -107,3 +107,23 @@ def confine_write(value: str, base: Path, where: str, env: str) -> str:
         raise SpecError(f"{where}: '{value}' leads outside the working directory and the spec's folder (to {resolved}); "
                         f"write an absolute path, or set {env}, if that is meant")
     return str(resolved)
+
+
+def env_number(name: str, default: float, lo: float = 0.0) -> float:
+    """A number from the environment variable ``name`` (``default`` when unset): finite and at least
+    ``lo``, else a one-line error naming the variable."""
+    import os
+
+    from ..errors import DqclError
+
+    text = os.environ.get(name)
+    if text is None or text.strip() == "":
+        return float(default)
+    try:
+        value = float(text)
+    except ValueError:
+        raise DqclError(f"environment variable {name}={text!r}: expected a number") from None
+    problem = out_of_range(name, value, lo)
+    if problem:
+        raise DqclError(f"environment variable {problem}")
+    return value

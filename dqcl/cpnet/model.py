@@ -58,17 +58,18 @@ class CellposeNet(nn.Module):
                     if isinstance(child, nn.BatchNorm2d):
                         setattr(module, name, nn.GroupNorm(_groups(child.num_features), child.num_features, eps=child.eps))
 
-    def _channels(self, x: torch.Tensor) -> torch.Tensor:
+    def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The input as the network takes it: a grayscale batch gets Cellpose's zero second channel where the net has two."""
         if x.shape[1] < self.in_channels:  # grayscale into Cellpose's two channels: the second is zero
             x = torch.cat([x, x.new_zeros((x.shape[0], self.in_channels - x.shape[1], *x.shape[2:]))], dim=1)
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self._channels(x))[0]
+        return self.net(self.prepare_input(x))[0]
 
     @torch.no_grad()
     def style(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self._channels(x))[1]
+        return self.net(self.prepare_input(x))[1]
 
 
 def save_cellpose(model: CellposeNet, path: str | Path) -> Path:

@@ -55,6 +55,8 @@ def _unit_scale(x: np.ndarray) -> np.ndarray:
     point, so the coreset is the same, and squared distances of features as large as 1e200 cannot
     overflow (nor tiny ones underflow) on the way."""
     x = np.asarray(x, dtype=np.float64) if x.dtype.kind in "iu" else x
+    if x.dtype.itemsize < 4:
+        x = x.astype(np.float32)  # float16 would flush small values to 0 once scaled
     top = float(np.max(np.abs(x))) if x.size else 0.0
     if top == 0.0:
         return x

@@ -89,7 +89,7 @@ def _asymmetry(rows: list[dict[str, Any]], metric: str) -> list[Claim]:
     out = []
     groups: dict[tuple[str, tuple[str, ...]], list[dict]] = defaultdict(list)
     for e in rows:
-        if e["metric"] == metric and e["strategy"] == "naive" and e.get("selector") is None and len(e["ordering"]) == 2:
+        if e["metric"] == metric and e["strategy_name"] == "naive" and e.get("selector") is None and len(e["ordering"]) == 2:
             groups[(e["study"], tuple(e["ordering"]))].append(e)
     for (study, order), es in sorted(groups.items()):
         if order[0] != GENERALIST or (study, order[::-1]) not in groups:
@@ -113,13 +113,24 @@ def _rate_label(e: dict[str, Any]) -> tuple[str, float] | None:
     return None
 
 
-def _replay(rows: list[dict[str, Any]], metric: str) -> list[Claim]:
-    out = []
-    groups: dict[tuple[str, tuple[str, ...]], dict[tuple[str, float], list[dict]]] = defaultdict(lambda: defaultdict(list))
+def _rate_cells(rows: list[dict[str, Any]], metric: str) -> dict[tuple[str, tuple[str, ...]], dict[tuple[str, float], list[dict]]]:
+    """Per (study, ordering): the runs of each (replay kind, rate), naive as ("none", 0). A cell is one
+    strategy label: two labels of the same kind and rate (DQ with two embedders, say) are not pooled;
+    the cell is left out and the first label (by name) kept."""
+    by_label: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for e in rows:
         lab = _rate_label(e) if e["metric"] == metric and e.get("selector") is None and len(e["ordering"]) == 2 else None
         if lab is not None:
-            groups[(e["study"], tuple(e["ordering"]))][lab].append(e)
+            by_label[(e["study"], tuple(e["ordering"]), lab)][e["strategy"]].append(e)
+    groups: dict = defaultdict(dict)
+    for (study, order, lab), labels in by_label.items():
+        groups[(study, order)][lab] = labels[sorted(labels)[0]]
+    return groups
+
+
+def _replay(rows: list[dict[str, Any]], metric: str) -> list[Claim]:
+    out = []
+    groups = _rate_cells(rows, metric)
     for (study, order), cells in sorted(groups.items()):
         rates = sorted({r for (name, r) in cells if name == "dq_replay"})
         if order[0] != GENERALIST or ("none", 0.0) not in cells or not rates:
@@ -164,11 +175,7 @@ def claims(rows: list[dict[str, Any]], metric: str = "ap50") -> list[Claim]:
 def _curve_table(rows: list[dict[str, Any]], metric: str) -> list[str]:
     """Source and target scores per replay rate, DQ vs random, for each replay study and pair."""
     lines = []
-    groups: dict[tuple[str, tuple[str, ...]], dict[tuple[str, float], list[dict]]] = defaultdict(lambda: defaultdict(list))
-    for e in rows:
-        lab = _rate_label(e) if e["metric"] == metric and e.get("selector") is None and len(e["ordering"]) == 2 else None
-        if lab is not None:
-            groups[(e["study"], tuple(e["ordering"]))][lab].append(e)
+    groups = _rate_cells(rows, metric)
     for (study, order), cells in sorted(groups.items()):
         if not any(name != "none" for name, _ in cells):
             continue

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..core.validation import env_number
 from ..errors import StoreError
 
 __all__ = ["Store", "SCHEMA_VERSION", "DEFAULT_STORE"]
@@ -53,7 +54,7 @@ class Store:
 
     def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = Path(path)
-        timeout = float(os.environ.get("DQCL_STORE_TIMEOUT", "30"))
+        timeout = env_number("DQCL_STORE_TIMEOUT", 30)
         if readonly and not self.path.is_file():
             raise StoreError(f"{self.path}: no results store here (run 'dqcl run benchmark' first)")
         if self.path.exists() and not self.path.is_file():

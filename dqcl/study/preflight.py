@@ -30,9 +30,9 @@ def _patch_count(shapes, patch: int, stride: int, pad: bool) -> int:
     return total
 
 
-def _check_memory(spec: Spec, read: dict[str, Domain]) -> None:
+def _check_memory(spec: Spec, read: dict[str, Domain], concurrent: int = 1) -> None:
     """Refuse a study whose runs would need more memory than the machine has (see `dqcl.train.memory`)."""
-    from ..train.memory import available_bytes, estimate_run_bytes
+    from ..train.memory import available_bytes, estimate_run_bytes, gpu_bytes
 
     d = spec.data
     n = 0
@@ -49,14 +49,25 @@ def _check_memory(spec: Spec, read: dict[str, Domain]) -> None:
                 continue
             shapes = [(args["size"], args["size"])] * (args["n_train"] + args["n_test"])
         n += _patch_count(shapes, d.patch_size, d.stride, d.pad)
-    need = estimate_run_bytes(spec.model.widths, spec.model.norm, d.patch_size, spec.train.batch_size, n)
-    have = available_bytes()
-    if need > have:
-        raise DqclError(
-            f"{spec.source}: a run of this spec needs about {need / 2**30:,.1f} GiB (network widths "
-            f"{list(spec.model.widths)}, {d.patch_size} px patches, batch {spec.train.batch_size}, {n:,} patches) and "
-            f"{have / 2**30:,.1f} GiB is available; make it smaller, or set DQCL_MAX_RUN_MEMORY (bytes) if the estimate is wrong"
-        )
+    net, data = estimate_run_bytes(spec.model.widths, spec.model.norm, d.patch_size, spec.train.batch_size, n)
+    gpu = spec.device.startswith("cuda") or spec.device == "auto" and _has_gpu()
+    checks = [("host", (data + (0 if gpu else net)) * concurrent, available_bytes())]
+    if gpu:
+        checks.append(("GPU", net, gpu_bytes(spec.device)))
+    for where, need, have in checks:
+        if need > have:
+            runs = f" ({concurrent} runs at once)" if concurrent > 1 and where == "host" else ""
+            raise DqclError(
+                f"{spec.source}: this spec needs about {need / 2**30:,.1f} GiB of {where} memory{runs} (network widths "
+                f"{list(spec.model.widths)}, {d.patch_size} px patches, batch {spec.train.batch_size}, {n:,} patches) and "
+                f"{have / 2**30:,.1f} GiB is available; make it smaller, or set DQCL_MAX_RUN_MEMORY (bytes) if the estimate is wrong"
+            )
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 @dataclass(frozen=True)
@@ -68,7 +79,8 @@ class Study:
     skipped: tuple[str, ...] = ()
 
 
-def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE) -> Study:
+def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE, concurrent: int = 1) -> Study:
+    """``concurrent``: how many runs will be in memory at once on this machine (worker processes)."""
     runs = expand(spec)
     skipped: list[str] = []
     read: dict[str, Domain] = {}
@@ -81,7 +93,7 @@ def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE) -> Study:
                 # read every pair now: a bad file stops the study before anything is stored, not hours in
                 read[ds.name] = cache.domain(ds.kind, ds.params, spec.data_seed, manifests.get(ds.name, ""))
                 skipped += read[ds.name].skipped
-    _check_memory(spec, read)
+    _check_memory(spec, read, concurrent)
     if spec.model.init:
         from ..cpnet.model import CellposeNet, load_init
 
@@ -94,4 +106,8 @@ def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE) -> Study:
 
         if not torch.cuda.is_available():
             raise DqclError(f"{spec.source}: study.device is '{spec.device}' but no CUDA GPU is available here")
+        index = int(spec.device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise DqclError(f"{spec.source}: study.device is '{spec.device}' but this machine has "
+                            f"{torch.cuda.device_count()} GPU(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
     return Study(spec, tuple(runs), tuple(skipped))

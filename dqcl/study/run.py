@@ -75,7 +75,8 @@ def run_spec(
     if redundancy is False and parsed.redundancy is not None:
         raise SpecError(f"{parsed.source}: this is a redundancy study; run it with 'dqcl run redundancy'")
     DOMAIN_CACHE.clear()  # a folder may have changed since the last study in this process
-    study = preflight(parsed)  # before the store is opened: a study that cannot start leaves no file behind
+    # before the store is opened: a study that cannot start leaves no file behind
+    study = preflight(parsed, concurrent=executor.workers if executor.name == "process" else 1)
     for problem in study.skipped:
         say(f"skipped: {problem}")
     if dry_run:

@@ -52,6 +52,14 @@ _SKIP = {
 _TRANSIENT = {"strategy"}
 
 
+def _device(name: str) -> torch.device:
+    """The device a tensor was saved from, or the CPU where that device is not here (a resume elsewhere)."""
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        return torch.device("cpu")
+    return dev
+
+
 def _dataset_from(x: torch.Tensor, y: torch.Tensor):
     from torch.utils.data import TensorDataset
 
@@ -73,6 +81,8 @@ def encode(obj: Any, model: nn.Module | None = None, depth: int = 0) -> Any:
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     if isinstance(obj, torch.Tensor):
+        if obj.device.type != "cpu":  # stored on the CPU, put back where it was (a GPU's importances, anchors)
+            return {"__tensor__": obj.detach().cpu().clone(), "device": str(obj.device)}
         return obj.detach().cpu().clone()
     if isinstance(obj, np.ndarray):
         if obj.dtype == object:
@@ -100,7 +110,7 @@ def encode(obj: Any, model: nn.Module | None = None, depth: int = 0) -> Any:
         x, y = dataset_tensors(obj)
         return {"__data__": [x, y]}
     if type(obj).__name__ == "ParamData":
-        return {"__param__": [obj.name, list(obj.shape), obj.data.detach().cpu().clone()]}
+        return {"__param__": [obj.name, list(obj.shape), obj.data.detach().cpu().clone()], "device": str(obj.data.device)}
     if hasattr(obj, "__dict__") and not callable(obj) and _stateful_module(obj):
         return {"__obj__": _attrs(obj, model, depth + 1)}
     return {"__keep__": True}
@@ -122,6 +132,8 @@ def decode(img: Any, current: Any = None, model: nn.Module | None = None) -> Any
         return img
     if "__keep__" in img:
         return current
+    if "__tensor__" in img:
+        return img["__tensor__"].to(_device(img["device"]))
     if "__nd__" in img:
         return img["__nd__"].numpy().copy()
     if "__seq__" in img:
@@ -158,7 +170,8 @@ def decode(img: Any, current: Any = None, model: nn.Module | None = None) -> Any
         from avalanche.training.utils import ParamData
 
         name, shape, data = img["__param__"]
-        return ParamData(name, tuple(shape), init_tensor=data)
+        device = _device(img.get("device", "cpu"))
+        return ParamData(name, tuple(shape), init_tensor=data.to(device), device=device)
     if "__obj__" in img:
         if current is None:
             raise CheckpointError("a stored object has no counterpart in the rebuilt strategy")

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["estimate_run_bytes", "available_bytes", "ACTIVATION_MAPS"]
+from ..core.validation import env_number
+
+__all__ = ["estimate_run_bytes", "available_bytes", "gpu_bytes", "ACTIVATION_MAPS"]
 
 ACTIVATION_MAPS = 24
 
@@ -32,18 +34,29 @@ def _param_count(widths: tuple[int, ...], norm: str) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
-def estimate_run_bytes(widths: tuple[int, ...], norm: str, patch: int, batch: int, n_patches: int) -> int:
+def estimate_run_bytes(widths: tuple[int, ...], norm: str, patch: int, batch: int, n_patches: int) -> tuple[int, int]:
+    """(bytes on the training device: the network and a batch's feature maps, bytes of patches on the host)."""
     params = _param_count(widths, norm) * 4 * 5
     maps = sum(w / 4**level for level, w in enumerate(widths))
     activations = batch * patch * patch * maps * 4 * ACTIVATION_MAPS
     data = n_patches * patch * patch * 4 * 5
-    return int(params + activations + data)
+    return int(params + activations), int(data)
+
+
+def gpu_bytes(device: str) -> int:
+    """The memory of the GPU a run will use (DQCL_MAX_RUN_MEMORY, if set, wins)."""
+    import torch
+
+    if os.environ.get("DQCL_MAX_RUN_MEMORY"):
+        return int(env_number("DQCL_MAX_RUN_MEMORY", 0))
+    index = int(device.partition(":")[2] or 0) if device.startswith("cuda") else 0
+    return int(torch.cuda.get_device_properties(index).total_memory)
 
 
 def available_bytes() -> int:
     """The memory a run may use: DQCL_MAX_RUN_MEMORY (bytes) if set, else the host's available memory."""
     if os.environ.get("DQCL_MAX_RUN_MEMORY"):
-        return int(float(os.environ["DQCL_MAX_RUN_MEMORY"]))
+        return int(env_number("DQCL_MAX_RUN_MEMORY", 0))
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:

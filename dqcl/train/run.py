@@ -109,6 +109,18 @@ def norm_swap_scores(strategy, model, scores: SegmentationScores, bm, states: li
     return out
 
 
+def close_loggers(strategy) -> None:
+    """Flush and close what the run's loggers wrote (Avalanche's TensorBoard logger has no close of its own)."""
+    for logger in strategy.evaluator.loggers:
+        if hasattr(logger, "wandb"):
+            if getattr(logger.wandb, "run", None) is not None:
+                logger.wandb.finish()
+        elif hasattr(logger, "writer"):
+            logger.writer.close()
+        elif callable(getattr(logger, "close", None)):
+            logger.close()
+
+
 def run_one(
     cfg: RunConfig, on_step: Callable[[str], None] | None = None, checkpoint: Path | None = None,
     probes: tuple = (), artifacts: Path | None = None, on_epoch: Callable[[dict[str, Any]], None] | None = None,
@@ -219,64 +231,69 @@ def run_one(
             why = err if isinstance(err, CheckpointError) else f"{checkpoint}: does not fit this run ({type(err).__name__}: {err})"
             step(f"ignoring {why}")
             os.replace(checkpoint, Path(checkpoint).with_suffix(".refused"))
+            close_loggers(strategy)
             return run_one(cfg, on_step, checkpoint, probes, artifacts, on_epoch)  # the file is gone: a fresh start
-    if start == 0 and cfg.subset is None:
-        step("scoring the random-init network")
-        t = time.perf_counter()
-        strategy.eval(bm.test_stream)
-        baseline = _row(scores, n)
-        eval_s.append(time.perf_counter() - t)
-    elif start == 0:
-        # a redundancy run trains one domain from scratch: no transfer to measure, no baseline needed
-        baseline = {m: [float("nan")] * n for m in METRICS}
+    try:
+        if start == 0 and cfg.subset is None:
+            step("scoring the random-init network")
+            t = time.perf_counter()
+            strategy.eval(bm.test_stream)
+            baseline = _row(scores, n)
+            eval_s.append(time.perf_counter() - t)
+        elif start == 0:
+            # a redundancy run trains one domain from scratch: no transfer to measure, no baseline needed
+            baseline = {m: [float("nan")] * n for m in METRICS}
 
-    for i, phase in enumerate(phases):
-        if i < start:
-            continue
-        step("training on all domains" if len(phases) == 1 and n > 1 else f"training on {cfg.ordering[i]}")
-        t = time.perf_counter()
-        strategy.train(phase, **loader)
-        train_s.append(time.perf_counter() - t)
-        if norm_buffers(model):
-            states.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
-        step(f"scoring after experience {i}")
-        t = time.perf_counter()
-        strategy.eval(bm.test_stream)
-        eval_s.append(time.perf_counter() - t)
-        for m, row in _row(scores, n).items():
-            R[m].append(row)
-        if scores.keep:
-            panel[i] = {j: scores.kept[j] for j in range(n)}
-        if artifacts is not None and (out.save_weights == "all" or out.save_weights == "final" and i == len(phases) - 1):
-            name = "final.pth" if i == len(phases) - 1 else f"after_{i}_{cfg.ordering[i]}.pth"
-            saved_files.append(save_cellpose(model, artifacts / name).name)
-        if checkpoint is not None and i < len(phases) - 1:
-            _peak_memory(device, device_peak)
-            ckpt.save(checkpoint, {
-                "key": cfg.key, "done": i + 1, "state": ckpt.strategy_state(strategy), "R": R, "baseline": baseline,
-                "train_s": train_s, "eval_s": eval_s, "images": counter.images, "peak": device_peak,
-                "states": states, "steps": budget.steps_done if budget else [], "saved_files": saved_files,
-                "panel": {str(e): {str(j): [torch.from_numpy(np.ascontiguousarray(m)) for m in ms] for j, ms in row.items()}
-                          for e, row in panel.items()},
-            })
-            step(f"checkpoint saved after experience {i}")
+        for i, phase in enumerate(phases):
+            if i < start:
+                continue
+            step("training on all domains" if len(phases) == 1 and n > 1 else f"training on {cfg.ordering[i]}")
+            t = time.perf_counter()
+            strategy.train(phase, **loader)
+            train_s.append(time.perf_counter() - t)
+            if norm_buffers(model):
+                states.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+            step(f"scoring after experience {i}")
+            t = time.perf_counter()
+            strategy.eval(bm.test_stream)
+            eval_s.append(time.perf_counter() - t)
+            for m, row in _row(scores, n).items():
+                R[m].append(row)
+            if scores.keep:
+                panel[i] = {j: scores.kept[j] for j in range(n)}
+            if artifacts is not None and (out.save_weights == "all" or out.save_weights == "final" and i == len(phases) - 1):
+                name = "final.pth" if i == len(phases) - 1 else f"after_{i}_{cfg.ordering[i]}.pth"
+                saved_files.append(save_cellpose(model, artifacts / name).name)
+            if checkpoint is not None and i < len(phases) - 1:
+                _peak_memory(device, device_peak)
+                ckpt.save(checkpoint, {
+                    "key": cfg.key, "done": i + 1, "state": ckpt.strategy_state(strategy), "R": R, "baseline": baseline,
+                    "train_s": train_s, "eval_s": eval_s, "images": counter.images, "peak": device_peak,
+                    "states": states, "steps": budget.steps_done if budget else [], "saved_files": saved_files,
+                    "panel": {str(e): {str(j): [torch.from_numpy(np.ascontiguousarray(m)) for m in ms] for j, ms in row.items()}
+                              for e, row in panel.items()},
+                })
+                step(f"checkpoint saved after experience {i}")
 
-    norm_swap = None
-    if len(phases) > 1 and states:
-        step("scoring earlier domains with weights and normalisation statistics swapped")
-        t = time.perf_counter()
-        norm_swap = norm_swap_scores(strategy, model, scores, bm, states)
-        eval_s.append(time.perf_counter() - t)
-    if panel:
-        tests = [p[1] for p in prepared]
-        labels = ("all domains",) if joint else cfg.ordering
-        saved_files.append(write_panel(artifacts / "panel.png", tests, panel, labels,
-                                       {e: {j: R["ap50"][e][j] for j in range(n)} for e in panel}).name)
-    for logger in strategy.evaluator.loggers:  # flush and close what they wrote
-        if hasattr(logger, "wandb") and getattr(logger.wandb, "run", None) is not None:
-            logger.wandb.finish()
-        elif callable(getattr(logger, "close", None)):
-            logger.close()
+        norm_swap = None
+        if len(phases) > 1 and states:
+            step("scoring earlier domains with weights and normalisation statistics swapped")
+            t = time.perf_counter()
+            loggers, strategy.evaluator.loggers = strategy.evaluator.loggers, []  # not the run's scores: not logged
+            try:
+                norm_swap = norm_swap_scores(strategy, model, scores, bm, states)
+            finally:
+                strategy.evaluator.loggers = loggers
+            eval_s.append(time.perf_counter() - t)
+        if panel:
+            tests = [p[1] for p in prepared]
+            labels = ("all domains",) if joint else cfg.ordering
+            saved_files.append(write_panel(artifacts / "panel.png", tests, panel, labels,
+                                           {e: {j: R["ap50"][e][j] for j in range(n)} for e in panel}).name)
+    except BaseException:
+        close_loggers(strategy)  # a failed run leaves no open writer behind
+        raise
+    close_loggers(strategy)
     _peak_memory(device, device_peak)
     return {
         "model_sha256": _digest(model),

@@ -30,10 +30,9 @@ UNPACK_RATIO = 200  # unpacked bytes per byte of archive (DQCL_MAX_UNPACK_RATIO)
 
 
 def _limit(env: str, default: float) -> float:
-    try:
-        return float(os.environ.get(env, default))
-    except ValueError:
-        return float(default)
+    from ...core.validation import env_number
+
+    return env_number(env, default)
 
 
 def download(url: str, dest: Path, sha256: str | None = None, progress: Callable[[int, int | None], None] | None = None,
@@ -55,6 +54,7 @@ def download(url: str, dest: Path, sha256: str | None = None, progress: Callable
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.is_file() else 0
     req = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    total = None
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             resumed = have and resp.status == 206
@@ -71,8 +71,14 @@ def download(url: str, dest: Path, sha256: str | None = None, progress: Callable
                         raise TimeoutError(f"the transfer took longer than {_limit('DQCL_DOWNLOAD_TIMEOUT', DOWNLOAD_SECONDS):.0f} s "
                                            "(DQCL_DOWNLOAD_TIMEOUT)")
     except urllib.error.HTTPError as err:
-        if err.code == 416 and have:  # the part file is already complete
-            pass
+        # 416 to a resume: the part may already be whole, if the server says its size is the part's
+        size = (err.headers.get("Content-Range") or "").rpartition("/")[2] if err.headers else ""
+        if err.code == 416 and have and size.isdigit() and int(size) == have:
+            total = have
+        elif err.code == 416 and have:
+            part.unlink()
+            raise DataError(f"{url}: the server refused to resume ({size or 'size unknown'} bytes on the server, "
+                            f"{have} kept); the part was deleted: run the same command again to start over") from None
         else:
             raise DataError(f"{url}: download failed (HTTP {err.code} {err.reason})") from None
     except (urllib.error.URLError, OSError, TimeoutError) as err:

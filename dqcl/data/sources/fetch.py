@@ -28,7 +28,9 @@ def _check_target(out: Path, overwrite: bool) -> None:
         return
     if not out.is_dir():
         raise DataError(f"{out}: not a folder; give --to a new or empty folder")
-    theirs = sorted(p.name for p in out.iterdir() if p.name not in _OURS)
+    names = {p.name for p in out.iterdir()}
+    ours = _OURS | ({"train", "test"} if names & _OURS else set())  # an interrupted fetch renamed its splits in
+    theirs = sorted(names - ours)
     if theirs and not (out / MANIFEST_NAME).is_file():
         shown = ", ".join(theirs[:5]) + (f" and {len(theirs) - 5} more" if len(theirs) > 5 else "")
         raise DataError(f"{out}: not empty and not made by dqcl (it holds {shown}); give a new folder, "
