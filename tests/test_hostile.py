@@ -155,8 +155,9 @@ def test_score_on_masks_with_70000_labels_does_not_build_a_dense_overlap(tmp_pat
     (tmp_path / "p").mkdir()
     tifffile.imwrite(tmp_path / "t" / "a_masks.tif", lab)
     tifffile.imwrite(tmp_path / "p" / "a_cp_masks.tif", pred)
-    code = ("import resource, sys; from dqcl.cli import main; rc = main(sys.argv[1:]); "
-            "print(rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+    # the child's own peak (VmHWM): ru_maxrss would carry over this test session's peak through exec
+    code = ("import sys; from dqcl.cli import main; from dqcl.core.memory import peak_rss_mib; "
+            "rc = main(sys.argv[1:]); print(rc, int(peak_rss_mib()))")
     import subprocess
 
     out = subprocess.run([sys.executable, "-c", code, "score", str(tmp_path / "t"), str(tmp_path / "p"), "--json"],

@@ -1,6 +1,12 @@
 """The published results can be reproduced: rerunning one published cell on this machine lands
 inside the published interval.
 
+The published studies ran with one torch thread per worker (``--workers 2`` on a 2-core CPU), and
+the rerun does the same: the thread count changes the order of float sums, and on this protocol
+that alone moves a single run a long way (seed 0 of this cell rerun with 2 threads on the
+publishing machine: ACC 0.197 against 0.344 published over 5 seeds at 1 thread; with 1 thread the
+weights came out bit-identical).
+
 Tolerance: the rerun's ACC (AP@0.5) must lie within the cell's published 95 % interval over
 seeds widened by 0.05 on each side. Bit-identical results are promised only on identical
 hardware and thread counts; on other hardware the float arithmetic differs and the training
@@ -41,7 +47,14 @@ def test_a_published_cell_reruns_inside_its_published_interval(tmp_path, monkeyp
     (cfg,) = [c for c in expand(load_spec(ROOT / "benchmarks" / "baselines.toml"))
               if c.strategy.label == "naive" and c.ordering == ("cyto", "histo") and c.seed == 0]
     assert cfg.key == cell[0]["key"], "the shipped spec no longer expands to the published run's key"
-    result = run_one(cfg)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each of the publishing study's two workers ran
+    try:
+        result = run_one(cfg)
+    finally:
+        torch.set_num_threads(threads)
     acc = cl_metrics(result["R"]["ap50"], result["baseline"]["ap50"])["acc"]
     published = summarise([cl_metrics(c["result"]["R"]["ap50"], c["result"]["baseline"]["ap50"])["acc"] for c in cell.values()])
     assert published.lo - TOLERANCE <= acc <= published.hi + TOLERANCE, (

@@ -21,16 +21,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 from dq_oracle import released_routine  # noqa: E402
 
 _CHILD = """
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 from dqcl.dq.selectors import select
+from dqcl.core.memory import peak_rss_mib
 n, variant = int(sys.argv[1]), sys.argv[2]
 x = np.random.default_rng(0).standard_normal((n, 768)).astype(np.float32)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = peak_rss_mib()
 t = time.perf_counter()
 idx = select(x, 0.1, 10, variant)
-print(json.dumps({"s": time.perf_counter() - t, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "base_mb": base / 1024, "k": len(idx)}))
+print(json.dumps({"s": time.perf_counter() - t, "peak_mb": peak_rss_mib(),
+                  "base_mb": base, "k": len(idx)}))
 """
 
 

@@ -285,7 +285,8 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False) -> str:
     lines = ["# dqcl leaderboard", "", LEGEND]
     if cost:
         lines += ["Cost columns: mean wall time per run (data preparation, training and scoring), mean training "
-                  "images seen per run (replayed samples count), the largest peak memory of any run (GPU "
+                  "images seen per run (the training batches: replayed samples mixed into the data count, DER++'s, A-GEM's and "
+                  "GEM's extra memory passes do not), the largest peak memory of any run (GPU "
                   "allocation where a GPU was used, else the process's resident set), and the devices.", ""]
     lines += claims_markdown(rows)
     last = None

@@ -56,7 +56,8 @@ class Warmup(SupervisedPlugin):
 
 
 class ImageCount(SupervisedPlugin):
-    """Counts training images seen (with replay, memory samples count too)."""
+    """Counts the images of the training batches (replay memories mixed into the data count; the extra
+    memory passes of DER++, A-GEM and GEM do not)."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -61,9 +61,9 @@ def subset_indices(train: PatchData, subset: Subset, seed: int, cache_dir: Path 
 
 def _peak_memory(device: torch.device, peak: dict[str, float]) -> None:
     """Largest resident set of this process and, on a GPU, largest allocation, in MiB (kept across a resume)."""
-    import resource
+    from ..core.memory import peak_rss_mib
 
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    rss = peak_rss_mib()
     peak["host"] = max(peak.get("host", 0.0), round(rss, 1))
     if device.type == "cuda":
         peak["gpu"] = max(peak.get("gpu", 0.0), round(torch.cuda.max_memory_allocated(device) / 2**20, 1))
@@ -315,6 +315,7 @@ def run_one(
         "resumed_from": start,
         "subset": subset_info,
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "threads": torch.get_num_threads(),  # bit-identity needs the same hardware and the same thread count
         "fast_path": {"bf16_channels_last": fast, "compile": cfg.train.compile},
         "versions": versions(),
     }
