@@ -123,3 +123,22 @@ def test_a_planted_pickle_in_the_checkpoint_folder_is_refused_not_run(tmp_path, 
     (res,) = _rows(store).values()
     assert res["resumed_from"] == 0  # the run started over instead
     assert ck.with_suffix(".refused").exists() and not ck.exists()
+
+
+def test_leftovers_of_a_kill_between_storing_and_cleaning_up_are_removed_on_resume(tmp_path):
+    """A kill after a run was stored but before its checkpoint was removed, or during a checkpoint
+    write, leaves files in checkpoints/; the next start of the study removes them."""
+    spec = tmp_path / "s.toml"
+    spec.write_text(tiny_spec_text(tmp_path, "[strategies.naive]\n"))
+    store = tmp_path / "r.sqlite"
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 0
+    keys = sorted(_rows(store))
+    ckdir = tmp_path / "checkpoints"
+    ckdir.mkdir(exist_ok=True)
+    (ckdir / f"{keys[0]}.pt").write_bytes(b"stale")
+    (ckdir / f".{keys[-1]}.pt.x1y2z3.tmp").write_bytes(b"half")
+    (ckdir / "notes.txt").write_text("the user's")  # not dqcl's: stays
+    before = _rows(store)
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 0
+    assert sorted(p.name for p in ckdir.iterdir()) == ["notes.txt"]
+    assert _rows(store) == before

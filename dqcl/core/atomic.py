@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import OutputError
 
-__all__ = ["atomic_open", "save_figure", "save_npy", "write_text"]
+__all__ = ["atomic_open", "discard", "save_figure", "save_npy", "write_text"]
 
 
 @contextmanager
@@ -38,6 +38,16 @@ def atomic_open(path: str | Path, mode: str = "wb", **kw) -> Iterator[IO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def discard(path: str | Path) -> None:
+    """Remove ``path`` and the temporary files a killed `atomic_open` of it left behind."""
+    import glob
+
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    for tmp in path.parent.glob(f".{glob.escape(path.name[:200])}.*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def save_npy(path: str | Path, array: np.ndarray) -> None:

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from ..config.schema import RunConfig
 from ..config.strategies import load_plugin, loaded_plugins
+from ..core.atomic import discard
 from ..core.validation import out_of_range
 from ..errors import DqclError
 from ..results.store import Store
@@ -112,6 +113,10 @@ class _Study:
         self.plugins = loaded_plugins()
         self.total = len(runs)
         self.todo = [r for r in runs if not store.has(r.key)]
+        todo = {r.key for r in self.todo}
+        for r in runs:  # a study killed between storing a run and removing its checkpoint left it behind
+            if r.key not in todo:
+                discard(self.ckpt(r))
         self.t0 = time.perf_counter()
         self.lines = not progress or not sys.stderr.isatty()  # a log file gets plain lines, not carriage-return bars
         self.bar = tqdm(
@@ -135,7 +140,7 @@ class _Study:
         result["attempts"] = self.attempts.get(cfg.key, 0) + 1
         result["executor"] = self.opts.name
         self.store.put(cfg.key, cfg.to_dict(), result)
-        self.ckpt(cfg).unlink(missing_ok=True)
+        discard(self.ckpt(cfg))  # and any temporary file a kill during a checkpoint write left
         self.bar.update(1)
         self.stored += 1
         log.info("%s: stored %d of %d runs to do: %s (%.0f s)", self.name, self.stored, len(self.todo), _label(cfg),
