@@ -29,9 +29,10 @@ class Summary:
 
 
 def _t975(dof: int) -> float:
-    from scipy.stats import t
+    """Student's t 97.5 % quantile (scipy.special's, not scipy.stats': the same number, a third of the import time)."""
+    from scipy.special import stdtrit
 
-    return float(t.ppf(0.975, dof))
+    return float(stdtrit(dof, 0.975))
 
 
 def summarise(values) -> Summary | None:
