@@ -150,3 +150,15 @@ def test_a_run_can_be_watched_curve_tensorboard_csv_and_panel(tmp_path):
     curves = dqcl.load_curves(store)
     assert len(curves) == 4 and {"strategy", "ordering", "seed", "experience", "epoch", "loss", "lr", "steps"} <= set(curves.columns)
     assert curves["ordering"].iloc[0] == "cyto>histo"
+
+
+def test_a_run_can_be_watched_in_weights_and_biases_offline(tmp_path, monkeypatch):
+    """`--wandb` writes an offline W&B run (nothing leaves the machine) holding the loss and the score rows."""
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    spec = _spec(tmp_path, widths="[8, 16, 32, 64]", train="epochs = 1\nbatch_size = 4")
+    store = tmp_path / "r.sqlite"
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet", "--wandb"]) == 0
+    (folder,) = (tmp_path / "runs").iterdir()
+    (log,) = folder.glob("wandb/offline-run-*/run-*.wandb")  # what `wandb sync` uploads later
+    data = log.read_bytes()
+    assert b"seg/ap50/exp001" in data and b"Loss_Epoch/train_phase" in data

@@ -12,7 +12,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 from avalanche.logging import BaseLogger
 
-__all__ = ["TrainingCurve", "MetricsCSVLogger", "make_loggers", "write_panel"]
+__all__ = ["TrainingCurve", "MetricsCSVLogger", "WandBOfflineLogger", "make_loggers", "write_panel"]
 
 
 class TrainingCurve(SupervisedPlugin):
@@ -84,6 +84,35 @@ class MetricsCSVLogger(BaseLogger):
         self._file.close()
 
 
+class WandBOfflineLogger(BaseLogger):
+    """Weights & Biases in offline mode: every scalar Avalanche's evaluator emits, under its own
+    name, into ``FOLDER/wandb/offline-run-*`` (``wandb sync`` uploads it later; nothing leaves the
+    machine while a study runs).
+
+    Not Avalanche's `WandBLogger`: version 0.6 calls ``wandb.util.generate_id`` and checks
+    values against ``wandb.viz``, which current wandb (0.31) no longer has, so it fails at the
+    first run. Values are logged without W&B's ``step`` (it must only grow, and Avalanche's
+    evaluation counters restart); Avalanche's own counter goes along as ``x_plot``.
+    """
+
+    def __init__(self, folder: Path, run_name: str) -> None:
+        import secrets
+
+        import wandb
+
+        super().__init__()
+        folder.mkdir(parents=True, exist_ok=True)
+        self.run = wandb.init(project="dqcl", name=run_name, dir=str(folder), mode="offline",
+                              id=secrets.token_hex(4), save_code=False)
+
+    def log_single_metric(self, name, value, x_plot) -> None:
+        if isinstance(value, (int, float, np.floating, np.integer)) or (torch.is_tensor(value) and value.numel() == 1):
+            self.run.log({name: float(value), "x_plot": int(x_plot)})
+
+    def close(self) -> None:
+        self.run.finish()
+
+
 def make_loggers(log, folder: Path, run_name: str) -> list:
     """The Avalanche loggers a spec's ``[log]`` table asks for, writing under ``folder``."""
     loggers: list = []
@@ -94,11 +123,7 @@ def make_loggers(log, folder: Path, run_name: str) -> list:
     if log.csv:
         loggers.append(MetricsCSVLogger(folder / "metrics.csv"))
     if log.wandb:
-        from avalanche.logging import WandBLogger
-
-        folder.mkdir(parents=True, exist_ok=True)
-        loggers.append(WandBLogger(project_name="dqcl", run_name=run_name, dir=str(folder),
-                                   params={"mode": "offline"}, save_code=False))
+        loggers.append(WandBOfflineLogger(folder, run_name))
     return loggers
 
 

@@ -112,10 +112,7 @@ def norm_swap_scores(strategy, model, scores: SegmentationScores, bm, states: li
 def close_loggers(strategy) -> None:
     """Flush and close what the run's loggers wrote (Avalanche's TensorBoard logger has no close of its own)."""
     for logger in strategy.evaluator.loggers:
-        if hasattr(logger, "wandb"):
-            if getattr(logger.wandb, "run", None) is not None:
-                logger.wandb.finish()
-        elif hasattr(logger, "writer"):
+        if hasattr(logger, "writer"):
             logger.writer.close()
         elif callable(getattr(logger, "close", None)):
             logger.close()
