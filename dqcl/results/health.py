@@ -8,6 +8,8 @@ Each flag names a study, an ordering and a strategy, and says what is wrong:
   or naive training: the protocol did not let it converge, or the domains conflict;
 - ``learned nothing``: a run's score on a domain right after training on it, R[i][i], is
   within 0.05 of the random-init network's (joint: its final score): that run did not learn;
+- ``diverged``: a run's training loss became NaN or infinite (its weights with it): its
+  scores are those of a broken network, not of the method;
 - ``seeds disagree``: the paired difference to naive is above +0.01 for some seeds and below
   -0.01 for others: the comparison depends on the seed.
 """
@@ -48,6 +50,9 @@ def health_flags(rows: list[dict[str, Any]], metric: str = "ap50") -> list[tuple
             if any(d > 0.01 for d in diffs) and any(d < -0.01 for d in diffs):
                 flags.append((study, order, label, "seeds disagree: ACC above naive's for some seeds and below for others "
                               f"({', '.join(f'{d:+.3f}' for d in diffs)})"))
+        gone = sorted(f"{e['seed']} (experience {e['diverged']})" for e in es if e.get("diverged") is not None)
+        if gone:
+            flags.append((study, order, label, f"diverged: the training loss became NaN or infinite for seed(s) {', '.join(gone)}"))
         bad = sorted(e["seed"] for e in es if not _learned(e))
         if bad:
             flags.append((study, order, label, f"learned nothing: R[i][i] within {LEARNED_MARGIN} of the random-init score "

@@ -95,10 +95,19 @@ def entries(store: Store, study: str | None = None) -> list[dict[str, Any]]:
                     "data_manifests": dict(cfg.get("data_manifests") or []),
                     "model_sha256": res.get("model_sha256"),
                     "steps": res.get("steps"),
+                    "diverged": _diverged(res.get("curve")),
                     **_norm_swap(R, res.get("norm_swap"), metric),
                 }
             )
     return out
+
+
+def _diverged(curve: list[dict] | None) -> int | None:
+    """The first experience whose training loss became NaN or infinite, or None."""
+    for row in curve or []:
+        if not math.isfinite(row["loss"]):
+            return int(row["experience"])
+    return None
 
 
 def _norm_swap(R: list[list[float]], swap: dict | None, metric: str) -> dict[str, float | None]:
