@@ -7,13 +7,13 @@ from dqcl.config.expand import expand
 from dqcl.config.parse import parse_spec
 
 
-def _learn_config(tmp_path, strategy: str, params: dict | None = None):
+def _learn_config(tmp_path, strategy: str, params: dict | None = None, epochs: int = 12):
     raw = {
         "study": {"name": "learn", "orderings": [["histo", "cyto"]], "device": "cpu"},
         "data": {"patch_size": 64, "stride": 64, "cache_dir": str(tmp_path / "c")},
         "domains": {"histo": {"n_train": 6, "n_test": 2, "size": 192}, "cyto": {"n_train": 6, "n_test": 2, "size": 192}},
         "model": {"widths": [16, 32, 64, 128]},
-        "train": {"epochs": 12, "lr": 0.05},
+        "train": {"epochs": epochs, "lr": 0.05},
         "strategies": {strategy: params or {}},
     }
     (cfg,) = expand(parse_spec(raw))
@@ -38,3 +38,16 @@ def test_lwf_learns_the_new_domain_about_as_well_as_naive(tmp_path):
     assert new_lwf > base[1] + 0.2, f"lwf did not learn the new domain: AP50 {new_lwf:.3f}, random init {base[1]:.3f}"
     assert new_lwf >= new_naive - 0.15, f"lwf's plasticity {new_lwf:.3f} is far below naive's {new_naive:.3f}"
     assert lwf["model_sha256"] != naive["model_sha256"]
+
+
+def test_ewc_with_a_huge_lambda_holds_the_old_weights_without_diverging(tmp_path):
+    """SGD diverges on EWC's quadratic penalty once lr * lambda * F >= 1 + momentum for some weight;
+    the Fisher is capped at half that limit, so even lambda = 1e5 gives a bounded, finite loss
+    (without the cap it reaches inf/NaN within the second experience)."""
+    import math
+
+    res = run_one(_learn_config(tmp_path, "ewc", {"ewc_lambda": 1e5}, epochs=4))
+    losses = [r["loss"] for r in res["curve"]]
+    assert all(math.isfinite(v) and v < 10 for v in losses), losses
+    second = [r["loss"] for r in res["curve"] if r["experience"] == 1]
+    assert second[-1] < second[0]  # the penalty is being minimised, not blown up
