@@ -15,7 +15,7 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["MANIFEST_NAME", "content_hash", "domain_manifest", "folder_manifest", "sha256_of", "source_version", "versions"]
+__all__ = ["MANIFEST_NAME", "check_file_size", "content_hash", "domain_manifest", "folder_manifest", "sha256_of", "source_version", "versions"]
 
 MANIFEST_NAME = "dqcl_manifest.json"  # written by `dqcl data register`; not part of the data
 
@@ -40,17 +40,22 @@ def max_file_bytes() -> int:
     return int(env_number("DQCL_MAX_FILE_BYTES", MAX_FILE_BYTES))
 
 
-def content_hash(path: Path) -> str:
-    """SHA-256 of a file's bytes, memoised by (path, size, mtime): a file is read once per process.
-
-    A file over `max_file_bytes` is refused (a DataError naming it) before a byte is read: a huge
-    or sparse file in a data folder must not hang dqcl."""
-    st = Path(path).stat()
-    if st.st_size > max_file_bytes():
+def check_file_size(path: Path, size: int | None = None) -> None:
+    """Refuse (a DataError naming it) a file over `max_file_bytes` before anything reads it: a huge or
+    sparse file in a data folder must not hang dqcl. ``size``: the file's size, if already known."""
+    size, limit = Path(path).stat().st_size if size is None else size, max_file_bytes()
+    if size > limit:
         from ..errors import DataError
 
-        raise DataError(f"{path}: {st.st_size:,} bytes, over dqcl's limit of {max_file_bytes():,} per file "
+        raise DataError(f"{path}: {size:,} bytes, over dqcl's limit of {limit:,} per file "
                         "(raise it with DQCL_MAX_FILE_BYTES)")
+
+
+def content_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes, memoised by (path, size, mtime): a file is read once per process.
+    A file over the size limit is refused before a byte is read (`check_file_size`)."""
+    st = Path(path).stat()
+    check_file_size(path, st.st_size)
     key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
     if key not in _MEMO:
         _MEMO[key] = sha256_of(path)

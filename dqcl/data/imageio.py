@@ -6,23 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.provenance import check_file_size
 from ..errors import DataError
 
-__all__ = ["IMAGE_EXTENSIONS", "MAX_PIXELS", "read_image", "read_mask", "to_gray", "normalize", "check_file_size"]
+__all__ = ["IMAGE_EXTENSIONS", "MAX_PIXELS", "read_image", "read_mask", "to_gray", "normalize"]
 
 IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 MAX_PIXELS = 2**28  # 16,384 x 16,384: larger images are refused before they are decoded
 MAX_VALUES = 4 * MAX_PIXELS  # every axis counted (channels, z, time): a TIFF of many small axes is refused too
-
-
-def check_file_size(path: Path) -> None:
-    """Refuse a file over the size limit before anything reads it (`dqcl.core.provenance.max_file_bytes`)."""
-    from ..core.provenance import max_file_bytes
-
-    size, limit = Path(path).stat().st_size, max_file_bytes()
-    if size > limit:
-        raise DataError(f"{path}: {size:,} bytes, over dqcl's limit of {limit:,} per file "
-                        "(raise it with DQCL_MAX_FILE_BYTES)")
 
 
 def _header_shape(path: Path) -> tuple[int, ...]:

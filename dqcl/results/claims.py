@@ -63,12 +63,11 @@ def _redundancy(rows: list[dict[str, Any]], metric: str) -> list[Claim]:
         full = summarise([e["R"][-1][0] for e in cells.get(("all", 1.0), [])])
         if full is None:
             continue
-        parts, reach = [], {}
+        parts = []
         for sel in sorted({s for s, _ in cells if s != "all"}):
             rates = sorted(r for s, r in cells if s == sel)
             means = {r: summarise([e["R"][-1][0] for e in cells[(sel, r)]]) for r in rates}
             hit = next((r for r in rates if means[r].mean >= SATURATED * full.mean), None)
-            reach[sel] = hit
             parts.append(f"{sel} reaches {SATURATED:.0%} of full data at "
                          f"{'—' if hit is None else f'{hit:.0%}'}; at 10 %: {fmt(means.get(0.1))}")
         dq10 = summarise([e["R"][-1][0] for e in cells.get(("mmv", 0.1), [])])

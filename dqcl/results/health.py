@@ -61,7 +61,7 @@ def health_flags(rows: list[dict[str, Any]], metric: str = "ap50") -> list[tuple
             mean = float(np.mean([e["acc"] for e in es]))
             for other in ("cumulative", "naive"):
                 theirs = groups.get((study, order, other))
-                if theirs and mean < float(np.mean([e["acc"] for e in theirs])):
-                    flags.append((study, order, label, f"joint below {other}: mean ACC {mean:.3f} < "
-                                  f"{float(np.mean([e['acc'] for e in theirs])):.3f}"))
+                their_mean = float(np.mean([e["acc"] for e in theirs])) if theirs else None
+                if their_mean is not None and mean < their_mean:
+                    flags.append((study, order, label, f"joint below {other}: mean ACC {mean:.3f} < {their_mean:.3f}"))
     return flags

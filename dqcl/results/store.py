@@ -7,7 +7,6 @@ of them; WAL mode lets several writers append to the same file.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from pathlib import Path

@@ -43,20 +43,25 @@ def estimate_run_bytes(widths: tuple[int, ...], norm: str, patch: int, batch: in
     return int(params + activations), int(data)
 
 
+def _override() -> int | None:
+    """DQCL_MAX_RUN_MEMORY (bytes), when set: it replaces what the machine reports."""
+    return int(env_number("DQCL_MAX_RUN_MEMORY", 0)) if os.environ.get("DQCL_MAX_RUN_MEMORY") else None
+
+
 def gpu_bytes(device: str) -> int:
     """The memory of the GPU a run will use (DQCL_MAX_RUN_MEMORY, if set, wins)."""
     import torch
 
-    if os.environ.get("DQCL_MAX_RUN_MEMORY"):
-        return int(env_number("DQCL_MAX_RUN_MEMORY", 0))
+    if (limit := _override()) is not None:
+        return limit
     index = int(device.partition(":")[2] or 0) if device.startswith("cuda") else 0
     return int(torch.cuda.get_device_properties(index).total_memory)
 
 
 def available_bytes() -> int:
     """The memory a run may use: DQCL_MAX_RUN_MEMORY (bytes) if set, else the host's available memory."""
-    if os.environ.get("DQCL_MAX_RUN_MEMORY"):
-        return int(env_number("DQCL_MAX_RUN_MEMORY", 0))
+    if (limit := _override()) is not None:
+        return limit
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:

@@ -287,10 +287,8 @@ def run_one(
             labels = ("all domains",) if joint else cfg.ordering
             saved_files.append(write_panel(artifacts / "panel.png", tests, panel, labels,
                                            {e: {j: R["ap50"][e][j] for j in range(n)} for e in panel}).name)
-    except BaseException:
-        close_loggers(strategy)  # a failed run leaves no open writer behind
-        raise
-    close_loggers(strategy)
+    finally:
+        close_loggers(strategy)  # on every path: a failed run leaves no open writer behind either
     _peak_memory(device, device_peak)
     return {
         "model_sha256": _digest(model),

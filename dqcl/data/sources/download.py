@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from ...core.provenance import sha256_of
+from ...core.validation import env_number
 from ...errors import DataError
 
 __all__ = ["download", "sha256_of", "unpack"]
@@ -29,12 +30,6 @@ UNPACKED_BYTES = 64 * 2**30  # an archive's members together (DQCL_MAX_UNPACKED_
 UNPACK_RATIO = 200  # unpacked bytes per byte of archive (DQCL_MAX_UNPACK_RATIO)
 
 
-def _limit(env: str, default: float) -> float:
-    from ...core.validation import env_number
-
-    return env_number(env, default)
-
-
 def download(url: str, dest: Path, sha256: str | None = None, progress: Callable[[int, int | None], None] | None = None,
              timeout: float = 60.0) -> str:
     """Fetch ``url`` to ``dest`` (resuming ``dest.part``); returns the file's SHA-256.
@@ -43,7 +38,8 @@ def download(url: str, dest: Path, sha256: str | None = None, progress: Callable
     DQCL_DOWNLOAD_TIMEOUT), so a server that trickles a byte now and then cannot hold dqcl forever."""
     import time
 
-    deadline = time.monotonic() + _limit("DQCL_DOWNLOAD_TIMEOUT", DOWNLOAD_SECONDS)
+    limit = env_number("DQCL_DOWNLOAD_TIMEOUT", DOWNLOAD_SECONDS)
+    deadline = time.monotonic() + limit
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.is_file():
@@ -68,7 +64,7 @@ def download(url: str, dest: Path, sha256: str | None = None, progress: Callable
                     if progress:
                         progress(done, total)
                     if time.monotonic() > deadline:
-                        raise TimeoutError(f"the transfer took longer than {_limit('DQCL_DOWNLOAD_TIMEOUT', DOWNLOAD_SECONDS):.0f} s "
+                        raise TimeoutError(f"the transfer took longer than {limit:.0f} s "
                                            "(DQCL_DOWNLOAD_TIMEOUT)")
     except urllib.error.HTTPError as err:
         # 416 to a resume: the part may already be whole, if the server says its size is the part's
@@ -122,7 +118,7 @@ def _members(archive: Path) -> tuple[str, list[tuple[str, int]]]:
 
 def _check_sizes(archive: Path, members: list[tuple[str, int]]) -> None:
     total, packed = sum(size for _, size in members), max(1, archive.stat().st_size)
-    cap, ratio = _limit("DQCL_MAX_UNPACKED_BYTES", UNPACKED_BYTES), _limit("DQCL_MAX_UNPACK_RATIO", UNPACK_RATIO)
+    cap, ratio = env_number("DQCL_MAX_UNPACKED_BYTES", UNPACKED_BYTES), env_number("DQCL_MAX_UNPACK_RATIO", UNPACK_RATIO)
     if total > cap:
         raise DataError(f"{archive}: would unpack to {total:,} bytes, over the limit of {cap:,.0f} "
                         "(raise it with DQCL_MAX_UNPACKED_BYTES); nothing was extracted")
