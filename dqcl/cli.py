@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from .core.names import one_line
 from .errors import DqclError, Interrupted
 from .results.store import DEFAULT_STORE
 
@@ -270,9 +271,9 @@ def score(true_dir: Path, pred_dir: Path, true_suffix: str, pred_suffix: str, as
 @cli.command("select")
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--rate", "--ratio", "ratio", type=float, required=True, help="Fraction to keep, in (0, 1] (a spec's `rate`).")
-@click.option("--bins", type=int, default=10, show_default=True)
+@click.option("--bins", type=click.IntRange(1, 1_000_000), default=10, show_default=True)
 @click.option("--variant", type=click.Choice(["mmv", "graphcut", "random", "kcenter"]), default="mmv", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--out", "--output", "output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="FEATURES.npy: the indices (.npy, int64, sorted). A folder: the chosen file names (text).")
 @click.option("--copy-to", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -280,7 +281,8 @@ def score(true_dir: Path, pred_dir: Path, true_suffix: str, pred_suffix: str, as
 @click.option("--embedder", type=click.Choice(["stats", "mae", "style"]), default="stats", show_default=True, help="A folder: how to embed its images.")
 @click.option("--mae-weights", default="", help="Local weights of vit_base_patch16_224.mae (.safetensors or .pth).")
 @click.option("--checkpoint", default="", help="For --embedder style: a CellposeNet state dict.")
-def select_cmd(source, ratio, bins, variant, seed, output, copy_to, embedder, mae_weights, checkpoint) -> None:
+@click.option("--overwrite", is_flag=True, help="--copy-to a folder that holds files dqcl did not put there (chosen pairs go beside and over them).")
+def select_cmd(source, ratio, bins, variant, seed, output, copy_to, embedder, mae_weights, checkpoint, overwrite) -> None:
     """Select a coreset of SOURCE: a FEATURES.npy array (rows = samples) or an image folder."""
     from .dq.select_files import select_features_file, select_folder
 
@@ -288,7 +290,7 @@ def select_cmd(source, ratio, bins, variant, seed, output, copy_to, embedder, ma
         if output is None and copy_to is None:
             raise DqclError("give --out NAMES.txt and/or --copy-to DIR for a folder")
         names = select_folder(source, ratio=ratio, bins=bins, variant=variant, seed=seed, output=output, copy_to=copy_to,
-                              embedder=embedder, mae_weights=mae_weights, checkpoint=checkpoint)
+                              embedder=embedder, mae_weights=mae_weights, checkpoint=checkpoint, overwrite=overwrite)
         click.echo(f"selected {len(names)} image(s) of {source}")
     else:
         if output is None:
@@ -317,8 +319,8 @@ def domains_list() -> None:
 @domains.command("gallery")
 @click.argument("domain")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG file to write.")
-@click.option("--seed", default=0, show_default=True)
-@click.option("-n", "count", default=8, show_default=True, help="Samples to show.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1))
+@click.option("-n", "count", default=8, show_default=True, type=click.IntRange(1, 64), help="Samples to show (1 to 64).")
 @click.option("--path", "folder_path", default=None, help="For kind 'folder': the domain folder.")
 def domains_gallery(domain: str, out: Path, seed: int, count: int, folder_path: str | None) -> None:
     """Write a picture of DOMAIN's samples with their mask outlines."""
@@ -334,12 +336,12 @@ def domains_gallery(domain: str, out: Path, seed: int, count: int, folder_path: 
 @click.argument("domain")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG file to write.")
 @click.option("--rate", "--ratio", "ratio", type=float, default=0.1, show_default=True, help="Fraction each subset keeps.")
-@click.option("--bins", type=int, default=10, show_default=True)
+@click.option("--bins", type=click.IntRange(1, 1_000_000), default=10, show_default=True)
 @click.option("--embedder", type=click.Choice(["stats", "mae"]), default="stats", show_default=True)
 @click.option("--mae-weights", default="")
 @click.option("--method", type=click.Choice(["tsne", "pca"]), default="tsne", show_default=True)
-@click.option("--n-train", type=int, default=24, show_default=True, help="Built-in domains: images to draw.")
-@click.option("--patch", type=int, default=64, show_default=True)
+@click.option("--n-train", type=click.IntRange(1, 10_000), default=24, show_default=True, help="Built-in domains: images to draw.")
+@click.option("--patch", type=click.IntRange(16, 1024), default=64, show_default=True)
 @click.option("--path", "folder_path", default=None, help="For kind 'folder': the domain folder.")
 def domains_diversity(domain, out, ratio, bins, embedder, mae_weights, method, n_train, patch, folder_path) -> None:
     """Map DOMAIN's patch embeddings in 2-D with the DQ (mmv, graphcut) and random subsets marked."""
@@ -381,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="dqcl", standalone_mode=False)
     except DqclError as err:
-        click.echo(f"dqcl: error: {err}", err=True)
+        click.echo(f"dqcl: error: {one_line(str(err))}", err=True)
         return 2
     except Interrupted as err:
         click.echo(f"\n{err}", err=True)
@@ -391,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except click.ClickException as err:  # a usage mistake: unknown command or option, missing argument
         where = f" (see '{err.ctx.command_path} --help')" if getattr(err, "ctx", None) is not None else ""
-        click.echo(f"dqcl: error: {err.format_message()}{where}", err=True)
+        click.echo(f"dqcl: error: {one_line(err.format_message())}{where}", err=True)
         return 2
     return 0
 

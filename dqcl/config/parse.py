@@ -8,13 +8,15 @@ domain kind or strategy, a path leading outside the places the user named.
 from __future__ import annotations
 
 import inspect
+import math
 import re
 import tomllib
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..core.validation import confine_write, did_you_mean, out_of_range, resolve_inside, type_ok, unknown_key
+from ..core.names import name_problem, shorten
+from ..core.validation import confine_write, did_you_mean, env_number, out_of_range, resolve_inside, type_ok, unknown_key
 from ..data.domains import DOMAINS
 from ..dq.embedders import EMBEDDERS
 from ..dq.selectors import SELECTORS
@@ -46,7 +48,11 @@ def _section(cls, table: Any, where: str):
             raise unknown_key(where, key, known)
         default = getattr(defaults, key)
         if not type_ok(value, default):
-            raise SpecError(f"{where}.{key}: expected {type(default).__name__}, got {value!r}")
+            raise SpecError(f"{where}.{key}: expected {type(default).__name__}, got {shorten(repr(value))}")
+        for item in value if isinstance(value, list) else (value,):
+            # an integer beyond float range is refused as given, before any float conversion
+            if isinstance(item, int) and not isinstance(item, bool) and abs(item) >= 2**63:
+                raise SpecError(f"{where}.{key}: {out_of_range(key, item, -(2**63), 2**63 - 1)}")
         if isinstance(default, tuple):
             values[key] = tuple(float(v) if default and isinstance(default[0], float) else v for v in value)
         else:
@@ -75,6 +81,15 @@ def with_skip_bad(spec: Spec) -> Spec:
     """The spec with ``skip_bad = true`` in every folder domain (``dqcl run ... --skip-bad``)."""
     domains = {n: replace(d, params={**d.params, "skip_bad": True}) if d.kind == "folder" else d for n, d in spec.domains.items()}
     return replace(spec, domains=domains)
+
+
+def _check_name(name: Any, where: str, what: str) -> None:
+    """Names are shown in tables and figures but never become paths: refuse the ones that could."""
+    if not isinstance(name, str):
+        raise SpecError(f"{where}: {what} must be text, got {type(name).__name__}")
+    problem = name_problem(name)
+    if problem:
+        raise SpecError(f"{where}: {what} {shorten(name)!r} {problem}")
 
 
 def _domain(name: str, table: Any, where: str, base: Path) -> DomainSpec:
@@ -132,34 +147,60 @@ NAMED_ORDERINGS = {
 }
 
 
+def _max_runs() -> int:
+    """The most runs one study may expand to (``DQCL_MAX_RUNS``, default 100,000): past it a typo
+    (``orderings = "all"`` over a dozen domains) is refused in preflight instead of exhausting memory."""
+    return int(env_number("DQCL_MAX_RUNS", 100_000, lo=1))
+
+
 def _orderings(value: Any, domains: dict[str, DomainSpec], source: str) -> list[list[str]]:
-    """Explicit lists of domain names, or a named set: 'given', 'reverse', 'all' (alone or inside the list)."""
+    """Explicit lists of domain names, or a named set: 'given', 'reverse', 'all' (alone or inside the list).
+
+    Named sets are enumerated only when asked for, and 'all' only after its count (n!) is known to fit."""
     import itertools
 
     names = list(domains)
-    named = {"given": [names], "reverse": [names[::-1]], "all": [list(p) for p in itertools.permutations(names)]}
+    named = {"given": lambda: [names], "reverse": lambda: [names[::-1]],
+             "all": lambda: [list(p) for p in itertools.permutations(names)]}
     items = value if isinstance(value, list) else [value]
     if not items:
         raise SpecError(f"{source}: study.orderings is empty; give lists of domain names or one of {', '.join(NAMED_ORDERINGS)}")
+    if "all" in items and math.factorial(len(names)) > _max_runs():
+        raise SpecError(f"{source}: study.orderings = 'all' over {len(names)} domains is {math.factorial(len(names)):,} "
+                        f"orderings, more than the {_max_runs():,} runs a study may have (DQCL_MAX_RUNS); list the orderings wanted")
     out: list[list[str]] = []
     for order in items:
         if isinstance(order, str):
             if order not in named:
-                raise SpecError(f"{source}: study.orderings: unknown named ordering '{order}'{did_you_mean(order, named)}; "
+                raise SpecError(f"{source}: study.orderings: unknown named ordering {shorten(order)!r}{did_you_mean(order, named)}; "
                                 f"known: {', '.join(NAMED_ORDERINGS)}")
-            out += named[order]
+            out += named[order]()
             continue
         if not isinstance(order, list) or not order or not all(isinstance(d, str) for d in order):
-            raise SpecError(f"{source}: study.orderings: each ordering must be a non-empty list of domain names, got {order!r}")
+            raise SpecError(f"{source}: study.orderings: each ordering must be a non-empty list of domain names, got {shorten(repr(order))}")
         for d in order:
             if d not in domains:
-                raise SpecError(f"{source}: study.orderings names unknown domain '{d}'{did_you_mean(d, names)}; "
+                raise SpecError(f"{source}: study.orderings names unknown domain {shorten(d)!r}{did_you_mean(d, names)}; "
                                 f"the spec's domains: {', '.join(names)}")
         if len(set(order)) != len(order):
             raise SpecError(f"{source}: study.orderings: {order} repeats a domain")
         out.append(order)
     # the same ordering twice would run the same runs twice under one key
     return [list(o) for o in dict.fromkeys(tuple(o) for o in out)]
+
+
+def _check_run_count(spec: Spec) -> None:
+    """Refuse a study of more runs than `_max_runs`, with the count, before any run is built."""
+    r = spec.redundancy
+    if r is None:
+        count = len(spec.orderings) * len(spec.strategies) * len(spec.seeds)
+        what = f"{len(spec.orderings):,} orderings x {len(spec.strategies):,} strategies x {len(spec.seeds):,} seeds"
+    else:
+        count = sum(1 if rate >= 1.0 else len(r.selectors) for rate in r.rates) * len(spec.seeds)
+        what = f"{len(r.rates)} rates x {len(r.selectors)} selectors x {len(spec.seeds):,} seeds"
+    if count > _max_runs():
+        raise SpecError(f"{spec.source}: this study expands to {count:,} runs ({what}), more than the {_max_runs():,} "
+                        "a study may have (DQCL_MAX_RUNS)")
 
 
 def _redundancy(table: Any, where: str, domains: dict[str, DomainSpec]) -> RedundancySpec:
@@ -191,6 +232,7 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
         if key not in _STUDY_KEYS:
             raise unknown_key(f"{source}: study", key, _STUDY_KEYS)
     name = study.get("name", Path(source).stem)
+    _check_name(name, f"{source}: study.name", "the study name")
     seeds = study.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise SpecError(f"{source}: study.seeds must be a non-empty list of integers, got {seeds!r}")
@@ -210,6 +252,8 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
     dom_table = raw.get("domains", {})
     if not isinstance(dom_table, dict) or not dom_table:
         raise SpecError(f"{source}: [domains] must name at least one domain")
+    for n in dom_table:
+        _check_name(n, f"{source}: [domains]", "the domain name")
     domains = {n: _domain(n, t, f"{source}: domains.{n}", base) for n, t in dom_table.items()}
 
     orderings = _orderings(study.get("orderings", "given"), domains, source)
@@ -219,6 +263,8 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
     strat_table = raw.get("strategies", {"naive": {}} if redundancy else {})
     if not isinstance(strat_table, dict) or not strat_table:
         raise SpecError(f"{source}: [strategies] must name at least one strategy")
+    for label in strat_table:
+        _check_name(label, f"{source}: [strategies]", "the strategy label")
     strategies = {label: _strategy(label, t, f"{source}: strategies.{label}") for label, t in strat_table.items()}
 
     spec = Spec(
@@ -238,6 +284,7 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
         source=source,
         redundancy=redundancy,
     )
+    _check_run_count(spec)
     if spec.data.patch_size % 8:
         raise SpecError(f"{source}: data.patch_size must be a multiple of 8 (CPnet halves it three times), got {spec.data.patch_size}")
     if len(spec.model.widths) != 4:

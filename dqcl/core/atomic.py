@@ -70,3 +70,22 @@ def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
     finally:
         plt.close(fig)
     return Path(path)
+
+
+def folder_problem(path: str | Path) -> str | None:
+    """Why files could not be written in the folder ``path`` (made where missing), or None when they
+    could. Nothing is created: the nearest existing ancestor must be a writable folder."""
+    import os
+
+    p = Path(path)
+    while not p.exists():
+        if p.is_symlink():
+            return f"{p}: a broken link"
+        if p.parent == p:
+            break
+        p = p.parent
+    if not p.is_dir():
+        return f"{p}: is a file, so {path} cannot be made"
+    if not os.access(p, os.W_OK | os.X_OK):
+        return f"{p}: not writable"
+    return None

@@ -13,7 +13,17 @@ from typing import Any, Iterable
 
 from ..errors import SpecError
 
-__all__ = ["did_you_mean", "unknown_key", "type_ok", "out_of_range", "resolve_inside", "confine_write", "env_number"]
+__all__ = ["expand_user", "did_you_mean", "unknown_key", "type_ok", "out_of_range", "resolve_inside", "confine_write", "env_number"]
+
+
+def expand_user(value: str | Path, where: str = "") -> Path:
+    """``Path(value).expanduser()``, with '~someone' who is not a user here (or a home that cannot
+    be found) as one line naming the path, not a RuntimeError."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        user = str(value).split("/", 1)[0]
+        raise SpecError(f"{where + ': ' if where else ''}{str(value)[:120]}: cannot expand '{user[:60]}' (no such user's home here)") from None
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -55,6 +65,13 @@ def out_of_range(
 
     ``lo``/``hi`` None leave that side unbounded; ``*_open`` excludes the bound itself.
     """
+    if isinstance(value, int) and not isinstance(value, bool):
+        # compared as an integer: one beyond float range (10**400) is out of range, not an OverflowError
+        ok = (lo is None or (value > lo if lo_open else value >= lo)) and (hi is None or (value < hi if hi_open else value <= hi))
+        if ok and abs(value) < 2**1023:
+            return None
+        shown = value if abs(value) < 10**30 else f"an integer of {len(str(abs(value)))} digits"
+        return f"{name} must be {_want(lo, hi, lo_open, hi_open) if not ok else 'a finite number'}, got {shown}"
     v = float(value)
     ok = math.isfinite(v)
     if ok and lo is not None:
@@ -63,22 +80,24 @@ def out_of_range(
         ok = v < hi if hi_open else v <= hi
     if ok:
         return None
+    return f"{name} must be {_want(lo, hi, lo_open, hi_open)}, got {value}"
+
+
+def _want(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
     if lo is not None and hi is not None:
-        want = f"in {'(' if lo_open else '['}{_num(lo)}, {_num(hi)}{')' if hi_open else ']'}"
-    elif lo is not None:
-        want = f"{'more than' if lo_open else 'at least'} {_num(lo)}"
-    elif hi is not None:
-        want = f"{'less than' if hi_open else 'at most'} {_num(hi)}"
-    else:
-        want = "a finite number"
-    return f"{name} must be {want}, got {value}"
+        return f"in {'(' if lo_open else '['}{_num(lo)}, {_num(hi)}{')' if hi_open else ']'}"
+    if lo is not None:
+        return f"{'more than' if lo_open else 'at least'} {_num(lo)}"
+    if hi is not None:
+        return f"{'less than' if hi_open else 'at most'} {_num(hi)}"
+    return "a finite number"
 
 
 def resolve_inside(value: str, base: Path, where: str) -> str:
     """A spec's path, resolved. An absolute path is the user's own choice; a relative one must stay
     inside the spec's folder or the working directory (after following links), so a spec from
     elsewhere cannot point dqcl at files its user never named."""
-    p = Path(value).expanduser()
+    p = expand_user(value, where)
     if p.is_absolute():
         return str(p.resolve())
     resolved = (base / p).resolve()
@@ -98,8 +117,8 @@ def confine_write(value: str, base: Path, where: str, env: str) -> str:
     import os
 
     if os.environ.get(env):
-        return str(Path(os.environ[env]).expanduser().resolve())
-    p = Path(value).expanduser()
+        return str(expand_user(os.environ[env], f"environment variable {env}").resolve())
+    p = expand_user(value, where)
     if p.is_absolute():
         return str(p.resolve())
     resolved = (Path.cwd() / p).resolve()

@@ -7,6 +7,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "CellposeNet", "NORMS", "CELLPOSE_WIDTHS", "cellpose_loss", "dihedral", "norm_buffers",
@@ -83,14 +84,44 @@ def save_cellpose(model: CellposeNet, path: str | Path) -> Path:
     return Path(path)
 
 
+def read_weights(path: str | Path, what: str) -> Any:
+    """``torch.load(path, weights_only=True)`` with every failure as one short `DataError` line naming
+    ``path`` and ``what`` it should be. Torch's own message is not passed on: it advises retrying
+    with ``weights_only=False``, i.e. running whatever pickle the file holds."""
+    import pickle
+    import zipfile
+
+    from ..errors import DataError
+
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise DataError(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not {what}") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read {what} ({err.strerror or type(err).__name__})") from None
+    except pickle.UnpicklingError:
+        why = "it holds Python objects other than tensors, which dqcl does not load (loading them could run code)"
+    except EOFError:
+        why = "the file is empty or cut short"
+    except (RuntimeError, ValueError, zipfile.BadZipFile, UnicodeDecodeError, AttributeError, TypeError, IndexError, KeyError,
+            MemoryError, OverflowError):
+        why = "the file is damaged or not a PyTorch file"
+    raise DataError(f"{path}: not readable as {what}: {why}")
+
+
 def load_init(model: CellposeNet, path: str | Path) -> None:
     """Start ``model`` from a Cellpose 3 model file (or one `save_cellpose` wrote); a clear
     ValueError where the file is not readable or its architecture is not the model's."""
+    from ..errors import DataError
+
     path = Path(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a missing, truncated or foreign file
-        raise ValueError(f"{path}: not a readable Cellpose model file ({type(err).__name__}: {err})") from None
+        state = read_weights(path, "a Cellpose model file")
+    except DataError as err:
+        raise ValueError(str(err)) from None
     if isinstance(state, dict) and "W2" in state:
         raise ValueError(f"{path}: a Cellpose 4 (CPSAM) model; dqcl trains Cellpose 3's CPnet")
     own = model.net.state_dict()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.validation import expand_user
 from .domains import Domain, Split, register_domain
 from ..errors import DataError
 from .imageio import IMAGE_EXTENSIONS, read_image, read_mask
@@ -146,7 +147,7 @@ def load_folder(
     """Real images from ``path``/train and ``path``/test; the seed is unused (files are read in sorted order)."""
     if not str(path):
         raise DataError(f"domain '{name}': kind 'folder' needs a path")
-    root = Path(path).expanduser()
+    root = expand_user(path)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
     train, test = root / train_dir, root / test_dir

@@ -58,15 +58,17 @@ def _load_state(path: Path) -> dict[str, "torch.Tensor"]:
 
     if not path.is_file():
         raise DqclError(f"{path}: MAE weights file not found")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
 
+        try:
             state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise DqclError(f"{path}: cannot read MAE weights ({type(exc).__name__}: {exc})") from None
+        except Exception as exc:  # safetensors raises its own SafetensorError, or OSError
+            raise DqclError(f"{path}: cannot read MAE weights ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else 'damaged'})") from None
+    else:
+        from ..cpnet.model import read_weights
+
+        state = read_weights(path, "MAE weights")
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # the MAE authors' checkpoints wrap the weights
     if not isinstance(state, dict):
@@ -128,12 +130,15 @@ def _style(images: np.ndarray, masks: np.ndarray | None, *, model: "torch.nn.Mod
     if model is None:
         if not checkpoint:
             raise DqclError("the 'style' embedder needs a model or a checkpoint (a CellposeNet state dict)")
+        from ..cpnet.model import read_weights
+
         model = CellposeNet(widths)
+        state = read_weights(checkpoint, "a CellposeNet checkpoint")
         try:
-            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
             model.load_state_dict(state)
-        except (OSError, RuntimeError, KeyError, ValueError) as exc:
-            raise DqclError(f"{checkpoint}: not a CellposeNet checkpoint with widths {list(widths)} ({exc})") from None
+        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError):
+            raise DqclError(f"{checkpoint}: not a CellposeNet checkpoint with widths {list(widths)} "
+                            "(its tensors do not fit that network)") from None
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.atomic import save_npy, write_text
+from ..core.atomic import atomic_open, save_npy, write_text
 from ..data.folders import files_by_stem, pair_files
 from ..data.imageio import IMAGE_EXTENSIONS, read_image, read_mask
 from ..errors import DataError, DqclError
 from .embedders import embed, embed_options
 from .selectors import select
 
-__all__ = ["select_features_file", "select_folder", "folder_items"]
+__all__ = ["select_features_file", "select_folder", "folder_items", "check_copy_target", "COPY_MARK"]
 
 
 def select_features_file(path: Path, *, ratio: float, bins: int = 10, variant: str = "mmv", seed: int = 0, output: Path) -> np.ndarray:
@@ -46,9 +46,16 @@ def folder_items(folder: Path) -> list[tuple[str, Path, Path | None]]:
 def select_folder(
     folder: Path, *, ratio: float, bins: int = 10, variant: str = "mmv", seed: int = 0, output: Path | None = None,
     copy_to: Path | None = None, embedder: str = "stats", mae_weights: str = "", checkpoint: str = "", cache_dir: Path | None = None,
+    overwrite: bool = False,
 ) -> list[str]:
-    """Embed a folder's images (resized to 224 px), select, and write names and/or copy the chosen pairs."""
+    """Embed a folder's images (resized to 224 px), select, and write names and/or copy the chosen pairs.
+
+    ``copy_to`` must not be ``folder`` itself nor hold files dqcl did not copy there (``overwrite``
+    allows the latter); that is checked before anything is read."""
     from skimage.transform import resize
+
+    if copy_to is not None:
+        check_copy_target(Path(copy_to), Path(folder), overwrite)
 
     items = folder_items(folder)
     if not items:
@@ -66,11 +73,55 @@ def select_folder(
     if output is not None:
         write_text(output, "".join(n + "\n" for n in names))
     if copy_to is not None:
-        copy_to = Path(copy_to)
-        copy_to.mkdir(parents=True, exist_ok=True)
-        for stem, img_path, mask_path in chosen:
-            # Cellpose's training CLI reads NAME.ext beside NAME_masks.ext
-            shutil.copy2(img_path, copy_to / f"{stem}{img_path.suffix}")
-            if mask_path is not None:
-                shutil.copy2(mask_path, copy_to / f"{stem}_masks{mask_path.suffix}")
+        _copy_pairs(chosen, Path(copy_to), folder)
     return names
+
+
+# the list of files a `--copy-to` folder got from dqcl: it marks the folder as dqcl's to refill
+COPY_MARK = ".dqcl_selection"
+
+
+def check_copy_target(target: Path, source: Path, overwrite: bool = False) -> None:
+    """Refuse ``--copy-to`` into the source folder, or into a folder holding files dqcl did not put
+    there (unless ``overwrite``), by the rule of ``data fetch --to``; checked before any work."""
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise DataError(f"{target}: not a folder; give --copy-to a new or empty folder")
+    if target.resolve() == Path(source).resolve():
+        raise DataError(f"{target}: is the folder selected from; give --copy-to another folder")
+    if overwrite or not target.exists():
+        return
+    names = sorted(p.name for p in target.iterdir())
+    ours = set(_marked(target)) | {COPY_MARK}
+    theirs = [n for n in names if n not in ours]
+    if theirs:
+        shown = ", ".join(theirs[:5]) + (f" and {len(theirs) - 5} more" if len(theirs) > 5 else "")
+        raise DataError(f"{target}: not empty and not filled by dqcl select (it holds {shown}); give a new folder, "
+                        "or --overwrite to add the selection beside (and over) what is there")
+
+
+def _marked(target: Path) -> list[str]:
+    try:
+        return [n for n in (target / COPY_MARK).read_text(encoding="utf-8").splitlines() if n and "/" not in n and n not in (".", "..")]
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def _copy_pairs(chosen: list[tuple[str, Path, Path | None]], target: Path, source: Path) -> None:
+    """Copy the chosen pairs into ``target`` (Cellpose's training layout: NAME.ext beside NAME_masks.ext),
+    replacing an earlier selection dqcl copied there, each file whole or not at all."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in _marked(target):  # the earlier selection goes: the folder holds this selection only
+        (target / name).unlink(missing_ok=True)
+    copied = []
+    for stem, img_path, mask_path in chosen:
+        for src, dest in ((img_path, f"{stem}{img_path.suffix}"), (mask_path, f"{stem}_masks{mask_path.suffix}" if mask_path else "")):
+            if src is None:
+                continue
+            try:
+                with atomic_open(target / dest, "wb") as fh, open(src, "rb") as fin:
+                    shutil.copyfileobj(fin, fh)
+            except OSError as err:
+                raise DataError(f"{src}: cannot copy to {target / dest} ({err.strerror or err})") from None
+            copied.append(dest)
+    write_text(target / COPY_MARK, "".join(n + "\n" for n in copied))

@@ -50,7 +50,7 @@ class ExecutorOptions:
     def check(self) -> None:
         if self.name not in EXECUTORS:
             raise DqclError(f"--executor: unknown executor '{self.name}'; expected one of: {', '.join(EXECUTORS)}")
-        problem = out_of_range("--workers", self.workers, 1) or (
+        problem = out_of_range("--workers", self.workers, 1, 1024) or (
             out_of_range("--num-gpus", self.num_gpus, 0) if self.num_gpus is not None else None)
         if problem:
             raise DqclError(problem)

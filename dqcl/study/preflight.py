@@ -70,6 +70,19 @@ def _has_gpu() -> bool:
     return torch.cuda.is_available()
 
 
+def _check_device(spec: Spec) -> None:
+    if not spec.device.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise DqclError(f"{spec.source}: study.device is '{spec.device}' but no CUDA GPU is available here")
+    index = int(spec.device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise DqclError(f"{spec.source}: study.device is '{spec.device}' but this machine has "
+                        f"{torch.cuda.device_count()} GPU(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+
+
 @dataclass(frozen=True)
 class Study:
     """A spec that passed preflight: its runs, and the bad pairs its folder domains left out (skip_bad)."""
@@ -81,6 +94,7 @@ class Study:
 
 def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE, concurrent: int = 1) -> Study:
     """``concurrent``: how many runs will be in memory at once on this machine (worker processes)."""
+    _check_device(spec)  # first: the memory check asks the device how much it has
     runs = expand(spec)
     skipped: list[str] = []
     read: dict[str, Domain] = {}
@@ -101,13 +115,4 @@ def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE, concurrent: int
             load_init(CellposeNet(spec.model.widths, norm=spec.model.norm), spec.model.init)
         except ValueError as err:
             raise DqclError(f"{spec.source}: model.init: {err}") from None
-    if spec.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise DqclError(f"{spec.source}: study.device is '{spec.device}' but no CUDA GPU is available here")
-        index = int(spec.device.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            raise DqclError(f"{spec.source}: study.device is '{spec.device}' but this machine has "
-                            f"{torch.cuda.device_count()} GPU(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
     return Study(spec, tuple(runs), tuple(skipped))

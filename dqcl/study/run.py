@@ -15,7 +15,7 @@ from typing import Any, Callable
 from ..config.parse import load_spec, parse_spec, with_overrides, with_skip_bad
 from ..config.schema import Spec, shipped_spec
 from ..data.prepared import DOMAIN_CACHE
-from ..errors import Interrupted, SpecError
+from ..errors import Interrupted, OutputError, SpecError
 from ..results.store import Store
 from .executors import ExecutorOptions, StudySummary, execute
 from .preflight import Study, preflight
@@ -44,6 +44,19 @@ def _spec_of(spec: str | Path | dict[str, Any] | Spec | None, redundancy: bool |
     if spec is None and redundancy:
         spec = shipped_spec("redundancy.toml")
     return load_spec(spec, overrides)
+
+
+def _check_outputs(spec: Spec, store: Path) -> None:
+    """Where a run writes beside the store (checkpoints always; networks, panels and logs when asked
+    for) must be writable before any run trains: a run is not lost to a folder that cannot be made."""
+    from ..core.atomic import folder_problem
+
+    asked = spec.output.save_weights != "none" or spec.output.panels or any(vars(spec.log).values())
+    folders = [store.parent / "checkpoints"] + ([store.parent / "runs"] if asked else [])
+    for folder in folders:
+        problem = folder_problem(folder)
+        if problem:
+            raise OutputError(f"{spec.source}: runs write to {folder}, which cannot be made: {problem}")
 
 
 def run_spec(
@@ -79,6 +92,7 @@ def run_spec(
     study = preflight(parsed, concurrent=executor.workers if executor.name == "process" else 1)
     for problem in study.skipped:
         say(f"skipped: {problem}")
+    _check_outputs(parsed, Path(store))
     if dry_run:
         return StudySummary(len(study.runs), 0, 0, 0.0, parsed.name)
     with Store(store) as s:

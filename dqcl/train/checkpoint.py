@@ -261,10 +261,13 @@ def save(path: Path, payload: dict[str, Any]) -> None:
 
 
 def load(path: Path) -> dict[str, Any]:
+    from ..cpnet.model import read_weights
+    from ..errors import DataError
+
     try:
-        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # a truncated or foreign file
-        raise CheckpointError(f"{path}: not a readable dqcl checkpoint ({type(err).__name__}: {err})") from None
+        payload = read_weights(path, "a dqcl checkpoint")
+    except DataError as err:  # a truncated or foreign file
+        raise CheckpointError(str(err)) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a dqcl checkpoint of format {FORMAT}")
     return payload

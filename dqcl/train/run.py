@@ -18,13 +18,14 @@ import numpy as np
 import torch
 
 from ..config.schema import DomainSpec, RunConfig, Subset
+from ..core.names import one_line, safe_stem
 from ..core.provenance import versions
 from ..cpnet.model import CellposeNet, cellpose_loss, load_init, norm_buffers, save_cellpose
 from ..data.prepared import DOMAIN_CACHE
 from ..data.streams import PatchData, make_benchmark
 from ..dq.embedders import embed, embed_options
 from ..dq.selectors import capped_bins, select
-from ..errors import CheckpointError
+from ..errors import CheckpointError, DqclError
 from ..evaluation.metrics import METRICS
 from ..evaluation.scores import SegmentationScores, make_evaluator
 from . import checkpoint as ckpt
@@ -118,6 +119,18 @@ def close_loggers(strategy) -> None:
             logger.close()
 
 
+def _artifact(write: Callable[[], str], errors: list[str], step: Callable[[str], None]) -> list[str]:
+    """``[write()]``, or ``[]`` with the reason added to ``errors``: a file that cannot be written
+    after hours of training is reported with the run, never the reason the run is lost."""
+    try:
+        return [write()]
+    except (OSError, DqclError, ValueError, RuntimeError) as err:  # matplotlib raises ValueError/RuntimeError on text
+        why = one_line(str(err) or type(err).__name__, 200)
+        errors.append(why)
+        step(f"could not write an output file: {why}")
+        return []
+
+
 def run_one(
     cfg: RunConfig, on_step: Callable[[str], None] | None = None, checkpoint: Path | None = None,
     probes: tuple = (), artifacts: Path | None = None, on_epoch: Callable[[dict[str, Any]], None] | None = None,
@@ -206,6 +219,7 @@ def run_one(
     states: list[dict[str, torch.Tensor]] = []  # the network (weights and statistics) after each experience
     panel: dict[int, dict[int, list]] = {}  # predicted masks of the panel's patches, after each experience
     saved_files: list[str] = []
+    artifact_errors: list[str] = []  # files asked for that could not be written: reported, the run is kept
     start = 0
     if checkpoint is not None and Path(checkpoint).is_file():
         try:
@@ -259,8 +273,9 @@ def run_one(
             if scores.keep:
                 panel[i] = {j: scores.kept[j] for j in range(n)}
             if artifacts is not None and (out.save_weights == "all" or out.save_weights == "final" and i == len(phases) - 1):
-                name = "final.pth" if i == len(phases) - 1 else f"after_{i}_{cfg.ordering[i]}.pth"
-                saved_files.append(save_cellpose(model, artifacts / name).name)
+                # a domain name is data, never a path: the file is named by its safe stem
+                name = "final.pth" if i == len(phases) - 1 else f"after_{i}_{safe_stem(cfg.ordering[i], 60)}.pth"
+                saved_files += _artifact(lambda: save_cellpose(model, artifacts / name).name, artifact_errors, step)
             if checkpoint is not None and i < len(phases) - 1:
                 _peak_memory(device, device_peak)
                 ckpt.save(checkpoint, {
@@ -285,8 +300,9 @@ def run_one(
         if panel:
             tests = [p[1] for p in prepared]
             labels = ("all domains",) if joint else cfg.ordering
-            saved_files.append(write_panel(artifacts / "panel.png", tests, panel, labels,
-                                           {e: {j: R["ap50"][e][j] for j in range(n)} for e in panel}).name)
+            saved_files += _artifact(lambda: write_panel(artifacts / "panel.png", tests, panel, labels,
+                                                         {e: {j: R["ap50"][e][j] for j in range(n)} for e in panel}).name,
+                                     artifact_errors, step)
     finally:
         close_loggers(strategy)  # on every path: a failed run leaves no open writer behind either
     _peak_memory(device, device_peak)
@@ -304,6 +320,7 @@ def run_one(
         "images_seen": counter.images,
         "curve": curve.rows,
         "files": saved_files,  # in runs/<key>/ beside the store
+        **({"file_errors": artifact_errors} if artifact_errors else {}),
         "steps": budget.steps_done if budget else None,
         "norm_swap": norm_swap,
         "peak_memory_mb": device_peak,
