@@ -45,9 +45,11 @@ def test_bad_input_gets_one_line_and_exit_2_and_the_store_is_untouched(name, tmp
         c.close()
     else:
         shutil.copy(reference_store, store)
-        if kind in ("bad_json", "bad_schema"):
+        if kind in ("bad_json", "bad_schema", "sql"):
             with sqlite3.connect(store) as c:
-                if kind == "bad_json":
+                if kind == "sql":
+                    c.execute(case.extra["sql"])
+                elif kind == "bad_json":
                     c.execute("UPDATE runs SET result = substr(result, 1, 40)")
                 else:
                     c.execute("UPDATE meta SET value = 'one' WHERE key = 'schema'")

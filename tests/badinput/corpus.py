@@ -352,6 +352,59 @@ def _select_case(kind: str) -> Callable[[Path], Case]:
     return build
 
 
+def _argv_case(extra: list[str], *says: str, patch: Callable | None = None, text: Callable[[str], str] | None = None) -> Callable[[Path], Case]:
+    """``dqcl run benchmark`` on the good spec (``text`` changes it) with ``extra`` arguments."""
+    def build(root: Path) -> Case:
+        good_folder(root)
+        body = SPEC.format(cache=(root / "cache").as_posix(), path=(root / "data").as_posix())
+        return Case(_run(root, text=text(body) if text else body) + extra, list(says), patch=patch)
+
+    return build
+
+
+def _damaged_init(root: Path) -> Case:
+    """A model.init file whose bytes are a pickle of something other than tensors."""
+    import pickle
+
+    good_folder(root)
+    bad = root / "model.pth"
+    bad.write_bytes(pickle.dumps({"w": Case}))
+    text = SPEC.format(cache=(root / "cache").as_posix(), path=(root / "data").as_posix()).replace("[model]\n", '[model]\ninit = "model.pth"\n')
+    return Case(_run(root, text=text), [str(bad), "Python objects other than tensors"])
+
+
+def _copy_over_users_folder(root: Path) -> Case:
+    data = good_folder(root)
+    mine = root / "mine"
+    mine.mkdir()
+    (mine / "holiday.png").write_bytes(b"not dqcl's")
+    return Case(["select", str(data / "train"), "--rate", "0.5", "--bins", "1", "--copy-to", str(mine)],
+                [str(mine), "not filled by dqcl select", "holiday.png"])
+
+
+def _runs_folder_is_a_file(root: Path) -> Case:
+    good_folder(root)
+    (root / "runs").write_text("a file where runs/ would go")
+    return Case(_run(root) + ["--csv-log"], [str(root / "runs"), "cannot be made"])
+
+
+def _bad_datasets_json(root: Path) -> Case:
+    home = root / "home"
+    home.mkdir()
+    (home / "datasets.json").write_text('["a list", "not a table of folders"]')
+    return Case(["data", "list"], [str(home / "datasets.json")], patch=lambda mp: mp.setenv("DQCL_HOME", str(home)))
+
+
+def _store_shape_case(sql: str, *says: str) -> Callable[[Path], Case]:
+    """A store whose run row is valid JSON of the wrong shape: leaderboard build."""
+    def build(root: Path) -> Case:
+        good_folder(root)
+        return Case(["leaderboard", "build", "--store", str(root / "store.sqlite"), "--out", str(root / "lb")],
+                    [str(root / "store.sqlite"), *says], extra={"store": "sql", "sql": sql})
+
+    return build
+
+
 CASES: dict[str, Callable[[Path], Case]] = {
     "truncated_png": _data_case(_truncated_png, "cannot read as an image"),
     "truncated_tiff": _data_case(_truncated_tiff, "cannot read as an image"),
@@ -394,4 +447,24 @@ CASES: dict[str, Callable[[Path], Case]] = {
     "store_schema_not_a_number": _store_row_case("bad_schema"),
     "select_empty_npy": _select_case("empty_npy"),
     "select_out_under_a_file": _select_case("out_under_file"),
+    # issue 16: hostile input, second pass
+    "domain_named_like_a_path": _spec_text_case(
+        lambda t: t.replace("[domains.histo]", '[domains."x/../../victim"]').replace('"histo"]]', '"x/../../victim"]]'),
+        "domain name", "path separator"),
+    "study_name_with_a_newline": _spec_text_case(lambda t: t.replace('name = "bad"', 'name = "bad\\n# heading"'), "study.name", "U+000A"),
+    "all_orderings_past_the_run_bound": _argv_case(["--set", 'study.orderings="all"'], "2 orderings", "DQCL_MAX_RUNS",
+                                                    patch=lambda mp: mp.setenv("DQCL_MAX_RUNS", "1")),
+    "integer_past_float_range": _argv_case(["--set", "train.lr=" + "9" * 400], "train.lr", "400 digits"),
+    "workers_past_float_range": _argv_case(["--workers", "9" * 400], "--workers", "400 digits"),
+    "set_key_of_100000_characters": _argv_case(["--set", "k" * 100_000 + "=1"], "unknown key"),
+    "cuda_on_a_machine_without_one": _argv_case(["--device", "cuda:99"], "cuda:99", "GPU"),
+    "home_of_a_user_who_does_not_exist": _spec_text_case(lambda t: t.replace('path = "', 'path = "~nosuchuser_dqcl/'), "~nosuchuser_dqcl", "no such user"),
+    "damaged_model_init": _damaged_init,
+    "copy_to_a_users_folder": _copy_over_users_folder,
+    "logger_folder_cannot_be_made": _runs_folder_is_a_file,
+    "datasets_json_of_the_wrong_shape": _bad_datasets_json,
+    "gallery_of_zero_samples": lambda root: Case(["domains", "gallery", "cyto", "--out", str(root / "g.png"), "-n", "0"], ["-n"]),
+    "store_row_with_null_R": _store_shape_case("UPDATE runs SET result = json_set(result, '$.R', json('null'))", "R"),
+    "store_row_config_is_a_list": _store_shape_case("UPDATE runs SET config = '[1, 2]'", "config"),
+    "store_row_deeply_nested": _store_shape_case("UPDATE runs SET result = '{\"R\": ' || replace(hex(zeroblob(100000)), '00', '[') || '}'", "nested"),
 }
