@@ -12,7 +12,7 @@ from ...core.atomic import write_text
 from ...core.provenance import MANIFEST_NAME
 from ...errors import DataError
 from .convert import convert
-from .download import download, unpack
+from .download import check_url, download, unpack
 from .manifest import register
 from .recipes import RECIPES, Recipe
 
@@ -59,6 +59,8 @@ def fetch_dataset(
         return json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))
     if source is None and not rec.files:
         raise DataError(f"{name}: no direct download (the licence needs a click or a registration). Steps:\n{rec.manual}")
+    if source is None and mirror is not None:  # before anything is made: a bad address is the user's typo
+        check_url(mirror, label=f"--mirror {mirror[:80]!r}")
     _check_target(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     digests = {}

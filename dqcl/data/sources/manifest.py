@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ...core.atomic import write_text
-from ...core.provenance import MANIFEST_NAME, content_hash, folder_manifest
+from ...core.provenance import MANIFEST_NAME, check_file_size, content_hash, folder_manifest
 from ...core.version import __version__
 from ...errors import DataError
 from ..folders import LAYOUTS, detect_layout, pair_files, read_pair
@@ -30,7 +30,9 @@ __all__ = ["register", "registered", "home"]
 
 
 def home() -> Path:
-    return Path(os.environ.get("DQCL_HOME", "~/.dqcl")).expanduser()
+    """dqcl's own folder: ``$DQCL_HOME``, or ``~/.dqcl`` when it is unset or empty (an empty value is taken
+    as unset, not as the working directory, where datasets.json would otherwise land)."""
+    return Path(os.environ.get("DQCL_HOME", "").strip() or "~/.dqcl").expanduser()
 
 
 def _file(path: Path, root: Path) -> dict[str, Any]:
@@ -41,6 +43,7 @@ def register(name: str, folder: str | Path, *, layout: str = "auto", skip_bad: b
     """Validate ``folder`` and write its manifest; returns the manifest."""
     if not name or not all(c.isalnum() or c in "-_." for c in name):
         raise DataError(f"dataset name {name!r}: use letters, digits, '-', '_' and '.'")
+    book = registered()  # a broken list is reported before the folder is read, not after
     root = Path(folder).expanduser().resolve()
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
@@ -87,18 +90,46 @@ def register(name: str, folder: str | Path, *, layout: str = "auto", skip_bad: b
         "manifest_hash": folder_manifest(root),
     }
     write_text(root / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
-    book = registered()
     book[name] = {"path": str(root), "manifest_hash": manifest["manifest_hash"], "registered": manifest["created"]}
     write_text(home() / "datasets.json", json.dumps(book, indent=1, sort_keys=True) + "\n")
     return manifest
 
 
+_ENTRY_KEYS = ("path", "manifest_hash", "registered")  # what `dqcl data list` shows of each entry
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "a number", float: "a number"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
+
+
+def _book_problem(book: Any) -> str | None:
+    """What is wrong with the shape of a parsed datasets.json ({NAME: {path, manifest_hash, registered}}), or None."""
+    if not isinstance(book, dict):
+        return f"expected an object of NAME: {{path, manifest_hash, registered}}, got {_json_kind(book)}"
+    for name, entry in book.items():
+        if not name or not all(c.isalnum() or c in "-_." for c in name):
+            return f"dataset name {name[:60]!r} is not one dqcl registers (letters, digits, '-', '_' and '.')"
+        if not isinstance(entry, dict):
+            return f"entry {name[:60]!r} is {_json_kind(entry)}, not an object"
+        missing = next((k for k in _ENTRY_KEYS if not isinstance(entry.get(k), str)), None)
+        if missing:
+            return f"entry {name[:60]!r} has no text '{missing}'"
+    return None
+
+
 def registered() -> dict[str, dict[str, str]]:
+    """The registered folders from ``$DQCL_HOME/datasets.json`` ({} when there is none): a one-line DataError
+    naming the file when it cannot be read or is not of the shape `register` writes."""
     path = home() / "datasets.json"
-    if not path.is_file():
+    if not path.exists():
         return {}
     try:
+        check_file_size(path)
         book = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: unreadable dataset list ({err})") from None
-    return book if isinstance(book, dict) else {}
+    except (OSError, ValueError, RecursionError) as err:  # the last: JSON nested thousands deep
+        raise DataError(f"{path}: unreadable dataset list ({' '.join(str(err).split())[:120]})") from None
+    problem = _book_problem(book)
+    if problem:
+        raise DataError(f"{path}: not a dataset list ({problem}); fix it, or delete it and register the folders again")
+    return book
