@@ -11,20 +11,16 @@ __all__ = ["load_results", "load_curves", "run"]
 
 
 def _rows(source: str | Path, study: str | None) -> list[dict[str, Any]]:
-    """Leaderboard entries from a results store, or from a published ``leaderboard.json``."""
-    import json
-
-    from .errors import StoreError
+    """Leaderboard entries from a results store, or from a published ``leaderboard.json``; either
+    is checked for shape as it is read (`dqcl.results.shape`), so whatever a file holds, what
+    goes wrong is a `StoreError`."""
     from .results.leaderboard import entries
+    from .results.shape import load_entries
     from .results.store import Store
 
     path = Path(source)
     if path.suffix == ".json":
-        try:
-            rows = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise StoreError(f"{path}: not a readable leaderboard.json ({err})") from None
-        return [r for r in rows if study is None or r["study"] == study]
+        return [r for r in load_entries(path) if study is None or r["study"] == study]
     with Store(path, readonly=True) as s:
         return entries(s, study)
 
@@ -35,6 +31,8 @@ def load_results(source: str | Path = DEFAULT_STORE, study: str | None = None):
 
     ``source`` is a results store or a published ``leaderboard.json``. The columns to group and
     filter by hold hashable values, so ``df.groupby(["strategy", "ordering"])`` works as is.
+    Anything a file can hold that is not a dqcl store or leaderboard (missing, a folder, another
+    format, another application's database, JSON of the wrong shape) raises `dqcl.errors.StoreError`.
     """
     import json
 
@@ -50,11 +48,17 @@ def load_results(source: str | Path = DEFAULT_STORE, study: str | None = None):
 
 def load_curves(store: str | Path = DEFAULT_STORE, study: str | None = None):
     """The training curves: one row per (run, experience, epoch) with the mean loss, learning rate,
-    images and steps so far, beside the run's study, strategy, ordering ("cyto>histo") and seed."""
+    images and steps so far, beside the run's study, strategy, ordering ("cyto>histo") and seed.
+
+    ``store`` is a results store (a leaderboard.json holds no curves); what cannot be read as one
+    raises `dqcl.errors.StoreError`."""
     import pandas as pd
 
+    from .errors import StoreError
     from .results.store import Store
 
+    if Path(store).suffix == ".json":
+        raise StoreError(f"{store}: a leaderboard.json holds no training curves; give load_curves the results store it was built from")
     out = []
     with Store(store, readonly=True) as s:
         for run in s.runs(study):

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 from ..core.validation import env_number
 from ..errors import StoreError
+from .shape import check_same_shapes, read_run
 
 __all__ = ["Store", "SCHEMA_VERSION", "DEFAULT_STORE"]
 
@@ -54,10 +55,10 @@ class Store:
     def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = Path(path)
         timeout = env_number("DQCL_STORE_TIMEOUT", 30)
+        if self.path.exists() and not self.path.is_file():  # first: a folder is not "no store here"
+            raise StoreError(f"{self.path}: not a file; give --store a file path")
         if readonly and not self.path.is_file():
             raise StoreError(f"{self.path}: no results store here (run 'dqcl run benchmark' first)")
-        if self.path.exists() and not self.path.is_file():
-            raise StoreError(f"{self.path}: not a file; give --store a file path")
         fresh = not self.path.exists() or self.path.stat().st_size == 0
         try:
             if not fresh:
@@ -154,6 +155,9 @@ class Store:
                 raise StoreError(f"{self.path}: cannot write result ({err})") from None
 
     def runs(self, study: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every stored run ``{"key", "config", "result"}``, oldest first (of one study if given),
+        each checked for shape (`dqcl.results.shape`): a row that is not JSON, nested too deeply or
+        of the wrong shape refuses the whole read with a one-line `StoreError` naming the run."""
         q = "SELECT key, config, result FROM runs"
         args: tuple = ()
         if study:
@@ -163,12 +167,9 @@ class Store:
             rows = self.conn.execute(q + " ORDER BY created", args).fetchall()
         except sqlite3.DatabaseError as err:
             raise StoreError(f"{self.path}: cannot read results ({err})") from None
-        for key, config, result in rows:
-            try:
-                yield {"key": key, "config": json.loads(config), "result": json.loads(result)}
-            except (TypeError, ValueError) as err:
-                raise StoreError(f"{self.path}: run {key}: its stored config or result is not valid JSON ({err}); "
-                                 "delete that row or restore the store from a copy") from None
+        runs = [read_run(key, config, result, self.path) for key, config, result in rows]
+        check_same_shapes(runs, self.path)
+        yield from runs
 
     def __len__(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
