@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from ...core.atomic import write_text
 from ...core.provenance import MANIFEST_NAME
+from ...core.validation import expand_user
 from ...errors import DataError
 from .convert import convert
 from .download import check_url, download, unpack
@@ -53,7 +54,7 @@ def fetch_dataset(
     ``overwrite``: allow filling a non-empty folder dqcl did not make (its train/ and test/ are replaced).
     """
     rec = recipe(name)
-    out = Path(to).expanduser().resolve()
+    out = expand_user(to, "--to").resolve()
     if (out / MANIFEST_NAME).is_file() and (out / "train").is_dir():
         say(f"{name}: already in {out} (delete {out / MANIFEST_NAME} to convert again)")
         return json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))
@@ -77,7 +78,7 @@ def fetch_dataset(
             unpack(dest, raw)
         src = raw
     else:
-        src = Path(source).expanduser().resolve()
+        src = expand_user(source, "--from").resolve()
         if not src.is_dir():
             raise DataError(f"{src}: no such folder")
     staging = out / ".converting"

@@ -22,6 +22,7 @@ import numpy as np
 
 from ...core.atomic import write_text
 from ...core.provenance import MANIFEST_NAME, check_file_size, content_hash, folder_manifest
+from ...core.validation import expand_user
 from ...core.version import __version__
 from ...errors import DataError
 from ..folders import LAYOUTS, detect_layout, pair_files, read_pair
@@ -32,7 +33,7 @@ __all__ = ["register", "registered", "home"]
 def home() -> Path:
     """dqcl's own folder: ``$DQCL_HOME``, or ``~/.dqcl`` when it is unset or empty (an empty value is taken
     as unset, not as the working directory, where datasets.json would otherwise land)."""
-    return Path(os.environ.get("DQCL_HOME", "").strip() or "~/.dqcl").expanduser()
+    return expand_user(os.environ.get("DQCL_HOME", "").strip() or "~/.dqcl", "DQCL_HOME")
 
 
 def _file(path: Path, root: Path) -> dict[str, Any]:
@@ -44,7 +45,7 @@ def register(name: str, folder: str | Path, *, layout: str = "auto", skip_bad: b
     if not name or not all(c.isalnum() or c in "-_." for c in name):
         raise DataError(f"dataset name {name!r}: use letters, digits, '-', '_' and '.'")
     book = registered()  # a broken list is reported before the folder is read, not after
-    root = Path(folder).expanduser().resolve()
+    root = expand_user(folder).resolve()
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
     splits: dict[str, list] = {}
