@@ -7,13 +7,16 @@ from pathlib import Path
 import numpy as np
 
 from ..core.atomic import save_figure
+from ..core.text import figure_text, plain_text_figures
 from .domains import Domain
 
 __all__ = ["write_gallery"]
 
 
+@plain_text_figures
 def write_gallery(domain: Domain, out: Path, n: int = 8, cols: int = 4) -> Path:
-    """Write a PNG grid of the first ``n`` training images, raw beside outlined, titled by style."""
+    """Write a PNG grid of the first ``n`` training images, raw beside outlined, titled by style (names
+    drawn as plain text, shortened)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -37,8 +40,8 @@ def write_gallery(domain: Domain, out: Path, n: int = 8, cols: int = 4) -> Path:
         axes[r, 2 * c].imshow(rgb)
         axes[r, 2 * c + 1].imshow(outlined)
         style = split.styles[i] or split.names[i]
-        axes[r, 2 * c].set_title(f"{style}", fontsize=8)
+        axes[r, 2 * c].set_title(figure_text(style), fontsize=8)
         axes[r, 2 * c + 1].set_title(f"{int(mask.max())} cells", fontsize=8)
-    fig.suptitle(f"domain '{domain.name}': {len(split)} train / {len(domain.test)} test images", fontsize=10)
+    fig.suptitle(f"domain '{figure_text(domain.name)}': {len(split)} train / {len(domain.test)} test images", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, out, dpi=90)

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
+from ..core.text import NAME_LIMIT, markdown_text, shorten
 from .stats import Summary, fmt, paired, summarise
 
 __all__ = ["Claim", "claims", "claims_markdown", "GENERALIST"]
@@ -31,11 +32,22 @@ GENERALIST = "cyto"  # the built-in generalist domain; the others are specialist
 RESTORED = 0.9  # a source is restored when its final score reaches this share of its score before adaptation
 SATURATED = 0.95  # a subset "trains almost as well" when it reaches this share of the full-data score
 
+Name = Callable[[Any], str]  # how a writer shows a name from a spec or store: study, domain, selector
+
+
+def _plain(name: Any) -> str:
+    """A name as a claim shows it before its format's escaping: at most NAME_LIMIT characters."""
+    return shorten(str(name), NAME_LIMIT)
+
+
+def _md(name: Any) -> str:
+    return markdown_text(_plain(name))
+
 
 @dataclass(frozen=True)
 class Claim:
     claim: str  # "redundancy", "asymmetry", "replay: restores source", "replay: full replay hurts target"
-    study: str
+    study: str  # as shown by the writer's name function (see `claims`)
     pair: str  # e.g. "cyto -> histo"
     evidence: str
     verdict: str
@@ -53,7 +65,7 @@ def _by_seed(es: list[dict[str, Any]], value) -> dict[int, float]:
     return {e["seed"]: float(value(e)) for e in es}
 
 
-def _redundancy(rows: list[dict[str, Any]], metric: str) -> list[Claim]:
+def _redundancy(rows: list[dict[str, Any]], metric: str, name: Name) -> list[Claim]:
     out = []
     for study in sorted({e["study"] for e in rows if e.get("selector") is not None}):
         mine = [e for e in rows if e["study"] == study and e["metric"] == metric and e.get("selector") is not None]
@@ -68,7 +80,7 @@ def _redundancy(rows: list[dict[str, Any]], metric: str) -> list[Claim]:
             rates = sorted(r for s, r in cells if s == sel)
             means = {r: summarise([e["R"][-1][0] for e in cells[(sel, r)]]) for r in rates}
             hit = next((r for r in rates if means[r].mean >= SATURATED * full.mean), None)
-            parts.append(f"{sel} reaches {SATURATED:.0%} of full data at "
+            parts.append(f"{name(sel)} reaches {SATURATED:.0%} of full data at "
                          f"{'—' if hit is None else f'{hit:.0%}'}; at 10 %: {fmt(means.get(0.1))}")
         dq10 = summarise([e["R"][-1][0] for e in cells.get(("mmv", 0.1), [])])
         rnd = paired(_by_seed(cells.get(("mmv", 0.1), []), lambda e: e["R"][-1][0]),
@@ -80,11 +92,11 @@ def _redundancy(rows: list[dict[str, Any]], metric: str) -> list[Claim]:
         else:
             verdict = "supported" if dq10.mean >= SATURATED * full.mean else "not supported"
         domain = mine[0]["ordering"][0]
-        out.append(Claim("redundancy: 10 % DQ trains almost as well as all data", study, domain, evidence, verdict))
+        out.append(Claim("redundancy: 10 % DQ trains almost as well as all data", name(study), name(domain), evidence, verdict))
     return out
 
 
-def _asymmetry(rows: list[dict[str, Any]], metric: str) -> list[Claim]:
+def _asymmetry(rows: list[dict[str, Any]], metric: str, name: Name) -> list[Claim]:
     out = []
     groups: dict[tuple[str, tuple[str, ...]], list[dict]] = defaultdict(list)
     for e in rows:
@@ -96,9 +108,10 @@ def _asymmetry(rows: list[dict[str, Any]], metric: str) -> list[Claim]:
         forget = lambda e: e["R"][0][0] - e["R"][1][0]  # noqa: E731
         g2s, s2g = _by_seed(es, forget), _by_seed(groups[(study, order[::-1])], forget)
         diff = paired(g2s, s2g)
-        evidence = (f"{metric} forgetting of the first domain: {order[0]} → {order[1]} {fmt(summarise(g2s.values()))}, "
-                    f"{order[1]} → {order[0]} {fmt(summarise(s2g.values()))}; difference {fmt(diff, signed=True)}")
-        out.append(Claim("asymmetry: generalist → specialist forgets more", study, f"{order[0]} ↔ {order[1]}",
+        first, second = name(order[0]), name(order[1])
+        evidence = (f"{metric} forgetting of the first domain: {first} → {second} {fmt(summarise(g2s.values()))}, "
+                    f"{second} → {first} {fmt(summarise(s2g.values()))}; difference {fmt(diff, signed=True)}")
+        out.append(Claim("asymmetry: generalist → specialist forgets more", name(study), f"{first} ↔ {second}",
                          evidence, _verdict(diff, expect_positive=True)))
     return out
 
@@ -127,14 +140,15 @@ def _rate_cells(rows: list[dict[str, Any]], metric: str) -> dict[tuple[str, tupl
     return groups
 
 
-def _replay(rows: list[dict[str, Any]], metric: str) -> list[Claim]:
+def _replay(rows: list[dict[str, Any]], metric: str, name: Name) -> list[Claim]:
     out = []
     groups = _rate_cells(rows, metric)
     for (study, order), cells in sorted(groups.items()):
-        rates = sorted({r for (name, r) in cells if name == "dq_replay"})
+        rates = sorted({r for (kind, r) in cells if kind == "dq_replay"})
         if order[0] != GENERALIST or ("none", 0.0) not in cells or not rates:
             continue
-        pair = f"{order[0]} → {order[1]}"
+        source_name, target_name = name(order[0]), name(order[1])
+        pair = f"{source_name} → {target_name}"
         source = lambda e: e["R"][1][0]  # noqa: E731
         target = lambda e: e["R"][1][1]  # noqa: E731
         naive = cells[("none", 0.0)]
@@ -147,8 +161,8 @@ def _replay(rows: list[dict[str, Any]], metric: str) -> list[Claim]:
             if verdict == "supported" and (share is None or share.mean < RESTORED):
                 verdict = "not supported"
             out.append(Claim(
-                f"replay: {rate:.0%} DQ replay restores the source", study, pair,
-                f"{metric} on {order[0]}: {fmt(summarise(_by_seed(dq, source).values()))} with {rate:.0%} DQ replay, "
+                f"replay: {rate:.0%} DQ replay restores the source", name(study), pair,
+                f"{metric} on {source_name}: {fmt(summarise(_by_seed(dq, source).values()))} with {rate:.0%} DQ replay, "
                 f"{fmt(summarise(_by_seed(naive, source).values()))} without (gain {fmt(gain, signed=True)}); "
                 f"{fmt(share, interval=False)} of its score before adaptation (restored: ≥ {RESTORED:.0%}); "
                 f"DQ − random at {rate:.0%}: {fmt(vs_random, signed=True)}",
@@ -158,27 +172,31 @@ def _replay(rows: list[dict[str, Any]], metric: str) -> list[Claim]:
         if full:
             loss = paired(_by_seed(full, target), _by_seed(naive, target))
             out.append(Claim(
-                "replay: full (100 %) replay hurts the target", study, pair,
-                f"{metric} on {order[1]}: {fmt(summarise(_by_seed(full, target).values()))} with 100 % replay, "
+                "replay: full (100 %) replay hurts the target", name(study), pair,
+                f"{metric} on {target_name}: {fmt(summarise(_by_seed(full, target).values()))} with 100 % replay, "
                 f"{fmt(summarise(_by_seed(naive, target).values()))} without (difference {fmt(loss, signed=True)})",
                 _verdict(loss, expect_positive=False),
             ))
     return out
 
 
-def claims(rows: list[dict[str, Any]], metric: str = "ap50") -> list[Claim]:
-    """Every claim the stored runs can test, with its evidence and verdict."""
-    return _redundancy(rows, metric) + _asymmetry(rows, metric) + _replay(rows, metric)
+def claims(rows: list[dict[str, Any]], metric: str = "ap50", name: Name = _plain) -> list[Claim]:
+    """Every claim the stored runs can test, with its evidence and verdict. Study, domain and selector
+    names (in ``study``, ``pair`` and ``evidence``) are shown by ``name``: shortened by default, for
+    a writer that escapes whole fields (HTML); Markdown passes its own escaping."""
+    return _redundancy(rows, metric, name) + _asymmetry(rows, metric, name) + _replay(rows, metric, name)
 
 
 def _curve_table(rows: list[dict[str, Any]], metric: str) -> list[str]:
-    """Source and target scores per replay rate, DQ vs random, for each replay study and pair."""
+    """Source and target scores per replay rate, DQ vs random, for each replay study and pair (Markdown;
+    the replay kinds are dqcl's own words, study and domain names are escaped)."""
     lines = []
     groups = _rate_cells(rows, metric)
     for (study, order), cells in sorted(groups.items()):
         if not any(name != "none" for name, _ in cells):
             continue
-        lines += [f"**{study}: {' → '.join(order)}** ({metric}; source = {order[0]}, target = {order[1]}; "
+        source, target = _md(order[0]), _md(order[1])
+        lines += [f"**{_md(study)}: {source} → {target}** ({metric}; source = {source}, target = {target}; "
                   "mean ± std [95 % interval] over seeds)", "",
                   "| replay | rate | n | source | target |", "| --- | --- | --- | --- | --- |"]
         for (name, rate), es in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0])):
@@ -190,7 +208,7 @@ def _curve_table(rows: list[dict[str, Any]], metric: str) -> list[str]:
 
 def claims_markdown(rows: list[dict[str, Any]], metric: str = "ap50") -> list[str]:
     """The Claims section of the leaderboard (empty when no stored study tests a claim)."""
-    found = claims(rows, metric)
+    found = claims(rows, metric, _md)
     if not found:
         return []
     lines = ["## Claims of the paper, tested", "",

@@ -12,6 +12,8 @@ import html
 from pathlib import Path
 from typing import Any
 
+from ..core.text import NAME_LIMIT, shorten
+
 __all__ = ["index_html"]
 
 _STYLE = """
@@ -64,6 +66,12 @@ def _table(headers: list[str], rows: list[list[Any]], strategy_col: int | None =
     return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def _name(name: Any) -> str:
+    """A study or domain name as page text or an attribute value: at most NAME_LIMIT characters, escaped
+    (quotes too, so it cannot leave an attribute)."""
+    return html.escape(shorten(str(name), NAME_LIMIT))
+
+
 def _img(name: str, alt: str) -> str:
     return f'<img src="{html.escape(name)}" alt="{html.escape(alt)}">'
 
@@ -73,12 +81,13 @@ def index_html(
     claims: list, health: dict[str, list[str]], splits: dict[str, tuple[list[str], list[list]]],
     images: dict[str, list[str]], summary: str | None, legend: str,
 ) -> str:
-    """The page; ``images`` maps a study to its PNG file names (in the same folder)."""
+    """The page; ``images`` maps a study to its PNG file names (in the same folder). Every text from the
+    arguments is HTML-escaped here; names (studies, orderings) are also shortened to NAME_LIMIT."""
     metrics = sorted({t[1] for t in tables})
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>dqcl leaderboard</title>",
         f"<style>{_STYLE}</style><script>{_SCRIPT}</script></head><body><header><h1>dqcl leaderboard</h1>",
-        "<nav>" + "".join(f'<a href="#{html.escape(s)}">{html.escape(s)}</a>' for s in ["claims", *studies]) + "</nav>",
+        "<nav>" + "".join(f'<a href="#{_name(s)}">{_name(s)}</a>' for s in ["claims", *studies]) + "</nav>",
         "<label>strategy <input id='strategy' placeholder='filter, e.g. replay'></label> ",
         "<label>metric <select id='metric'><option value='all'>all</option>"
         + "".join(f"<option>{html.escape(m)}</option>" for m in metrics) + "</select></label>",
@@ -94,12 +103,12 @@ def index_html(
     else:
         parts.append("<p>No stored study tests a claim yet (<code>dqcl run claims</code>).</p>")
     for study in studies:
-        parts += [f"<h2 id='{html.escape(study)}'>{html.escape(study)}</h2>", f"<p class='prov'>{html.escape(provenance.get(study, ''))}</p>"]
+        parts += [f"<h2 id='{_name(study)}'>{_name(study)}</h2>", f"<p class='prov'>{html.escape(provenance.get(study, ''))}</p>"]
         for st, metric, order, headers, rows in tables:
             if st != study:
                 continue
             parts.append(f"<section class='table' data-metric='{html.escape(metric)}'><h3>{html.escape(metric)}: "
-                         f"{html.escape(' → '.join(order))}</h3>{_table(headers, rows)}</section>")
+                         f"{' → '.join(_name(d) for d in order)}</h3>{_table(headers, rows)}</section>")
         if study in splits:
             headers, rows = splits[study]
             parts.append("<section class='table' data-metric='ap50'><h3>Weights or statistics? (ap50)</h3>"

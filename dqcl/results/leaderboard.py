@@ -12,11 +12,12 @@ import json
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..core.atomic import write_text
+from ..core.text import NAME_LIMIT, csv_cell, markdown_text, shorten, tex_text
 from ..evaluation.metrics import METRICS
 from .cl_metrics import CL_METRICS, cl_metrics
 from .claims import claims_markdown
@@ -25,6 +26,8 @@ from .stats import fmt, paired, summarise
 from .store import Store
 
 __all__ = ["entries", "write_leaderboard", "LEGEND"]
+
+Name = Callable[[Any], str]  # how a writer shows a name from a spec or store (see `dqcl.core.text`)
 
 LEGEND = """\
 R[i][j] = score on domain j (training order) after experience i; T experiences; b[j] = score of the random-init network.
@@ -45,6 +48,15 @@ below the one above it only where their paired ACC difference's interval lies ab
 rank. `joint` trains once on all domains, so it has only ACC and final scores.
 """
 
+
+def _shown(name: Any) -> str:
+    """A name as a table or heading shows it before its format's escaping: at most NAME_LIMIT characters."""
+    return shorten(str(name), NAME_LIMIT)
+
+
+def _md(name: Any) -> str:
+    """A name in leaderboard.md: shortened, then literal Markdown."""
+    return markdown_text(_shown(name))
 
 
 def _latest(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -127,7 +139,8 @@ def _cell(values, interval: bool = False) -> str:
 
 
 def _redundancy_markdown(rows: list[dict[str, Any]]) -> list[str]:
-    """One table per (study, metric): selectors x training-subset rates, score after training from scratch."""
+    """One table per (study, metric): selectors x training-subset rates, score after training from scratch.
+    Study, selector and domain names are escaped for Markdown."""
     from tabulate import tabulate
 
     lines = []
@@ -141,12 +154,12 @@ def _redundancy_markdown(rows: list[dict[str, Any]]) -> list[str]:
                     cells[(e["selector"], e["rate"])].append(e["R"][-1][0])
             table = []
             for sel in sorted({e["selector"] for e in mine if e["selector"] != "all"}):
-                table.append([sel] + [_cell(cells.get((sel, r), [])) for r in rates if r < 1.0]
+                table.append([_md(sel)] + [_cell(cells.get((sel, r), [])) for r in rates if r < 1.0]
                              + [_cell(cells.get(("all", 1.0), []))])
             headers = ["selector"] + [f"{r * 100:g} %" for r in rates if r < 1.0] + ["100 %"]
             n = len({e["seed"] for e in mine})
-            lines += [f"## {study} — {metric} (redundancy: {mine[0]['ordering'][0]} from scratch on subsets, n = {n} seeds)", "",
-                      tabulate(table, headers, tablefmt="github"), "",
+            lines += [f"## {_md(study)} — {metric} (redundancy: {_md(mine[0]['ordering'][0])} from scratch on subsets, n = {n} seeds)", "",
+                      tabulate(table, headers, tablefmt="github", disable_numparse=[0]), "",
                       f"![saturation]({_slug(study)}_{metric}_saturation.png)", ""]
     return lines
 
@@ -182,8 +195,8 @@ def _mean(values: list) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
-def _cost_cells(es: list[dict[str, Any]]) -> list[str]:
-    """Wall time per run, training images seen, largest peak memory, devices."""
+def _cost_cells(es: list[dict[str, Any]], name: Name = _shown) -> list[str]:
+    """Wall time per run, training images seen, largest peak memory, devices (each shown by ``name``)."""
     wall, seen = _mean([e["total_s"] for e in es]), _mean([e["images_seen"] for e in es])
     peaks = [e.get("peak_gpu_mb") or e.get("peak_host_mb") for e in es]
     peak = max((p for p in peaks if p is not None), default=None)
@@ -192,7 +205,7 @@ def _cost_cells(es: list[dict[str, Any]]) -> list[str]:
         "—" if wall is None else f"{wall:.0f}",
         "—" if seen is None else f"{seen:.0f}",
         "—" if peak is None else f"{peak:.0f} ({'GPU' if gpu else 'host'})",
-        ", ".join(sorted({str(e.get("device")) for e in es})),
+        ", ".join(name(d) for d in sorted({str(e.get("device")) for e in es})),
     ]
 
 
@@ -202,8 +215,11 @@ COST_HEADERS = ["wall s/run", "images seen", "peak MiB", "device"]
 TABLE_METRICS = ("ap50", "iou")  # in leaderboard.md; the CSV and JSON hold every metric
 
 
-def _cl_tables(rows: list[dict[str, Any]], cost: bool = False, metrics=TABLE_METRICS) -> list[tuple[str, str, tuple[str, ...], list[str], list[list]]]:
-    """(study, metric, ordering, headers, rows) for every continual table, best ACC first."""
+def _cl_tables(rows: list[dict[str, Any]], cost: bool = False, metrics=TABLE_METRICS,
+               name: Name = _shown) -> list[tuple[str, str, tuple[str, ...], list[str], list[list]]]:
+    """(study, metric, ordering, headers, rows) for every continual table, best ACC first. Strategy,
+    domain and device names in headers and rows are shown by ``name``; study and ordering are
+    returned as stored, for the writer to show."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for e in rows:
         groups[(e["study"], e["metric"], tuple(e["ordering"]), e["strategy"])].append(e)
@@ -217,16 +233,16 @@ def _cl_tables(rows: list[dict[str, Any]], cost: bool = False, metrics=TABLE_MET
                 table = []
                 for label in labels:
                     es = groups[(study, metric, order, label)]
-                    row = [ranks[label], label, len(es), _cell([e["acc"] for e in es], interval=True),
+                    row = [ranks[label], name(label), len(es), _cell([e["acc"] for e in es], interval=True),
                            "—" if label == "naive" else _versus(es, naive)]
                     row += [_cell([e[k] for e in es], interval=k == "forgetting") for k in CL_METRICS if k != "acc"]
                     row += [_cell([e["R"][-1][j] for e in es]) for j in range(len(order))]
                     if cost:
-                        row += _cost_cells(es)
+                        row += _cost_cells(es, name)
                     table.append(row)
                 table.sort(key=lambda r: -float(r[3].split(" ")[0]) if r[3] != "—" else math.inf)
                 headers = ["rank", "strategy", "n", "ACC [95 % CI]", "ACC − naive (paired)", "BWT", "Forgetting [95 % CI]",
-                           "FWT", "Plasticity"] + [f"final: {d}" for d in order]
+                           "FWT", "Plasticity"] + [f"final: {name(d)}" for d in order]
                 headers += COST_HEADERS if cost else []
                 out.append((study, metric, order, headers, table))
     return out
@@ -237,35 +253,38 @@ _SWAP_HEADERS = ["ordering", "strategy", "n", "old weights + old stats", "new we
                  "old weights + new stats [95 % CI]", "new weights + new stats [95 % CI]"]
 
 
-def _split_rows(rows: list[dict[str, Any]], study: str, metric: str = "ap50") -> list[list]:
-    """Earlier domains scored with weights and BatchNorm statistics from before and after, per ordering and strategy."""
+def _split_rows(rows: list[dict[str, Any]], study: str, metric: str = "ap50", name: Name = _shown) -> list[list]:
+    """Earlier domains scored with weights and BatchNorm statistics from before and after, per ordering
+    and strategy (domain and strategy names shown by ``name``)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for e in rows:
         if e["study"] == study and e["metric"] == metric and e.get("before") is not None:
             groups[(tuple(e["ordering"]), e["strategy"])].append(e)
-    return [[" → ".join(order), label, len(es), *(_cell([e[k] for e in es], k != "before") for k in _SWAP_KEYS)]
+    return [[" → ".join(name(d) for d in order), name(label), len(es), *(_cell([e[k] for e in es], k != "before") for k in _SWAP_KEYS)]
             for (order, label), es in sorted(groups.items())]
 
 
 def _split_table(rows: list[dict[str, Any]], study: str, metric: str = "ap50") -> list[str]:
     from tabulate import tabulate
 
-    table = _split_rows(rows, study, metric)
+    table = _split_rows(rows, study, metric, _md)
     if not table:
         return []
     return [f"**Weights or statistics? ({metric})** Earlier domains scored by the network right after learning them "
             "(old weights, old BatchNorm statistics), at the end (new, new), and with the two swapped: where "
             "the final weights with the old statistics score high, the statistics carry the forgetting; where "
             "the old weights with the final statistics score low, the statistics alone destroy the domain.", "",
-            tabulate(table, _SWAP_HEADERS, tablefmt="github"), ""]
+            tabulate(table, _SWAP_HEADERS, tablefmt="github", disable_numparse=[0, 1]), ""]
 
 
-def _health_lines(rows: list[dict[str, Any]], study: str) -> list[str]:
-    return [f"{' → '.join(order)}, {label}: {problem}" for st, order, label, problem in health_flags(rows) if st == study]
+def _health_lines(rows: list[dict[str, Any]], study: str, name: Name = _shown) -> list[str]:
+    """One line per health flag of ``study``: ordering, strategy (shown by ``name``) and the problem."""
+    return [f"{' → '.join(name(d) for d in order)}, {name(label)}: {problem}"
+            for st, order, label, problem in health_flags(rows) if st == study]
 
 
 def _health(rows: list[dict[str, Any]], study: str) -> list[str]:
-    flags = _health_lines(rows, study)
+    flags = _health_lines(rows, study, _md)
     if not flags:
         return ["Health: no flag (every run learned each domain it trained on; no strategy equals naive; "
                 "joint is not below cumulative or naive; seeds agree in sign).", ""]
@@ -299,15 +318,16 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False) -> str:
                   "allocation where a GPU was used, else the process's resident set), and the devices.", ""]
     lines += claims_markdown(rows)
     last = None
-    for study, metric, order, headers, table in _cl_tables(continual, cost):
+    for study, metric, order, headers, table in _cl_tables(continual, cost, name=_md):
         if last is None or last[0] != study:
             if last is not None:
                 lines += _split_table(continual, last[0]) + _health(continual, last[0])
-            lines += [f"## {study}", "", _provenance(rows, study), ""]
+            lines += [f"## {_md(study)}", "", _provenance(rows, study, _md), ""]
         if (study, metric) != last:
-            lines += [f"### {study} — {metric}", ""]
+            lines += [f"### {_md(study)} — {metric}", ""]
             last = (study, metric)
-        lines += [f"**{' → '.join(order)}**", "", tabulate(table, headers, tablefmt="github"), ""]
+        lines += [f"**{' → '.join(_md(d) for d in order)}**", "",
+                  tabulate(table, headers, tablefmt="github", disable_numparse=[1]), ""]
         if metric == "ap50":
             slug = _slug(study, order)
             lines += [f"![R matrices]({slug}_R_ap50.png) ![forgetting vs plasticity]({slug}_forgetting_plasticity_ap50.png) "
@@ -320,8 +340,8 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False) -> str:
 
 
 def _latex(rows: list[dict[str, Any]]) -> str:
-    def esc(x: Any) -> str:
-        return str(x).replace("_", r"\_").replace("±", r"$\pm$").replace("—", "--").replace("→", r"$\to$")
+    """The ap50 and IoU tables as LaTeX; every cell, header and caption is literal text (`tex_text`)."""
+    esc = tex_text
 
     parts = ["% dqcl leaderboard: mean ± std over seeds; see leaderboard.md for the formulas"]
     for study, metric, order, headers, table in _cl_tables([e for e in rows if e.get("selector") is None]):
@@ -329,7 +349,7 @@ def _latex(rows: list[dict[str, Any]]) -> str:
             continue
         parts += [
             r"\begin{table}[t]\centering\small",
-            rf"\caption{{{esc(study)}: {esc(metric)}, {esc(' → '.join(order))}}}",
+            rf"\caption{{{esc(_shown(study))}: {esc(metric)}, {esc(' → '.join(_shown(d) for d in order))}}}",
             r"\begin{tabular}{ll" + "r" * (len(headers) - 2) + "}",
             r"\toprule",
             " & ".join(esc(h) for h in headers) + r" \\",
@@ -360,14 +380,16 @@ def check_data(rows: list[dict[str, Any]]) -> None:
             )
 
 
-def _provenance(rows: list[dict[str, Any]], study: str) -> str:
+def _provenance(rows: list[dict[str, Any]], study: str, name: Name = _shown) -> str:
+    """The Data line of ``study``: each domain's data manifests and the dqcl versions and commits of its
+    runs, every one of them (store content) shown by ``name``."""
     mine = [e for e in rows if e["study"] == study]
     data: dict[str, set[str]] = defaultdict(set)
     for e in mine:
         for domain, manifest in e.get("data_manifests", {}).items():
             data[domain].add(manifest)
-    versions = sorted({f"{e.get('version')} ({(e.get('commit') or 'unknown')[:12]})" for e in mine})
-    parts = [f"{d} `{' / '.join(sorted(m))}`" for d, m in sorted(data.items())]
+    versions = sorted({f"{name(e.get('version'))} ({name(str(e.get('commit') or 'unknown')[:12])})" for e in mine})
+    parts = [f"{name(d)} `{' / '.join(name(x) for x in sorted(m))}`" for d, m in sorted(data.items())]
     return f"Data: {'; '.join(parts) or 'not recorded'}. dqcl: {', '.join(versions)}."
 
 
@@ -391,7 +413,8 @@ def write_leaderboard(store: Store, out: str | Path, *, study: str | None = None
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
     w.writeheader()
     for e in rows:
-        w.writerow({**e, "data_manifests": json.dumps(e.get("data_manifests", {})), "ordering": ">".join(e["ordering"]), "params": json.dumps(e["params"]), "baseline": json.dumps(e["baseline"]), "R": json.dumps(e["R"])})
+        cells = {**e, "data_manifests": json.dumps(e.get("data_manifests", {})), "ordering": ">".join(e["ordering"]), "params": json.dumps(e["params"]), "baseline": json.dumps(e["baseline"]), "R": json.dumps(e["R"])}
+        w.writerow({k: csv_cell(v) for k, v in cells.items()})  # names whole, but never a formula
     write_text(paths[1], buf.getvalue())
     write_text(paths[2], json.dumps(rows, indent=1) + "\n")
     from .plots import forgetting_plasticity, heatmaps, replay_rate_curves, saturation_plot, summary_figure, training_curves

@@ -3,6 +3,11 @@
 Every strategy has its own colour and marker (the same in every figure), scores are shown in
 percent, error bars are the standard deviation over seeds with ddof = 1 (as in the tables),
 and a strategy a figure cannot place (joint training has no forgetting) is named on it.
+
+Names (studies, strategies, domains, selectors) are drawn as plain text: every figure function
+runs without TeX (`plain_text_figures`) and shows a name through `_label` (`figure_text`:
+shortened, $ escaped, no control characters), so that a $ or a million characters in a name
+cost nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..core.atomic import save_figure
+from ..core.text import figure_text, plain_text_figures
 
 __all__ = [
     "saturation_plot", "diversity_plot", "heatmaps", "forgetting_plasticity", "replay_rate_curves",
@@ -30,6 +36,18 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _label(name: Any) -> str:
+    """A name as a figure shows it (see `figure_text`)."""
+    return figure_text(str(name))
+
+
+def _legend(name: Any, suffix: str = "") -> str:
+    """A legend entry for a name: matplotlib leaves out an entry whose label starts with '_', so such a
+    name gets a leading space."""
+    text = _label(name) + suffix
+    return " " + text if text.startswith("_") else text
 
 
 def style_of(label: str, labels: list[str]) -> dict[str, Any]:
@@ -49,6 +67,7 @@ def _pct(metric: str) -> str:
     return f"{metric} (%)"
 
 
+@plain_text_figures
 def saturation_plot(rows: list[dict[str, Any]], metric: str, out: Path) -> Path:
     """Score vs training-subset rate, one line per selector (mean ± std over seeds); all data is a dashed line."""
     plt = _plt()
@@ -66,20 +85,21 @@ def saturation_plot(rows: list[dict[str, Any]], metric: str, out: Path) -> Path:
     for sel in sorted(by):
         rates = sorted(by[sel])
         ax.errorbar(np.array(rates) * 100, [np.mean(by[sel][r]) for r in rates], yerr=[_std(by[sel][r]) for r in rates],
-                    capsize=3, label=sel, **style_of(sel, list(by)))
+                    capsize=3, label=_legend(sel), **style_of(sel, list(by)))
     if full:
         ax.axhline(np.mean(full), color="k", ls="--", lw=1, label=f"all data ({np.mean(full):.1f} %)")
         ax.axhline(0.95 * np.mean(full), color="k", ls=":", lw=1, label="95 % of all data")
     ax.set_xscale("log")
     ax.set_xlabel("training subset (% of patches)")
     ax.set_ylabel(_pct(metric))
-    ax.set_title(f"{rows[0]['study']}: {rows[0]['ordering'][0]} trained from scratch on subsets ({metric})", fontsize=9)
+    ax.set_title(f"{_label(rows[0]['study'])}: {_label(rows[0]['ordering'][0])} trained from scratch on subsets ({metric})", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, title="selector", title_fontsize=7)
     fig.tight_layout()
     return save_figure(fig, out, dpi=100)
 
 
+@plain_text_figures
 def diversity_plot(features: np.ndarray, subsets: dict[str, np.ndarray], out: Path, title: str, method: str = "tsne", seed: int = 0) -> Path:
     """2-D map (t-SNE or PCA) of a domain's embeddings with each subset's points marked."""
     from sklearn.decomposition import PCA
@@ -97,16 +117,17 @@ def diversity_plot(features: np.ndarray, subsets: dict[str, np.ndarray], out: Pa
     for ax, name in zip(axes[0], names):
         ax.scatter(xy[:, 0], xy[:, 1], s=8, c="0.8", label="all")
         idx = subsets[name]
-        ax.scatter(xy[idx, 0], xy[idx, 1], s=22, c="C3", edgecolors="k", linewidths=0.4, label=f"{name} ({len(idx)})")
-        ax.set_title(name)
+        ax.scatter(xy[idx, 0], xy[idx, 1], s=22, c="C3", edgecolors="k", linewidths=0.4, label=_legend(name, f" ({len(idx)})"))
+        ax.set_title(_label(name))
         ax.set_xticks([])
         ax.set_yticks([])
         ax.legend(fontsize=8, loc="best")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(figure_text(title, 200), fontsize=10)
     fig.tight_layout()
     return save_figure(fig, out, dpi=100)
 
 
+@plain_text_figures
 def heatmaps(rows: list[dict[str, Any]], out: Path) -> Path:
     """R matrices in percent (mean over seeds) of one (study, ordering, metric), one panel per strategy, with a colour bar."""
     plt = _plt()
@@ -114,7 +135,7 @@ def heatmaps(rows: list[dict[str, Any]], out: Path) -> Path:
     for e in rows:
         by[e["strategy"]].append(e)
     labels = sorted(by)
-    order = rows[0]["ordering"]
+    order = [_label(d) for d in rows[0]["ordering"]]
     cols = min(4, len(labels))
     nrows = int(np.ceil(len(labels) / cols))
     fig, axes = plt.subplots(nrows, cols, figsize=(2.7 * cols + 0.8, 2.5 * nrows), squeeze=False)
@@ -129,13 +150,14 @@ def heatmaps(rows: list[dict[str, Any]], out: Path) -> Path:
             ax.text(j, i, f"{v:.0f}", ha="center", va="center", color="w" if v < 60 else "k", fontsize=8)
         ax.set_xticks(range(len(order)), order, fontsize=7)
         ax.set_yticks(range(len(R)), [f"after {order[i]}" if len(R) == len(order) else "after all" for i in range(len(R))], fontsize=7)
-        ax.set_title(f"{label} (n={len(by[label])})", fontsize=8)
+        ax.set_title(f"{_label(label)} (n={len(by[label])})", fontsize=8)
     metric = rows[0]["metric"]
     fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label=_pct(metric))
-    fig.suptitle(f"{rows[0]['study']}: R[i][j] = {metric} (%) on domain j after experience i, mean over seeds", fontsize=9)
+    fig.suptitle(f"{_label(rows[0]['study'])}: R[i][j] = {metric} (%) on domain j after experience i, mean over seeds", fontsize=9)
     return save_figure(fig, out, dpi=90)
 
 
+@plain_text_figures
 def forgetting_plasticity(rows: list[dict[str, Any]], out: Path) -> Path:
     """One point per strategy: forgetting (x) vs plasticity (y) in percent, error bars = std over seeds."""
     plt = _plt()
@@ -152,19 +174,21 @@ def forgetting_plasticity(rows: list[dict[str, Any]], out: Path) -> Path:
             continue
         f, p = [100 * e["forgetting"] for e in es], [100 * e["plasticity"] for e in es]
         ax.errorbar(np.mean(f), np.mean(p), xerr=_std(f), yerr=_std(p), capsize=3, ls="none",
-                    label=f"{label} (n={len(es)})", **style_of(label, labels))
+                    label=_legend(label, f" (n={len(es)})"), **style_of(label, labels))
     metric = rows[0]["metric"]
     ax.set_xlabel(f"forgetting, {metric} (%, max-based; lower is better)")
     ax.set_ylabel(f"plasticity, {metric} (%, mean R[i][i])")
-    ax.set_title(f"{rows[0]['study']}: forgetting vs plasticity, {' → '.join(rows[0]['ordering'])}", fontsize=9)
+    ax.set_title(f"{_label(rows[0]['study'])}: forgetting vs plasticity, {' → '.join(map(_label, rows[0]['ordering']))}", fontsize=9)
     if absent:
-        ax.text(0.01, 0.01, "not shown (trained once, no forgetting): " + ", ".join(absent), transform=ax.transAxes, fontsize=7)
+        ax.text(0.01, 0.01, "not shown (trained once, no forgetting): " + ", ".join(map(_label, absent)), transform=ax.transAxes,
+                fontsize=7)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), title="strategy", title_fontsize=7)
     fig.tight_layout()
     return save_figure(fig, out, dpi=100)
 
 
+@plain_text_figures
 def replay_rate_curves(rows: list[dict[str, Any]], out: Path) -> Path | None:
     """Final source and target scores (%) vs replay rate, DQ vs random (naive = 0 %, cumulative = 100 %)."""
     plt = _plt()
@@ -180,7 +204,7 @@ def replay_rate_curves(rows: list[dict[str, Any]], out: Path) -> Path | None:
                 series[name][1.0 if e["strategy_name"] == "cumulative" else 0.0].append(point)
     if not any(len([r for r in s if 0 < r < 1]) >= 2 for s in series.values()):
         return None
-    order = rows[0]["ordering"]
+    order = [_label(d) for d in rows[0]["ordering"]]
     names = sorted(series)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     for ax, which, title in ((axes[0], 0, f"source ({order[0]}) after {order[-1]}"), (axes[1], 1, f"target ({order[-1]})")):
@@ -195,11 +219,12 @@ def replay_rate_curves(rows: list[dict[str, Any]], out: Path) -> Path | None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(_pct(rows[0]["metric"]))
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"{rows[0]['study']}: replay rate, DQ vs random, mean ± std over seeds", fontsize=10)
+    fig.suptitle(f"{_label(rows[0]['study'])}: replay rate, DQ vs random, mean ± std over seeds", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, out, dpi=100)
 
 
+@plain_text_figures
 def summary_figure(rows: list[dict[str, Any]], out: Path, metric: str = "ap50") -> Path | None:
     """Strategies x (study, ordering): ACC and forgetting in percent (mean over seeds); blank where a
     strategy did not run or has no value (joint: no forgetting)."""
@@ -223,8 +248,9 @@ def summary_figure(rows: list[dict[str, Any]], out: Path, metric: str = "ap50") 
         for (i, j), v in np.ndenumerate(grid[k]):
             ax.text(j, i, "—" if np.isnan(v) else f"{v:.0f}", ha="center", va="center", fontsize=7,
                     color="k" if np.isnan(v) or (v > 60) == (cmap == "viridis") else "w")
-        ax.set_xticks(range(len(cols)), [f"{s}\n{'→'.join(o)}" for s, o in cols], fontsize=6, rotation=30, ha="right")
-        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.set_xticks(range(len(cols)), [f"{_label(s)}\n{'→'.join(map(_label, o))}" for s, o in cols], fontsize=6, rotation=30,
+                      ha="right")
+        ax.set_yticks(range(len(labels)), [_label(lab) for lab in labels], fontsize=7)
         ax.set_title(f"{title}, {metric}", fontsize=9)
         fig.colorbar(image, ax=ax, shrink=0.8, label=title)
     fig.suptitle("every strategy x study (mean over seeds; — : not run, or no value such as joint's forgetting)", fontsize=9)
@@ -232,6 +258,7 @@ def summary_figure(rows: list[dict[str, Any]], out: Path, metric: str = "ap50") 
     return save_figure(fig, out, dpi=90)
 
 
+@plain_text_figures
 def training_curves(runs: list[dict[str, Any]], out: Path) -> Path | None:
     """Training loss vs optimiser step, one line per strategy (mean over seeds), for one study and ordering."""
     plt = _plt()
@@ -248,12 +275,12 @@ def training_curves(runs: list[dict[str, Any]], out: Path) -> Path | None:
         mean = [np.mean([row["loss"] for curve in by[label] for row in curve if row["steps"] == s]) for s in steps]
         style = style_of(label, labels)
         ax.plot(steps, mean, color=style["color"], marker=style["marker"], markevery=max(1, len(steps) // 8), ms=4,
-                lw=1, label=f"{label} (n={len(by[label])})")
+                lw=1, label=_legend(label, f" (n={len(by[label])})"))
     first = runs[0]
     ax.set_yscale("log")
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("training loss (epoch mean, penalties included)")
-    ax.set_title(f"{first['study']}: training curves, {' → '.join(first['ordering'])}", fontsize=9)
+    ax.set_title(f"{_label(first['study'])}: training curves, {' → '.join(map(_label, first['ordering']))}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), title="strategy", title_fontsize=7)
     fig.tight_layout()

@@ -12,6 +12,8 @@ import torch
 from avalanche.core import SupervisedPlugin
 from avalanche.logging import BaseLogger
 
+from ..core.text import figure_text, plain_text_figures
+
 __all__ = ["TrainingCurve", "MetricsCSVLogger", "WandBOfflineLogger", "make_loggers", "write_panel"]
 
 
@@ -127,10 +129,12 @@ def make_loggers(log, folder: Path, run_name: str) -> list:
     return loggers
 
 
+@plain_text_figures
 def write_panel(path: Path, tests: list, masks: dict[int, dict[int, list[np.ndarray]]], ordering: tuple[str, ...],
                 scores: dict[int, dict[int, float]] | None = None) -> Path:
     """A PNG: for each test domain, a few patches as rows; columns: the image, the true outlines, and
-    the predicted outlines after each experience (``masks[experience][domain]``), titled with AP@0.5."""
+    the predicted outlines after each experience (``masks[experience][domain]``), titled with AP@0.5.
+    Domain names are drawn as plain text (no mathtext, no TeX), shortened."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -157,11 +161,11 @@ def write_panel(path: Path, tests: list, masks: dict[int, dict[int, list[np.ndar
         img, true = tests[j].images[i, 0], tests[j].targets[i, 0].astype(np.int32)
         show(axes[r, 0], img)
         show(axes[r, 1], img, true, (0.1, 0.9, 0.2))
-        axes[r, 0].set_title(f"{tests[j].domain}", fontsize=7)
+        axes[r, 0].set_title(figure_text(tests[j].domain), fontsize=7)
         axes[r, 1].set_title("true", fontsize=7)
         for c, e in enumerate(experiences):
             show(axes[r, 2 + c], img, masks[e][j][i])
-            title = f"after {ordering[e] if e < len(ordering) else e}"
+            title = f"after {figure_text(ordering[e]) if e < len(ordering) else e}"
             if scores is not None and i == 0:
                 title += f"\nAP50 {scores[e][j]:.2f}"
             axes[r, 2 + c].set_title(title, fontsize=7)
