@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .core.names import one_line
+from .core.text import one_line
 from .errors import DqclError, Interrupted
 from .results.store import DEFAULT_STORE
 

@@ -238,7 +238,7 @@ def test_random_names_in_a_spec_are_taken_as_written_or_refused_in_one_line(tmp_
     from hypothesis import strategies as st
 
     from dqcl.config.parse import parse_spec
-    from dqcl.core.names import safe_stem
+    from dqcl.core.text import safe_stem
     from dqcl.errors import DqclError
 
     raw = tomllib.loads(tiny_spec_text(tmp_path))

@@ -15,7 +15,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..core.names import name_problem, shorten
+from ..core.text import name_problem, quoted
 from ..core.validation import confine_write, did_you_mean, env_number, out_of_range, resolve_inside, type_ok, unknown_key
 from ..data.domains import DOMAINS
 from ..dq.embedders import EMBEDDERS
@@ -48,7 +48,7 @@ def _section(cls, table: Any, where: str):
             raise unknown_key(where, key, known)
         default = getattr(defaults, key)
         if not type_ok(value, default):
-            raise SpecError(f"{where}.{key}: expected {type(default).__name__}, got {shorten(repr(value))}")
+            raise SpecError(f"{where}.{key}: expected {type(default).__name__}, got {quoted(repr(value))}")
         for item in value if isinstance(value, list) else (value,):
             # an integer beyond float range is refused as given, before any float conversion
             if isinstance(item, int) and not isinstance(item, bool) and abs(item) >= 2**63:
@@ -89,7 +89,7 @@ def _check_name(name: Any, where: str, what: str) -> None:
         raise SpecError(f"{where}: {what} must be text, got {type(name).__name__}")
     problem = name_problem(name)
     if problem:
-        raise SpecError(f"{where}: {what} {shorten(name)!r} {problem}")
+        raise SpecError(f"{where}: {what} {quoted(name)!r} {problem}")
 
 
 def _domain(name: str, table: Any, where: str, base: Path) -> DomainSpec:
@@ -172,15 +172,15 @@ def _orderings(value: Any, domains: dict[str, DomainSpec], source: str) -> list[
     for order in items:
         if isinstance(order, str):
             if order not in named:
-                raise SpecError(f"{source}: study.orderings: unknown named ordering {shorten(order)!r}{did_you_mean(order, named)}; "
+                raise SpecError(f"{source}: study.orderings: unknown named ordering {quoted(order)!r}{did_you_mean(order, named)}; "
                                 f"known: {', '.join(NAMED_ORDERINGS)}")
             out += named[order]()
             continue
         if not isinstance(order, list) or not order or not all(isinstance(d, str) for d in order):
-            raise SpecError(f"{source}: study.orderings: each ordering must be a non-empty list of domain names, got {shorten(repr(order))}")
+            raise SpecError(f"{source}: study.orderings: each ordering must be a non-empty list of domain names, got {quoted(repr(order))}")
         for d in order:
             if d not in domains:
-                raise SpecError(f"{source}: study.orderings names unknown domain {shorten(d)!r}{did_you_mean(d, names)}; "
+                raise SpecError(f"{source}: study.orderings names unknown domain {quoted(d)!r}{did_you_mean(d, names)}; "
                                 f"the spec's domains: {', '.join(names)}")
         if len(set(order)) != len(order):
             raise SpecError(f"{source}: study.orderings: {order} repeats a domain")

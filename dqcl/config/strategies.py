@@ -26,7 +26,7 @@ import inspect
 from typing import Any, Callable
 
 from ..core.registry import Registry
-from ..core.names import shorten
+from ..core.text import quoted
 from ..core.validation import out_of_range, type_ok, unknown_key
 from ..errors import SpecError
 
@@ -138,7 +138,7 @@ def resolve_params(name: str, given: dict[str, Any], where: str = "strategy") ->
             raise unknown_key(f"{where}: strategy '{name}'", key, list(params))
         default = params[key].default
         if not type_ok(value, default):
-            raise SpecError(f"{where}: '{key}' of strategy '{name}' must be {type(default).__name__}, got {shorten(repr(value))}")
+            raise SpecError(f"{where}: '{key}' of strategy '{name}' must be {type(default).__name__}, got {quoted(repr(value))}")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             # checked as the number given (an integer beyond float or int64 range is refused, never converted)
             int_range = (-(2**63), 2**63 - 1) if isinstance(default, int) and not isinstance(default, bool) else (None, None)

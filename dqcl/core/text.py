@@ -1,4 +1,6 @@
-"""Names as data in every output format: one escaping function per format.
+"""Names as data: the checks a name from a spec must pass, the safe file stem every file name is
+built from, the one-line form of a message that quotes a name, and one escaping function per
+output format.
 
 Study names, strategy labels, domain names and whatever else a spec or a store holds are
 text someone else chose. Each writer passes them through the function for its format, so
@@ -10,12 +12,15 @@ is shown as a label, so that a huge one costs no more than a short one to lay ou
 from __future__ import annotations
 
 import functools
+import hashlib
+import re
+import unicodedata
 from typing import Callable, TypeVar
 
-__all__ = ["NAME_LIMIT", "FIGURE_LIMIT", "shorten", "csv_cell", "tex_text", "markdown_text", "figure_text",
-           "plain_text_figures"]
+__all__ = ["NAME_LIMIT", "FIGURE_LIMIT", "name_problem", "safe_stem", "quoted", "one_line", "bounded", "shorten", "csv_cell", "tex_text",
+           "markdown_text", "figure_text", "plain_text_figures"]
 
-NAME_LIMIT = 200  # characters of a name shown in a table or a heading (CSV and JSON keep it whole)
+NAME_LIMIT = 200  # characters of a name: longer ones are refused where a spec is read, and cut where a store's are shown
 FIGURE_LIMIT = 60  # characters of a name shown in a figure
 
 T = TypeVar("T")
@@ -26,6 +31,65 @@ _CONTROLS = frozenset([*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), *_LINE_BREA
 
 # a spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV Injection")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a study, strategy or domain, or None when it can.
+
+    Refused: the empty name, path separators, '.' and '..', control characters (NUL, newlines,
+    tabs, ...) and names over `NAME_LIMIT` characters; anything else (spaces, unicode, punctuation)
+    is kept as written and escaped wherever it is shown.
+    """
+    if not name.strip():
+        return "is empty"
+    if len(name) > NAME_LIMIT:
+        return f"is {len(name):,} characters long (at most {NAME_LIMIT})"
+    if "/" in name or "\\" in name:
+        return "holds a path separator ('/' or '\\')"
+    if name in (".", ".."):
+        return f"is '{name}', a path"
+    bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")), None)
+    if bad is not None:
+        return f"holds the control character U+{ord(bad):04X}"
+    return None
+
+
+def safe_stem(raw: str, limit: int = 80) -> str:
+    """A file-name stem for ``raw``: letters, digits, '.', '_' and '-' only, not starting with '.',
+    at most ``limit`` characters; a hash of ``raw`` keeps changed or long names apart, so no name can
+    lead a file outside the folder it is written in, and two different names never share a stem."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", raw).lstrip(".")
+    if safe != raw or len(safe) > limit or not safe:
+        safe = f"{safe[: max(1, limit - 20)]}_{hashlib.sha256(raw.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
+    return safe
+
+
+def quoted(text: str, limit: int = 80) -> str:
+    """``text`` as an error message quotes it: cut to ``limit`` characters with an ellipsis, control
+    characters shown as spaces (the message stays one line)."""
+    text = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in str(text[: limit + 1]))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def one_line(message: str, limit: int = 400) -> str:
+    """A message as one line of at most ``limit`` characters: line breaks and other control
+    characters become spaces, runs of spaces collapse, and the middle of an over-long message is
+    cut (its start names the file or key, its end the problem)."""
+    text = re.sub(r"\s+", " ", "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in str(message))).strip()
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 3
+    return f"{text[:head]} … {text[-(limit - head - 3):]}"
+
+
+def bounded(name: str, limit: int = NAME_LIMIT) -> str:
+    """``name`` itself if at most ``limit`` characters, else its start, an ellipsis and 12 hex digits
+    of its hash: two long names that share a start stay two names."""
+    if len(name) <= limit:
+        return name
+    return f"{name[: limit - 14]}…{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
 
 
 def shorten(text: str, limit: int) -> str:

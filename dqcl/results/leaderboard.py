@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..core.atomic import write_text
-from ..core.text import NAME_LIMIT, csv_cell, markdown_text, shorten, tex_text
+from ..core.text import NAME_LIMIT, bounded, csv_cell, markdown_text, quoted, safe_stem, shorten, tex_text
 from ..evaluation.metrics import METRICS
 from .cl_metrics import CL_METRICS, cl_metrics
 from .claims import claims_markdown
@@ -80,17 +80,19 @@ def entries(store: Store, study: str | None = None) -> list[dict[str, Any]]:
             R, base = res["R"][metric], res["baseline"][metric]
             out.append(
                 {
-                    "study": cfg["study"],
-                    "strategy": cfg["strategy"]["label"],
-                    "strategy_name": cfg["strategy"]["name"],
+                    # names past NAME_LIMIT (a spec refuses them; a store someone sent may hold them) are cut
+                    # here, once, so no table, file or figure pays for a name of a million characters
+                    "study": bounded(cfg["study"]),
+                    "strategy": bounded(cfg["strategy"]["label"]),
+                    "strategy_name": bounded(cfg["strategy"]["name"]),
                     "params": cfg["strategy"]["params"],
-                    "ordering": list(cfg["ordering"]),
+                    "ordering": [bounded(d) for d in cfg["ordering"]],
                     "seed": cfg["seed"],
                     "metric": metric,
                     "R": R,
                     "baseline": [None if v is None or math.isnan(v) else v for v in base],
                     **cl_metrics(R, base),
-                    "run": run["key"],
+                    "run": bounded(run["key"]),
                     "selector": (cfg.get("subset") or {}).get("selector"),
                     "rate": (cfg.get("subset") or {}).get("rate"),
                     "subset_size": (res.get("subset") or {}).get("size"),
@@ -104,7 +106,7 @@ def entries(store: Store, study: str | None = None) -> list[dict[str, Any]]:
                     "executor": res.get("executor", "local"),
                     "version": cfg.get("version"),
                     "commit": (res.get("versions") or {}).get("dqcl_commit"),
-                    "data_manifests": dict(cfg.get("data_manifests") or []),
+                    "data_manifests": {bounded(str(d)): bounded(str(m)) for d, m in dict(cfg.get("data_manifests") or []).items()},
                     "model_sha256": res.get("model_sha256"),
                     "steps": res.get("steps"),
                     "diverged": _diverged(res.get("curve")),
@@ -292,17 +294,9 @@ def _health(rows: list[dict[str, Any]], study: str) -> list[str]:
 
 
 def _slug(study: str, order: tuple[str, ...] = ()) -> str:
-    """A file-name stem for a study (and ordering): letters, digits, '.', '_' and '-' only, at most
-    80 characters (a hash keeps long or unusual names apart), so a name from a spec can never lead
-    a file outside the output folder."""
-    import hashlib
-    import re
-
-    raw = f"{study}_{'-'.join(order)}" if order else study
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", raw).lstrip(".")
-    if safe != raw or len(safe) > 80:
-        safe = f"{safe[:60]}_{hashlib.sha256(raw.encode()).hexdigest()[:12]}"
-    return safe
+    """A file-name stem for a study (and ordering), see `safe_stem`: a name can never lead a file
+    outside the output folder."""
+    return safe_stem(f"{study}_{'-'.join(order)}" if order else study)
 
 
 def _markdown(rows: list[dict[str, Any]], cost: bool = False) -> str:
@@ -374,8 +368,8 @@ def check_data(rows: list[dict[str, Any]]) -> None:
     for (study, domain), manifests in sorted(seen.items()):
         if len(manifests) > 1:
             raise DqclError(
-                f"study '{study}': its runs used different data for domain '{domain}' (manifests "
-                f"{', '.join(sorted(manifests))}); rerun the older runs on the current data, give the new data "
+                f"study {quoted(study)!r}: its runs used different data for domain {quoted(domain)!r} (manifests "
+                f"{quoted(', '.join(sorted(manifests)), 200)}); rerun the older runs on the current data, give the new data "
                 "another study name, or pass --allow-mixed-data"
             )
 
@@ -451,8 +445,8 @@ def write_leaderboard(store: Store, out: str | Path, *, study: str | None = None
 
 def _curve_runs(store: Store, study: str | None) -> list[dict[str, Any]]:
     """The training curve of each stored run (the newest of each cell), with its study, strategy and ordering."""
-    return [{"study": r["config"]["study"], "strategy": r["config"]["strategy"]["label"], "ordering": r["config"]["ordering"],
-             "curve": r["result"].get("curve")} for r in _latest(list(store.runs(study)))
+    return [{"study": bounded(r["config"]["study"]), "strategy": bounded(r["config"]["strategy"]["label"]),
+             "ordering": [bounded(d) for d in r["config"]["ordering"]], "curve": r["result"].get("curve")} for r in _latest(list(store.runs(study)))
             if r["result"].get("curve") and not r["config"].get("subset")]
 
 

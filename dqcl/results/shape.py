@@ -46,7 +46,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..core.names import one_line
+from ..core.text import one_line
 from ..errors import StoreError
 from ..evaluation.metrics import METRICS
 from .cl_metrics import CL_METRICS

@@ -13,6 +13,7 @@ from avalanche.core import SupervisedPlugin
 from avalanche.logging import BaseLogger
 
 from ..core.text import figure_text, plain_text_figures
+from ..errors import OutputError
 
 __all__ = ["TrainingCurve", "MetricsCSVLogger", "WandBOfflineLogger", "make_loggers", "write_panel"]
 
@@ -118,14 +119,21 @@ class WandBOfflineLogger(BaseLogger):
 def make_loggers(log, folder: Path, run_name: str) -> list:
     """The Avalanche loggers a spec's ``[log]`` table asks for, writing under ``folder``."""
     loggers: list = []
-    if log.tensorboard:
-        from avalanche.logging import TensorboardLogger
+    try:
+        if log.tensorboard:
+            from avalanche.logging import TensorboardLogger
 
-        loggers.append(TensorboardLogger(tb_log_dir=str(folder / "tensorboard")))
-    if log.csv:
-        loggers.append(MetricsCSVLogger(folder / "metrics.csv"))
-    if log.wandb:
-        loggers.append(WandBOfflineLogger(folder, run_name))
+            loggers.append(TensorboardLogger(tb_log_dir=str(folder / "tensorboard")))
+        if log.csv:
+            loggers.append(MetricsCSVLogger(folder / "metrics.csv"))
+        if log.wandb:
+            loggers.append(WandBOfflineLogger(folder, run_name))
+    except OSError as err:  # before any training: the run stops with one line, nothing is lost
+        for logger in loggers:
+            close = getattr(logger, "close", None)
+            if close:
+                close()
+        raise OutputError(f"{err.filename or folder}: cannot write the run's log files here ({err.strerror or err})") from None
     return loggers
 
 

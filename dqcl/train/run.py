@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..config.schema import DomainSpec, RunConfig, Subset
-from ..core.names import one_line, safe_stem
+from ..core.text import one_line, safe_stem
 from ..core.provenance import versions
 from ..cpnet.model import CellposeNet, cellpose_loss, load_init, norm_buffers, save_cellpose
 from ..data.prepared import DOMAIN_CACHE
