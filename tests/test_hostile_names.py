@@ -52,6 +52,17 @@ def test_a_name_that_could_become_a_path_is_refused_where_the_spec_is_read(old, 
     assert not store.exists()
 
 
+@pytest.mark.parametrize("setting", ["study.name=caf\udce9", "strategies.\udcff.strategy=naive"])
+def test_a_name_of_bytes_that_are_not_utf8_is_refused_where_the_spec_is_read(setting, tmp_path, capsys):
+    """A --set argument of bytes that are not UTF-8 reaches Python as lone surrogates, which neither the
+    store nor any output file can hold: one line, before anything is made."""
+    store = tmp_path / "r.sqlite"
+    spec = _spec(tmp_path, tiny_spec_text(tmp_path))
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--dry-run", "--set", setting]) == 2
+    assert "a lone surrogate" in _one_line(capsys)
+    assert not store.exists()
+
+
 def test_every_artefact_of_a_run_whose_domains_are_named_like_paths_stays_beside_the_store(tmp_path):
     """A Spec made in Python skips the spec reader's name check: the files are still named safely,
     and a panel whose titles matplotlib cannot typeset does not lose the trained run."""

@@ -180,6 +180,13 @@ STORE_CASES: dict[str, tuple[Callable[[dict, dict], Any], str]] = {
     "deep_but_parseable": (_set("config", "strategy.params", {"x": json.loads("[" * 40 + "]" * 40)}), "its stored config is nested too deeply"),
     "truncated_json": (lambda c, r: (json.dumps(c), json.dumps(r)[:40]), "its stored result is not valid JSON"),
     "not_utf8": (lambda c, r: (json.dumps(c), b"\xff\xfe\x00"), "its stored result is not valid JSON"),
+    # a JSON escape of a lone surrogate is valid JSON, but no UTF-8 file (md, csv, tex) can hold what it reads as
+    "study_a_lone_surrogate": (_set("config", "study", "a\ud800b"), "config.study holds U+D800, a lone surrogate"),
+    "domain_a_lone_surrogate": (_set("config", "ordering", ["cyto", "\udcff"]), "config.ordering[1] holds U+DCFF"),
+    "manifest_a_lone_surrogate": (_set("config", "data_manifests", [["cyto", "x\udfff"]]), "config.data_manifests[0][1] holds U+DFFF"),
+    "curve_key_a_lone_surrogate": (lambda c, r: r["curve"][0].update({"\ud800": 1.0}), "result.curve[0] (a key) holds U+D800"),
+    # load_curves adds these columns to each row: a row's own would relabel the run
+    "curve_key_naming_the_run": (lambda c, r: r["curve"][0].update(study=1.0), 'result.curve[0] has the key "study"'),
 }
 
 

@@ -17,7 +17,7 @@ import re
 import unicodedata
 from typing import Callable, TypeVar
 
-__all__ = ["NAME_LIMIT", "FIGURE_LIMIT", "name_problem", "safe_stem", "quoted", "one_line", "bounded", "shorten", "csv_cell", "tex_text",
+__all__ = ["NAME_LIMIT", "FIGURE_LIMIT", "name_problem", "lone_surrogate", "safe_stem", "quoted", "one_line", "bounded", "shorten", "csv_cell", "tex_text",
            "markdown_text", "figure_text", "plain_text_figures"]
 
 NAME_LIMIT = 200  # characters of a name: longer ones are refused where a spec is read, and cut where a store's are shown
@@ -53,7 +53,20 @@ def name_problem(name: str) -> str | None:
     bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")), None)
     if bad is not None:
         return f"holds the control character U+{ord(bad):04X}"
+    bad = lone_surrogate(name)
+    if bad is not None:  # bytes that are not UTF-8 (a --set argument) decode to these; no file can hold one
+        return f"holds U+{ord(bad):04X}, a lone surrogate (bytes that are not UTF-8 text)"
     return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate in ``text`` (what undecodable bytes or a JSON escape like \\ud800
+    become), or None: such a string cannot be written to a UTF-8 file or a SQLite text column."""
+    m = _SURROGATE.search(text)
+    return m.group() if m else None
 
 
 def safe_stem(raw: str, limit: int = 80) -> str:

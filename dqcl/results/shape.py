@@ -11,7 +11,8 @@ be deleted or the file restored from a copy.
 
 What a run row must hold (T = the number of domains in ``config.ordering``):
 
-- ``config``: ``study``, ``strategy.label`` and ``strategy.name`` non-empty strings,
+- ``config``: ``study``, ``strategy.label`` and ``strategy.name`` non-empty strings (every string
+  dqcl shows, these among them, holds no lone surrogate, which no UTF-8 file can hold),
   ``strategy.params`` an object (its ``rate``, if set, a finite number), ``ordering`` a non-empty
   list of non-empty strings, ``seed`` an integer in [0, 2^32); optional ``subset`` (an object with
   a ``selector`` string and a ``rate`` in [0, 1]), ``version`` (a string) and ``data_manifests``
@@ -25,8 +26,9 @@ What a run row must hold (T = the number of domains in ``config.ordering``):
 - optional fields, each null or of its type: ``subset.size``, ``images_seen``, ``attempts`` and
   ``steps`` integers >= 0; ``device``, ``executor``, ``model_sha256`` and ``versions.dqcl_commit``
   strings; ``peak_memory_mb.host/gpu`` finite numbers >= 0; ``curve`` a list of objects whose
-  values are all numbers, with an integer ``experience`` and ``steps`` and a numeric ``loss`` (NaN or
-  infinite when training diverged); ``norm_swap`` two objects of every metric's non-empty list of
+  values are all numbers (under keys other than study, strategy, ordering, seed and run, the
+  columns load_curves adds), with an integer ``experience`` and ``steps`` and a numeric ``loss``
+  (NaN or infinite when training diverged); ``norm_swap`` two objects of every metric's non-empty list of
   finite numbers;
 - nothing nested deeper than `MAX_DEPTH` levels.
 
@@ -46,7 +48,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..core.text import one_line
+from ..core.text import lone_surrogate, one_line
 from ..errors import StoreError
 from ..evaluation.metrics import METRICS
 from .cl_metrics import CL_METRICS
@@ -58,6 +60,7 @@ SEED_LIMIT = 2**32  # numpy's and torch's seeds
 _INT_LIMIT = 2**63  # counts and step numbers: beyond this they stop being numbers a float or a C long can hold
 _SLACK = 1e-6  # scores are means of ratios in [0, 1]; a rounding error above 1 is still a score
 _SHOW = 80  # characters of a quoted value in a message
+_CURVE_IDENT = ("study", "strategy", "ordering", "seed", "run")  # the columns `dqcl.load_curves` adds to each curve row
 _ROW_BY_ROW = ("naive", "cumulative", "replay", "dq_replay")  # the claims read R[1][...] of these: never one row
 
 
@@ -110,6 +113,9 @@ def _text(value: Any, path: str, optional: bool = False) -> None:
         return
     if not isinstance(value, str) or not (value or optional):
         raise _bad(path, value, "a string" if optional else "a non-empty string")
+    bad = lone_surrogate(value)
+    if bad is not None:  # a JSON escape such as \ud800: no output file (UTF-8) could hold it
+        raise _Bad(f"{path} holds U+{ord(bad):04X}, a lone surrogate, expected text")
 
 
 def _float(value: Any) -> float | None:
@@ -228,6 +234,7 @@ def _check_manifests(manifests: Any) -> None:
     """Domain -> manifest strings, as [domain, manifest] pairs (what a run writes) or an object."""
     if isinstance(manifests, dict):
         for domain, manifest in manifests.items():
+            _text(domain, "config.data_manifests (a domain)")
             _text(manifest, f"config.data_manifests.{domain}")
         return
     if manifests is None:
@@ -235,6 +242,8 @@ def _check_manifests(manifests: Any) -> None:
     for i, pair in enumerate(_list(manifests, "config.data_manifests", "a list of [domain, manifest] pairs")):
         if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(s, str) for s in pair):
             raise _bad(f"config.data_manifests[{i}]", pair, "a [domain, manifest] pair of strings")
+        for j, s in enumerate(pair):
+            _text(s, f"config.data_manifests[{i}][{j}]")
 
 
 def _check_result(res: Any, cfg: dict[str, Any]) -> None:
@@ -299,6 +308,9 @@ def _check_matrix(R: Any, path: str, t: int, one_row_ok: bool) -> int:
 def _check_epoch(row: Any, path: str) -> None:
     """One training-curve row: numbers only (they become columns of `dqcl.load_curves`)."""
     for name, v in _obj(row, path).items():
+        _text(name, f"{path} (a key)")
+        if name in _CURVE_IDENT:  # load_curves puts these beside each row: a row's own would relabel the run
+            raise _Bad(f"{path} has the key {_show(name)}, which names the run, not a number of its training")
         _number(v, f"{path}.{name}", finite=False)
     _int(row.get("experience"), f"{path}.experience")
     _int(row.get("steps"), f"{path}.steps")
