@@ -401,3 +401,29 @@ def test_figure_names_are_plain_text_and_matplotlibs_own_math_still_renders(tmp_
     shown = {text: drawn for text, drawn in ticks}
     assert [shown[figure_text(n)] for n in (r"$\foo$", "$", r"a\$")] == [(r"$\foo$", False), ("$", False), (r"a\$", False)]
     assert any(math for text, (_, math) in ticks if "10^" in text)  # the log axis's labels are still mathtext
+
+
+def test_two_studies_whose_figure_names_would_coincide_keep_their_own_figures(tmp_path):
+    """Study 'a_b' over c, d and study 'a' over b_c, d would both draw 'a_b_c-d_*.png': each gets its
+    own file names (with a hash), and each study's Markdown and HTML show its own figures."""
+    with Store(tmp_path / "r.sqlite") as store:
+        runs = _Runs(store)
+        for study, order in (("a_b", ["c", "d"]), ("a", ["b_c", "d"])):
+            runs.put(study, "naive", "naive", 0, order, _matrix(2, 0.0))
+        write_leaderboard(store, tmp_path / "lb")
+    out = tmp_path / "lb"
+    r_pngs = sorted(n for n in _pngs(out) if n.endswith("_R_ap50.png"))
+    assert len(r_pngs) == 2, r_pngs
+    md = (out / "leaderboard.md").read_text(encoding="utf-8")
+    sections = dict(re.findall(r"^## (\S+)\n(.*?)(?=^## |\Z)", md, flags=re.M | re.S))
+    links = {study: re.findall(r"\]\(([^)]*_R_ap50\.png)\)", sections[study]) for study in ("a", "a_b")}
+    assert sorted(links["a"] + links["a_b"]) == r_pngs
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert all(page.count(f'src="{n}"') == 1 for n in r_pngs)
+
+
+def test_a_name_that_looks_like_a_hashed_stem_gets_a_stem_of_its_own():
+    from dqcl.core.text import safe_stem
+
+    stem = safe_stem("a b")  # changed, so hashed: a_b_ and 12 hex digits
+    assert safe_stem(stem) != stem and safe_stem("cyto") == "cyto" and safe_stem("claims_asymmetry") == "claims_asymmetry"

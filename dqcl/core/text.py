@@ -69,12 +69,17 @@ def lone_surrogate(text: str) -> str | None:
     return m.group() if m else None
 
 
+_HASHED = re.compile(r"_[0-9a-f]{12}$")
+
+
 def safe_stem(raw: str, limit: int = 80) -> str:
     """A file-name stem for ``raw``: letters, digits, '.', '_' and '-' only, not starting with '.',
     at most ``limit`` characters; a hash of ``raw`` keeps changed or long names apart, so no name can
     lead a file outside the folder it is written in, and two different names never share a stem."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", raw).lstrip(".")
-    if safe != raw or len(safe) > limit or not safe:
+    # a name that already ends like a hashed stem ('a_b_' and 12 hex digits) is hashed too, else it
+    # could be chosen to equal the stem of another name ('a b')
+    if safe != raw or len(safe) > limit or not safe or _HASHED.search(raw):
         safe = f"{safe[: max(1, limit - 20)]}_{hashlib.sha256(raw.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
     return safe
 

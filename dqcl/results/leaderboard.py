@@ -299,6 +299,24 @@ def _slug(study: str, order: tuple[str, ...] = ()) -> str:
     return safe_stem(f"{study}_{'-'.join(order)}" if order else study)
 
 
+def _order_slugs(rows: list[dict[str, Any]]) -> dict[tuple[str, tuple[str, ...]], str]:
+    """The figure stem of each (study, ordering) of ``rows``: `_slug`'s, except where two share one
+    (study 'a_b' over c, d and study 'a' over b_c, d are both 'a_b_c-d'): then each of those gets a
+    hash of its study and ordering, so that neither's figures replace the other's."""
+    import hashlib
+
+    by: dict[str, set[tuple[str, tuple[str, ...]]]] = defaultdict(set)
+    for e in rows:
+        pair = (e["study"], tuple(e["ordering"]))
+        by[_slug(*pair)].add(pair)
+    out = {}
+    for slug, pairs in by.items():
+        for pair in pairs:
+            tag = hashlib.sha256(json.dumps(pair, ensure_ascii=True).encode()).hexdigest()[:12]
+            out[pair] = slug if len(pairs) == 1 else f"{slug}_{tag}"
+    return out
+
+
 def _markdown(rows: list[dict[str, Any]], cost: bool = False) -> str:
     from tabulate import tabulate
 
@@ -312,6 +330,7 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False) -> str:
                   "allocation where a GPU was used, else the process's resident set), and the devices.", ""]
     lines += claims_markdown(rows)
     last = None
+    slugs = _order_slugs(continual)
     for study, metric, order, headers, table in _cl_tables(continual, cost, name=_md):
         if last is None or last[0] != study:
             if last is not None:
@@ -323,7 +342,7 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False) -> str:
         lines += [f"**{' → '.join(_md(d) for d in order)}**", "",
                   tabulate(table, headers, tablefmt="github", disable_numparse=[1]), ""]
         if metric == "ap50":
-            slug = _slug(study, order)
+            slug = slugs[(study, tuple(order))]
             lines += [f"![R matrices]({slug}_R_ap50.png) ![forgetting vs plasticity]({slug}_forgetting_plasticity_ap50.png) "
                       f"![training curves]({slug}_training_curves.png)", ""]
     if last is not None:
@@ -425,8 +444,9 @@ def write_leaderboard(store: Store, out: str | Path, *, study: str | None = None
         if e.get("selector") is None and e["metric"] == "ap50":
             cl[(e["study"], tuple(e["ordering"]))].append(e)
     curves = _curve_runs(store, study)
+    slugs = _order_slugs([e for e in rows if e.get("selector") is None])
     for (st, order), group in sorted(cl.items()):
-        slug = _slug(st, order)
+        slug = slugs[(st, order)]
         keep(st, heatmaps(group, out / f"{slug}_R_ap50.png"))
         keep(st, forgetting_plasticity(group, out / f"{slug}_forgetting_plasticity_ap50.png"))
         keep(st, replay_rate_curves(group, out / f"{slug}_replay_rates_ap50.png"))
