@@ -272,3 +272,23 @@ def test_random_names_in_a_spec_are_taken_as_written_or_refused_in_one_line(tmp_
             assert "/" not in stem and not stem.startswith(".") and len(stem) <= 80
 
     check()
+
+
+def test_a_run_folder_that_is_a_link_to_a_users_folder_is_refused_before_training(tmp_path, capsys):
+    """runs/<key> made a symbolic link (a store folder someone sent): the run's final.pth would replace
+    the user's file of that name where the link leads. Refused in preflight; the user's file stays."""
+    from dqcl.config.parse import load_spec
+    from dqcl.study.preflight import preflight
+
+    spec = _spec(tmp_path, tiny_spec_text(tmp_path, "[strategies.naive]\n[output]\nsave_weights = 'final'\n"))
+    (key,) = [cfg.key for cfg in preflight(load_spec(spec)).runs]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "final.pth").write_bytes(b"the user's own model")
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / key).symlink_to(mine)
+    store = tmp_path / "r.sqlite"
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 2
+    err = _one_line(capsys)
+    assert key in err and "symbolic link" in err
+    assert not store.exists() and (mine / "final.pth").read_bytes() == b"the user's own model"

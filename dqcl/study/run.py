@@ -9,6 +9,7 @@ goes once the result is stored.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -46,9 +47,11 @@ def _spec_of(spec: str | Path | dict[str, Any] | Spec | None, redundancy: bool |
     return load_spec(spec, overrides)
 
 
-def _check_outputs(spec: Spec, store: Path) -> None:
+def _check_outputs(spec: Spec, store: Path, keys: tuple[str, ...] = ()) -> None:
     """Where a run writes beside the store (checkpoints always; networks, panels and logs when asked
-    for) must be writable before any run trains: a run is not lost to a folder that cannot be made."""
+    for) must be writable before any run trains: a run is not lost to a folder that cannot be made.
+    A run's own folder (``runs/<key>``) that is a symbolic link is refused: dqcl never makes one, and
+    through it the run's final.pth, panel.png and logs would replace files of the same name elsewhere."""
     from ..core.atomic import folder_problem
 
     asked = spec.output.save_weights != "none" or spec.output.panels or any(vars(spec.log).values())
@@ -57,6 +60,11 @@ def _check_outputs(spec: Spec, store: Path) -> None:
         problem = folder_problem(folder)
         if problem:
             raise OutputError(f"{spec.source}: runs write to {folder}, which cannot be made: {problem}")
+    for key in keys if asked else ():
+        mine = store.parent / "runs" / key
+        if mine.is_symlink():
+            raise OutputError(f"{spec.source}: {mine} is a symbolic link (to {os.readlink(mine)}), not a folder dqcl made; "
+                              "a run writes its networks, panel and logs only into a folder of its own: remove the link")
 
 
 def run_spec(
@@ -92,7 +100,7 @@ def run_spec(
     study = preflight(parsed, concurrent=executor.workers if executor.name == "process" else 1)
     for problem in study.skipped:
         say(f"skipped: {problem}")
-    _check_outputs(parsed, Path(store))
+    _check_outputs(parsed, Path(store), tuple(cfg.key for cfg in study.runs))
     if dry_run:
         return StudySummary(len(study.runs), 0, 0, 0.0, parsed.name)
     with Store(store) as s:
