@@ -292,3 +292,16 @@ def test_a_run_folder_that_is_a_link_to_a_users_folder_is_refused_before_trainin
     err = _one_line(capsys)
     assert key in err and "symbolic link" in err
     assert not store.exists() and (mine / "final.pth").read_bytes() == b"the user's own model"
+
+
+@pytest.mark.parametrize("name", ["leaderboard.json", "index.html", "figure.png"])
+def test_a_leaderboard_is_never_written_over_the_store_it_is_built_from(name, tmp_path, capsys):
+    from dqcl.results.store import Store
+
+    store = tmp_path / name
+    with Store(store):
+        pass
+    before = store.read_bytes()
+    assert main(["leaderboard", "build", "--store", str(store), "--out", str(tmp_path)]) == 2
+    assert "over the results store" in _one_line(capsys)
+    assert store.read_bytes() == before and not (tmp_path / "leaderboard.md").exists()

@@ -417,6 +417,7 @@ def write_leaderboard(store: Store, out: str | Path, *, study: str | None = None
         check_data(rows)
     out = Path(out)
     paths = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.json", out / "leaderboard.tex"]
+    _check_not_the_store(store.path, out)
     write_text(paths[0], _markdown(rows, cost) if rows else "# dqcl leaderboard\n\nNo runs stored yet.\n")
     write_text(paths[3], _latex(rows))
     cols = ["study", "strategy", "strategy_name", "ordering", "seed", "metric", *CL_METRICS, "selector", "rate", "subset_size", "train_s", "total_s", "images_seen", "device", "peak_host_mb", "peak_gpu_mb", "attempts", "executor", "version", "commit", "data_manifests", "before", "new_weights_old_stats", "old_weights_new_stats", "after", "model_sha256", "run", "params", "baseline", "R"]
@@ -461,6 +462,22 @@ def write_leaderboard(store: Store, out: str | Path, *, study: str | None = None
         paths.append(summary)
     paths.append(_write_html(rows, out, images, summary))
     return paths
+
+
+def _check_not_the_store(store: Path, out: Path) -> None:
+    """Refuse an ``out`` where a file the leaderboard writes (leaderboard.*, index.html, a PNG) would
+    replace the store it is built from (a store named leaderboard.json, --out its folder)."""
+    from ..errors import OutputError
+
+    try:
+        same = out.resolve() == store.resolve().parent
+    except OSError:
+        return
+    name = store.resolve().name
+    if same and (name in ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.tex", "index.html")
+                 or name.lower().endswith(".png")):
+        raise OutputError(f"{out}: the leaderboard would write {name} over the results store it is built from "
+                          f"({store}); give --out another folder")
 
 
 def _curve_runs(store: Store, study: str | None) -> list[dict[str, Any]]:
