@@ -305,3 +305,18 @@ def test_a_leaderboard_is_never_written_over_the_store_it_is_built_from(name, tm
     assert main(["leaderboard", "build", "--store", str(store), "--out", str(tmp_path)]) == 2
     assert "over the results store" in _one_line(capsys)
     assert store.read_bytes() == before and not (tmp_path / "leaderboard.md").exists()
+
+
+def test_select_never_writes_its_out_over_a_file_it_selects_from(tmp_path, capsys):
+    feats = tmp_path / "f.npy"
+    np.save(feats, np.random.default_rng(0).standard_normal((20, 4)))
+    source = _images(tmp_path / "src")
+    before = {p: p.read_bytes() for p in [feats, *source.iterdir()]}
+    assert main(["select", str(feats), "--rate", "0.5", "--out", str(tmp_path / "." / "f.npy")]) == 2
+    assert "the file selected from" in _one_line(capsys)
+    link = tmp_path / "link.png"
+    link.symlink_to(source / "s1_masks.png")  # a link to an input is that input
+    for out in (source / "s0_img.png", link):
+        assert main(["select", str(source), "--rate", "0.5", "--bins", "1", "--out", str(out)]) == 2
+        assert "a file selected from" in _one_line(capsys)
+    assert {p: p.read_bytes() for p in before} == before
