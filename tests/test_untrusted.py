@@ -322,6 +322,23 @@ def test_a_leaderboard_json_that_is_no_file_is_a_store_error(name, tmp_path):
         dqcl.load_results(path)
 
 
+@pytest.mark.parametrize("kind", ["link_to_dev_zero", "fifo", "over_the_size_limit"])
+def test_a_leaderboard_json_that_never_ends_or_is_too_big_is_refused_before_it_is_read(kind, tmp_path, monkeypatch):
+    """/dev/zero would be read until memory runs out and a FIFO would wait for a writer forever."""
+    import os
+
+    path = tmp_path / "leaderboard.json"
+    if kind == "link_to_dev_zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_text("[" * 5000)
+        monkeypatch.setenv("DQCL_MAX_FILE_BYTES", "1000")
+    with pytest.raises(StoreError, match="not a readable leaderboard.json: (not a regular file|5,000 bytes, over)"):
+        dqcl.load_results(path)
+
+
 def test_load_curves_given_a_leaderboard_json_says_it_holds_no_curves(good_json, tmp_path):
     (tmp_path / "leaderboard.json").write_text(good_json)
     with pytest.raises(StoreError, match="holds no training curves"):

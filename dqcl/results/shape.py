@@ -346,8 +346,18 @@ def check_same_shapes(runs: Iterable[dict[str, Any]], where: str | Path) -> None
 def load_entries(path: str | Path) -> list[dict[str, Any]]:
     """The entries of a published ``leaderboard.json``, each checked (`check_entry`); a file that
     cannot be read, is not JSON, or holds anything else is a one-line `StoreError` naming it."""
+    import stat
+
+    from ..core.provenance import max_file_bytes
+
     path = Path(path)
     try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would wait for a writer forever, /dev/zero never ends
+            raise StoreError(one_line(f"{path}: not a readable leaderboard.json: not a regular file"))
+        if st.st_size > max_file_bytes():
+            raise StoreError(one_line(f"{path}: not a readable leaderboard.json: {st.st_size:,} bytes, over dqcl's limit of "
+                                      f"{max_file_bytes():,} per file (raise it with DQCL_MAX_FILE_BYTES)"))
         rows = _parse(path.read_bytes(), "its text")
     except OSError as err:
         raise StoreError(one_line(f"{path}: not a readable leaderboard.json ({err})")) from None
