@@ -333,27 +333,42 @@ def domains_gallery(domain: str, out: Path, seed: int, count: int, folder_path: 
 
 
 @domains.command("diversity")
-@click.argument("domain")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG file to write.")
-@click.option("--rate", "--ratio", "ratio", type=float, default=0.1, show_default=True, help="Fraction each subset keeps.")
+@click.argument("domain_names", metavar="DOMAIN...", nargs=-1, required=True)
+@click.option("--out", default=None, type=click.Path(dir_okay=False, path_type=Path), help="PNG file: a 2-D map of the first DOMAIN's patch embeddings with its subsets marked.")
+@click.option("--rate", "--ratio", "ratio", type=float, default=0.1, show_default=True, help="Fraction each subset keeps (the map).")
 @click.option("--bins", type=click.IntRange(1, 1_000_000), default=10, show_default=True)
 @click.option("--embedder", type=click.Choice(["stats", "mae"]), default="stats", show_default=True)
 @click.option("--mae-weights", default="")
 @click.option("--method", type=click.Choice(["tsne", "pca"]), default="tsne", show_default=True)
 @click.option("--n-train", type=click.IntRange(1, 10_000), default=24, show_default=True, help="Built-in domains: images to draw.")
 @click.option("--patch", type=click.IntRange(16, 1024), default=64, show_default=True)
+@click.option("--diameter", type=click.FloatRange(0, 1000), default=16.0, show_default=True, help="Rescale images to this median object diameter first (0: as drawn).")
 @click.option("--path", "folder_path", default=None, help="For kind 'folder': the domain folder.")
-def domains_diversity(domain, out, ratio, bins, embedder, mae_weights, method, n_train, patch, folder_path) -> None:
-    """Map DOMAIN's patch embeddings in 2-D with the DQ (mmv, graphcut) and random subsets marked."""
+def domains_diversity(domain_names, out, ratio, bins, embedder, mae_weights, method, n_train, patch, diameter, folder_path) -> None:
+    """How diverse each DOMAIN is: the mean distance between two of its patches in the jointly
+    standardised `stats` embedding (one ruler for all the DOMAINs given); with --out, a map of the
+    first DOMAIN's embeddings with the DQ (mmv, graphcut) and random subsets marked."""
     from .data.domains import DOMAINS
+
+    for name in domain_names:
+        DOMAINS.get(name)  # an unknown name: one line with "did you mean"
+    if len(domain_names) > 1 or out is None:
+        from .dq.diversity import domain_diversity
+
+        scores = domain_diversity([d for d in domain_names if d != "folder"], n_images=n_train, patch=patch, diameter=diameter)
+        for name, score in sorted(scores.items(), key=lambda kv: -kv[1]):
+            click.echo(f"{name:12s} {score:.3f}")
+    if out is None:
+        return
     from .data.streams import prepare
     from .dq.embedders import embed, embed_options
     from .dq.selectors import select
     from .results.plots import diversity_plot
 
+    domain = domain_names[0]
     factory = DOMAINS.get(domain).factory
     dom = factory(seed=0, path=folder_path or "") if domain == "folder" else factory(seed=0, n_train=n_train, n_test=1)
-    data = prepare(dom, "train", patch, patch)
+    data = prepare(dom, "train", patch, patch, diameter=diameter)
     opts = embed_options(embedder, mae_weights)
     feats = embed(embedder, data.images, data.targets[:, 0].astype("int32"), **opts)
     subsets = {v: select(feats, ratio, min(bins, len(feats)), v) for v in ("mmv", "graphcut", "random")}

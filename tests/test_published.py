@@ -36,7 +36,9 @@ def _published(study: str, label: str, ordering: list[str]) -> dict[int, dict]:
 
 @pytest.mark.skipif(not STORE.is_file(), reason="no published store in this checkout")
 def test_a_published_cell_reruns_inside_its_published_interval(tmp_path, monkeypatch):
-    from dqcl.config.expand import expand
+    from dataclasses import replace
+
+    from dqcl.config.expand import expand, run_key
     from dqcl.config.parse import load_spec
     from dqcl.results.cl_metrics import cl_metrics
     from dqcl.train.run import run_one
@@ -44,8 +46,15 @@ def test_a_published_cell_reruns_inside_its_published_interval(tmp_path, monkeyp
     cell = _published("baselines", "naive", ["cyto", "histo"])
     assert len(cell) >= 3, "the published cell has fewer than 3 seeds"
     monkeypatch.chdir(tmp_path)  # the spec's cache goes here, not into the checkout
-    (cfg,) = [c for c in expand(load_spec(ROOT / "benchmarks" / "baselines.toml"))
+    stored = json.loads(sqlite3.connect(f"file:{STORE}?mode=ro&immutable=1", uri=True).execute(
+        "SELECT config FROM runs WHERE key = ?", (cell[0]["key"],)).fetchone()[0])
+    # The shipped spec with the settings of the published runs' time: generator 1's data (named by
+    # the stored data manifests) at the images' own scale (data.diameter = 0)
+    (cfg,) = [c for c in expand(load_spec(ROOT / "benchmarks" / "baselines.toml", ["data.diameter=0", "domains.cyto.size=192",
+                                                                                      "domains.histo.size=192"]))
               if c.strategy.label == "naive" and c.ordering == ("cyto", "histo") and c.seed == 0]
+    cfg = replace(cfg, data_manifests=tuple(tuple(m) for m in stored["data_manifests"]))
+    cfg = replace(cfg, key=run_key(cfg.to_dict()))
     assert cfg.key == cell[0]["key"], "the shipped spec no longer expands to the published run's key"
     import torch
 

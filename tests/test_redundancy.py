@@ -17,11 +17,13 @@ steps = 2
 [data]
 patch_size = 48
 stride = 48
+diameter = 0  # images as drawn, by generator 1 (96 px squares): the subset sizes below count their patches
 cache_dir = "{cache}"
 [domains.nuclei]
 n_train = 4
 n_test = 1
 size = 96
+generator = 1
 [model]
 widths = [8, 16, 32, 64]
 [train]

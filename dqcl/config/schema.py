@@ -27,6 +27,7 @@ class DataSpec:
     stride: int = 112  # patch grid step (the paper: 112)
     pad: bool = False  # pad images smaller than a patch instead of refusing them
     cache_dir: str = ".dqcl_cache"  # flow targets cached here, by mask content
+    diameter: float = 30.0  # every image rescaled so its objects' median diameter is this many px (Cellpose: 30); 0: as they are
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ class RunConfig:
 # (table, setting, default): settings that did not exist when the first results were stored
 _ADDED_LATER: tuple[tuple[str, str, Any], ...] = (
     ("eval", "max_size_fraction", MaskSettings.max_size_fraction),
+    ("data", "diameter", 0.0),  # runs stored before rescaling trained at the images' own scale
     ("model", "norm", "batch"),
     ("model", "init", ""),
     ("train", "steps", 0),

@@ -74,10 +74,15 @@ def folder_manifest(folder: Path) -> str:
     return h.hexdigest()[:24]
 
 
+BUILTIN_GENERATOR = 2  # the version of the built-in domains' generator new runs use (dqcl.data.builtin.GENERATOR)
+
+
 def domain_manifest(kind: str, params: dict) -> str:
     if kind == "folder":
         return "folder:" + folder_manifest(Path(params["path"]))
-    return f"generated:{kind}"
+    # built-in data are a function of the generator's version (1: dqcl 0.3, named without a suffix)
+    generator = params.get("generator", BUILTIN_GENERATOR)
+    return f"generated:{kind}" if generator == 1 else f"generated:{kind}@{generator}"
 
 
 def source_version() -> str:

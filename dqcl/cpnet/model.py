@@ -43,7 +43,8 @@ class CellposeNet(nn.Module):
     Cellpose's own model files load into it; any other network takes one channel.
     """
 
-    def __init__(self, widths: tuple[int, ...] = CELLPOSE_WIDTHS, in_channels: int | None = None, norm: str = "batch") -> None:
+    def __init__(self, widths: tuple[int, ...] = CELLPOSE_WIDTHS, in_channels: int | None = None, norm: str = "batch",
+                 diameter: float = 30.0) -> None:
         super().__init__()
         from cellpose.resnet_torch import CPnet
 
@@ -52,7 +53,11 @@ class CellposeNet(nn.Module):
         self.widths = tuple(int(w) for w in widths)
         self.in_channels = int(in_channels or (2 if cellpose_compatible(self.widths, norm) else 1))
         self.norm = norm
-        self.net = CPnet([self.in_channels, *self.widths], nout=3, sz=3)
+        # the diameter the network is trained at travels in its file, as in Cellpose's own: Cellpose
+        # rescales a user's image by diam_mean / (the diameter they state) before segmenting it
+        diameter = float(diameter) if diameter and diameter > 0 else 30.0
+        self.net = CPnet([self.in_channels, *self.widths], nout=3, sz=3, diam_mean=diameter)
+        self.net.diam_labels.data.fill_(diameter)
         if norm == "group":
             for module in list(self.net.modules()):
                 for name, child in list(module.named_children()):
@@ -137,6 +142,12 @@ def load_init(model: CellposeNet, path: str | Path) -> None:
             f"{path}: its architecture does not match the spec's model (widths {list(model.widths)}, "
             f"{model.in_channels} input channel(s), {model.norm} norm): the file holds {arch}; "
             f"{len(missing)} missing, {len(extra)} unexpected and {len(wrong)} differently shaped tensors"
+        )
+    theirs, ours = state.get("diam_mean"), model.net.diam_mean
+    if isinstance(theirs, torch.Tensor) and theirs.numel() == 1 and abs(float(theirs) - float(ours)) > 1e-3:
+        raise ValueError(
+            f"{path}: trained at an object diameter of {float(theirs):g} px (its diam_mean), the spec at "
+            f"{float(ours):g} px; set data.diameter = {float(theirs):g} so the run trains it at the scale it learned"
         )
     model.net.load_state_dict(state)
 

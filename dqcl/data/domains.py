@@ -26,6 +26,7 @@ class Split:
     masks: tuple[np.ndarray, ...]
     names: tuple[str, ...]
     styles: tuple[str, ...]
+    diameters: tuple[float, ...] = ()  # stated median object diameter per image (px); empty: measured from the masks
 
     def __len__(self) -> int:
         return len(self.images)

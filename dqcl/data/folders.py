@@ -9,6 +9,7 @@ Layouts (``layout=``):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -143,8 +144,12 @@ def load_folder(
     test_dir: str = "test",
     skip_bad: bool = False,
     name: str = "folder",
+    diameter: float = 0.0,
 ) -> Domain:
-    """Real images from ``path``/train and ``path``/test; the seed is unused (files are read in sorted order)."""
+    """Real images from ``path``/train and ``path``/test; the seed is unused (files are read in sorted order).
+
+    ``diameter``: the median object diameter of these images in px, if known (0: each image's is
+    measured from its mask); images are rescaled from it to the spec's ``data.diameter``."""
     if not str(path):
         raise DataError(f"domain '{name}': kind 'folder' needs a path")
     root = expand_user(path)
@@ -165,4 +170,10 @@ def load_folder(
     else:
         raise DataError(f"{root}: unknown layout '{layout}'; expected auto, {', '.join(LAYOUTS)} or suffix")
     skipped: list[str] | None = [] if skip_bad else None
-    return Domain(name, read_split(train, *sfx, skipped), read_split(test, *sfx, skipped), tuple(skipped or ()))
+    splits = [read_split(sub, *sfx, skipped) for sub in (train, test)]
+    if diameter > 0:
+        splits = [replace(sp, diameters=(float(diameter),) * len(sp)) for sp in splits]
+    return Domain(name, *splits, tuple(skipped or ()))
+
+
+load_folder.bounds = {"diameter": (0, 10_000)}  # checked where a spec is read

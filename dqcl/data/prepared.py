@@ -30,23 +30,25 @@ class PreparedDomains:
         """The domain of ``kind`` built from ``params`` (a folder: every pair read and checked)."""
         key = _domain_key(kind, params, seed, manifest)
         if key not in self._domains:
+            if manifest == f"generated:{kind}" and "generator" not in params:
+                params = {**params, "generator": 1}  # a run stored before generator 2 reruns on its own data
             self._domains[key] = DOMAINS.get(kind).factory(seed=seed, **params)
         return self._domains[key]
 
     def patches(
         self, name: str, kind: str, params: dict[str, Any], seed: int, manifest: str,
-        size: int, stride: int, pad: bool, cache_dir: Path | None,
+        size: int, stride: int, pad: bool, cache_dir: Path | None, diameter: float = 0.0,
     ) -> tuple[PatchData, PatchData]:
-        """Train and test patches with their flow targets, known in tables as ``name``."""
-        key = repr((name, kind, sorted(params.items()), seed, manifest, size, stride, pad))
+        """Train and test patches with their flow targets, known in tables as ``name``, rescaled to ``diameter``."""
+        key = repr((name, kind, sorted(params.items()), seed, manifest, size, stride, pad, diameter))
         if key not in self._patches:
             domain = self.domain(kind, params, seed, manifest)
             # the patches hold what a run needs: the whole images need not stay in memory too
             self._domains.pop(_domain_key(kind, params, seed, manifest), None)
-            train, test = (prepare(domain, split, size, stride, pad, cache_dir) for split in ("train", "test"))
+            train, test = (prepare(domain, split, size, stride, pad, cache_dir, diameter) for split in ("train", "test"))
             self._patches[key] = (
-                PatchData(name, "train", train.images, train.targets, train.names),
-                PatchData(name, "test", test.images, test.targets, test.names),
+                PatchData(name, "train", train.images, train.targets, train.names, train.scales),
+                PatchData(name, "test", test.images, test.targets, test.names, test.scales),
             )
         return self._patches[key]
 

@@ -26,13 +26,14 @@ class PatchData:
     images: np.ndarray
     targets: np.ndarray
     names: tuple[str, ...]
+    scales: tuple[float, ...] = ()  # the factor each source image was rescaled by (see dqcl.data.scale)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def subset(self, indices) -> "PatchData":
         idx = np.asarray(indices, dtype=np.int64)
-        return PatchData(self.domain, self.split, self.images[idx], self.targets[idx], tuple(self.names[i] for i in idx))
+        return PatchData(self.domain, self.split, self.images[idx], self.targets[idx], tuple(self.names[i] for i in idx), self.scales)
 
 
 class PatchDataset(Dataset):
@@ -50,14 +51,26 @@ class PatchDataset(Dataset):
         return self.x[i], self.y[i]
 
 
-def prepare(domain: Domain, split: str, size: int, stride: int, pad: bool = False, cache_dir: Path | None = None) -> PatchData:
-    """Patches and (cached) flow targets of one split of a domain."""
+def prepare(domain: Domain, split: str, size: int, stride: int, pad: bool = False, cache_dir: Path | None = None,
+            diameter: float = 0.0) -> PatchData:
+    """Patches and (cached) flow targets of one split of a domain, its images first rescaled so that
+    their objects' median diameter is ``diameter`` px (0: as they are; see `dqcl.data.scale`)."""
+    from dataclasses import replace
+
+    from .scale import to_diameter
+
     part = getattr(domain, split)
     if len(part) == 0:
         raise DataError(f"domain '{domain.name}': the {split} split is empty")
+    scales: tuple[float, ...] = ()
+    if diameter > 0:
+        stated = part.diameters or (0.0,) * len(part)
+        done = [to_diameter(img, mask, diameter, d) for img, mask, d in zip(part.images, part.masks, stated)]
+        part = replace(part, images=tuple(x[0] for x in done), masks=tuple(x[1] for x in done))
+        scales = tuple(x[2] for x in done)
     imgs, masks, names = extract_patches(part, size, stride, pad)
     flows = flow_targets(masks, cache_dir)
-    return PatchData(domain.name, split, imgs[:, None], flows, tuple(names))
+    return PatchData(domain.name, split, imgs[:, None], flows, tuple(names), scales)
 
 
 def as_avalanche(dataset: Dataset):

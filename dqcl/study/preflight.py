@@ -94,7 +94,6 @@ class Study:
 
 def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE, concurrent: int = 1) -> Study:
     """``concurrent``: how many runs will be in memory at once on this machine (worker processes)."""
-    _check_device(spec)  # first: the memory check asks the device how much it has
     runs = expand(spec)
     skipped: list[str] = []
     read: dict[str, Domain] = {}
@@ -107,12 +106,13 @@ def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE, concurrent: int
                 # read every pair now: a bad file stops the study before anything is stored, not hours in
                 read[ds.name] = cache.domain(ds.kind, ds.params, spec.data_seed, manifests.get(ds.name, ""))
                 skipped += read[ds.name].skipped
+    _check_device(spec)  # before the memory check, which asks the device how much it has
     _check_memory(spec, read, concurrent)
     if spec.model.init:
         from ..cpnet.model import CellposeNet, load_init
 
         try:
-            load_init(CellposeNet(spec.model.widths, norm=spec.model.norm), spec.model.init)
+            load_init(CellposeNet(spec.model.widths, norm=spec.model.norm, diameter=spec.data.diameter), spec.model.init)
         except ValueError as err:
             raise DqclError(f"{spec.source}: model.init: {err}") from None
     return Study(spec, tuple(runs), tuple(skipped))

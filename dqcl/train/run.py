@@ -47,7 +47,7 @@ def prepare_domain(ds: DomainSpec, cfg: RunConfig) -> tuple[PatchData, PatchData
     """Train and test patches of one domain of a run, prepared once per process (flows are cached on disk too)."""
     return DOMAIN_CACHE.patches(
         ds.name, ds.kind, ds.params, cfg.data_seed, dict(cfg.data_manifests).get(ds.name, ""),
-        cfg.data.patch_size, cfg.data.stride, cfg.data.pad, Path(cfg.data.cache_dir),
+        cfg.data.patch_size, cfg.data.stride, cfg.data.pad, Path(cfg.data.cache_dir), cfg.data.diameter,
     )
 
 
@@ -119,6 +119,17 @@ def close_loggers(strategy) -> None:
             logger.close()
 
 
+def _scales(prepared: list[tuple[PatchData, PatchData]], cfg: RunConfig) -> dict[str, Any]:
+    """The diameter every image was rescaled to, and per domain and split the smallest, median and
+    largest rescaling factor (1 where nothing was rescaled)."""
+    def summary(p: PatchData) -> list[float]:
+        f = np.asarray(p.scales or [1.0])
+        return [round(float(f.min()), 4), round(float(np.median(f)), 4), round(float(f.max()), 4)]
+
+    return {"diameter": cfg.data.diameter,
+            "factors": {p[0].domain: {"train": summary(p[0]), "test": summary(p[1])} for p in prepared}}
+
+
 def _artifact(write: Callable[[], str], errors: list[str], step: Callable[[str], None]) -> list[str]:
     """``[write()]``, or ``[]`` with the reason added to ``errors``: a file that cannot be written
     after hours of training is reported with the run, never the reason the run is lost."""
@@ -172,7 +183,7 @@ def run_one(
     bm = make_benchmark([p[0] for p in prepared], [p[1] for p in prepared])
     n = len(prepared)
 
-    model = CellposeNet(cfg.model.widths, norm=cfg.model.norm)
+    model = CellposeNet(cfg.model.widths, norm=cfg.model.norm, diameter=cfg.data.diameter)
     if cfg.model.init:
         load_init(model, cfg.model.init)  # checked in preflight: a mismatch never gets this far
     optimizer = torch.optim.SGD(
@@ -319,6 +330,7 @@ def run_one(
         },
         "images_seen": counter.images,
         "curve": curve.rows,
+        "scale": _scales(prepared, cfg),
         "files": saved_files,  # in runs/<key>/ beside the store
         **({"file_errors": artifact_errors} if artifact_errors else {}),
         "steps": budget.steps_done if budget else None,
