@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -320,3 +321,22 @@ def test_select_never_writes_its_out_over_a_file_it_selects_from(tmp_path, capsy
         assert main(["select", str(source), "--rate", "0.5", "--bins", "1", "--out", str(out)]) == 2
         assert "a file selected from" in _one_line(capsys)
     assert {p: p.read_bytes() for p in before} == before
+
+
+@pytest.mark.parametrize("change, says", [
+    (lambda raw: raw.__setitem__(1, 2), "the key 1 is not text"),
+    (lambda raw: raw["study"].__setitem__(("a",), 2), "study: the key ('a',) is not text"),
+    (lambda raw: raw["train"].__setitem__(None, 2), "train: the key None is not text"),
+    (lambda raw: raw["model"].__setitem__("widths", (8, 16, 32, 64)), "model.widths: expected a list of int"),
+])
+def test_a_dict_spec_with_keys_that_are_not_text_is_a_spec_error(change, says, tmp_path):
+    """dqcl.run(dict): a dict from Python may hold what no TOML can; still one SpecError line."""
+    import tomllib
+
+    from dqcl.errors import SpecError
+    from dqcl.study.run import run_spec
+
+    raw = tomllib.loads(tiny_spec_text(tmp_path))
+    change(raw)
+    with pytest.raises(SpecError, match=re.escape(says)):
+        run_spec(raw, store=tmp_path / "r.sqlite", dry_run=True)

@@ -48,7 +48,8 @@ def _section(cls, table: Any, where: str):
             raise unknown_key(where, key, known)
         default = getattr(defaults, key)
         if not type_ok(value, default):
-            raise SpecError(f"{where}.{key}: expected {type(default).__name__}, got {quoted(repr(value))}")
+            want = f"a list of {type(default[0]).__name__}" if isinstance(default, tuple) and default else type(default).__name__
+            raise SpecError(f"{where}.{key}: expected {want}, got {quoted(repr(value))}")
         for item in value if isinstance(value, list) else (value,):
             # an integer beyond float range is refused as given, before any float conversion
             if isinstance(item, int) and not isinstance(item, bool) and abs(item) >= 2**63:

@@ -34,6 +34,8 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 def unknown_key(where: str, key: str, known: Iterable[str]) -> SpecError:
     known = sorted(known)
+    if not isinstance(key, str):  # a dict spec from Python may have any key
+        return SpecError(f"{where}: the key {repr(key)[:80]} is not text; expected one of: {', '.join(known) or 'none (it takes no keys)'}")
     return SpecError(
         f"{where}: unknown key '{key}'{did_you_mean(key, known)}; expected one of: {', '.join(known) or 'none (it takes no keys)'}"
     )
