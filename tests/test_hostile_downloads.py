@@ -215,6 +215,31 @@ def test_zeros_forever_stop_at_the_cap_and_leave_nothing(tmp_path, capsys, fixtu
     assert took < 5
 
 
+def test_a_fast_mirror_of_zeros_stops_at_the_files_own_size_under_the_default_limits(tmp_path, capsys, fixture_recipe, monkeypatch):
+    """Faster than any rate floor: with no limit set, the recipe's known size (plus margin) is the cap,
+    so the transfer ends within seconds, not at 8 GiB; a Content-Length over it is refused at once."""
+    for name in ("DQCL_MAX_FILE_BYTES", "DQCL_DOWNLOAD_TIMEOUT", "DQCL_DOWNLOAD_MIN_RATE", "DQCL_DOWNLOAD_RATE_WINDOW"):
+        monkeypatch.delenv(name, raising=False)
+    own = 2**20
+    head = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"
+    with RawServer(_zeros(head, limit=64 * own)) as srv:
+        fixture_recipe("fx-fast", [Download(srv.url, max_bytes=own)])
+        t = time.perf_counter()
+        code = main(["data", "fetch", "fx-fast", "--to", str(tmp_path / "x")])
+        took = time.perf_counter() - t
+    err = _error(capsys)
+    assert code == 2 and f"more than {own:,} bytes arrived" in err and "deleted" in err
+    sizes = [p.stat().st_size for p in (tmp_path / "x").rglob("*") if p.is_file()]
+    assert all(size <= own for size in sizes), sizes
+    assert took < 60
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {2 * own}\r\n\r\n"
+    with RawServer(_zeros(head, limit=own)) as srv:
+        fixture_recipe("fx-fast", [Download(srv.url, max_bytes=own)])
+        assert main(["data", "fetch", "fx-fast", "--to", str(tmp_path / "y")]) == 2
+    assert f"{2 * own:,} bytes" in _error(capsys)
+    assert not any((tmp_path / "y" / "downloads").iterdir())
+
+
 def test_a_lying_content_length_is_read_no_further(tmp_path, capsys, fixture_recipe):
     head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"  # then zeros without end
     with RawServer(_zeros(head, limit=4 * CAP)) as srv:

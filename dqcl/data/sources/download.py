@@ -35,7 +35,7 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import IO, Callable
 from urllib.parse import urlsplit
@@ -298,8 +298,8 @@ def _receive(url: str, resp, part: Path, have: int, limits: TransferLimits, watc
                 progress(done, total)
     if over:  # whatever the server claimed: nothing over the cap stays on disk
         part.unlink(missing_ok=True)
-        raise DataError(f"{url}: more than {limits.max_bytes:,} bytes arrived, over dqcl's limit per file "
-                        "(raise it with DQCL_MAX_FILE_BYTES); the partial file was deleted")
+        raise DataError(f"{url}: more than {limits.max_bytes:,} bytes arrived, more than this file can hold (its recipe's "
+                        "size, or dqcl's limit per file, DQCL_MAX_FILE_BYTES); the partial file was deleted")
     if watch.reason and (total is None or done < total):  # the watch cut the connection: not a whole file
         raise DataError(f"{url}: gave up: {watch.reason}; {_again(part)}")
     return total
@@ -369,14 +369,17 @@ def _transfer(url: str, part: Path, have: int, limits: TransferLimits, timeout: 
 
 
 def download(url: str, dest: Path, sha256: str | None = None, progress: Callable[[int, int | None], None] | None = None,
-             timeout: float = 60.0) -> str:
+             timeout: float = 60.0, max_bytes: int | None = None) -> str:
     """Fetch ``url`` to ``dest`` (resuming ``dest.part``); returns the file's SHA-256.
 
     Bounded by `transfer_limits`: bytes (DQCL_MAX_FILE_BYTES), wall clock (DQCL_DOWNLOAD_TIMEOUT) and a
     rate floor over a window (DQCL_DOWNLOAD_MIN_RATE, DQCL_DOWNLOAD_RATE_WINDOW); no single read waits
-    longer than ``timeout`` or the window. Every failure is a one-line DataError naming ``url``."""
+    longer than ``timeout`` or the window; ``max_bytes`` (a recipe's known size) tightens the byte cap.
+    Every failure is a one-line DataError naming ``url``."""
     check_url(url)
     limits = transfer_limits()
+    if max_bytes is not None and max_bytes < limits.max_bytes:  # the file's own size bounds it tighter than the cap
+        limits = replace(limits, max_bytes=int(max_bytes))
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.is_file():

@@ -72,7 +72,7 @@ def fetch_dataset(
             url = mirror.rstrip("/") + "/" + fname if mirror else f.url
             say(f"{name}: downloading {url}")
             dest = out / "downloads" / fname
-            digests[fname] = download(url, dest, f.sha256, progress)
+            digests[fname] = download(url, dest, f.sha256, progress, max_bytes=f.max_bytes)
             if f.sha256 is None:
                 say(f"{name}: {fname} has no published checksum; its sha256 {digests[fname]} goes into the manifest")
             unpack(dest, raw)

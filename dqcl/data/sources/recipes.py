@@ -23,6 +23,7 @@ __all__ = ["Recipe", "Download", "RECIPES", "add_recipe"]
 class Download:
     url: str
     sha256: str | None = None  # None: not published; the digest seen is recorded in the manifest
+    max_bytes: int | None = None  # the most this file can hold (its published size with a margin): a server sending more is cut off there
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ _add(Recipe(
     "bbbc038", "2018 Data Science Bowl nuclei, stage 1 training set (BBBC038v1)", "CC0 1.0",
     "670 images, 82 MB zip", "https://bbbc.broadinstitute.org/BBBC038", "instance_folders",
     "ID/images/ID.png + ID/masks/*.png (one PNG per nucleus)", "nuclei",
-    files=(Download("https://data.broadinstitute.org/bbbc/BBBC038/stage1_train.zip"),),
+    files=(Download("https://data.broadinstitute.org/bbbc/BBBC038/stage1_train.zip", max_bytes=200 * 2**20),),
     options={"test_fraction": 0.2},
 ))
 _add(Recipe(
@@ -88,9 +89,9 @@ _add(Recipe(
     "5,239 images, ~1.3 GB images + ~1.2 GB annotations", "https://sartorius-research.github.io/LIVECell/", "coco",
     "images/livecell_train_val_images/*.tif, images/livecell_test_images/*.tif + livecell_coco_{train,test}.json", "cyto",
     files=(
-        Download("https://livecell-dataset.s3.eu-central-1.amazonaws.com/LIVECell_dataset_2021/images.zip"),
-        Download("https://livecell-dataset.s3.eu-central-1.amazonaws.com/LIVECell_dataset_2021/annotations/LIVECell/livecell_coco_train.json"),
-        Download("https://livecell-dataset.s3.eu-central-1.amazonaws.com/LIVECell_dataset_2021/annotations/LIVECell/livecell_coco_test.json"),
+        Download("https://livecell-dataset.s3.eu-central-1.amazonaws.com/LIVECell_dataset_2021/images.zip", max_bytes=3 * 2**30),
+        Download("https://livecell-dataset.s3.eu-central-1.amazonaws.com/LIVECell_dataset_2021/annotations/LIVECell/livecell_coco_train.json", max_bytes=2 * 2**30),
+        Download("https://livecell-dataset.s3.eu-central-1.amazonaws.com/LIVECell_dataset_2021/annotations/LIVECell/livecell_coco_test.json", max_bytes=2 * 2**30),
     ),
     options={"train": "livecell_coco_train.json", "test": "livecell_coco_test.json"},
 ))
@@ -120,6 +121,6 @@ _add(Recipe(
     "nuinsseg", "NuInsSeg: H&E nuclei from 31 human and mouse organs", "CC BY 4.0",
     "665 images of 512 px, ~1.5 GB zip", "https://zenodo.org/records/10518968", "organ_folders",
     "ORGAN/tissue images/*.png + ORGAN/label masks modify/*.tif", "histo",
-    files=(Download("https://zenodo.org/records/10518968/files/NuInsSeg.zip"),),
+    files=(Download("https://zenodo.org/records/10518968/files/NuInsSeg.zip", max_bytes=3 * 2**30),),
     options={"test_fraction": 0.2, "images": "tissue images", "masks": "label masks modify"},
 ))
