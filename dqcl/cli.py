@@ -328,6 +328,9 @@ def domains_gallery(domain: str, out: Path, seed: int, count: int, folder_path: 
     from .data.gallery import write_gallery
 
     factory = DOMAINS.get(domain).factory
+    if folder_path and out.resolve().is_relative_to(Path(folder_path).resolve()):
+        raise DqclError(f"--out {out}: inside the domain folder {folder_path}; write the picture elsewhere, "
+                        "so none of the folder's images is replaced")
     dom = factory(seed=seed, path=folder_path or "") if domain == "folder" else factory(seed=seed, n_train=max(count, 8), n_test=2)
     click.echo(str(write_gallery(dom, out, n=count)))
 

@@ -465,6 +465,9 @@ CASES: dict[str, Callable[[Path], Case]] = {
     "datasets_json_of_the_wrong_shape": _bad_datasets_json,
     "fetch_to_a_user_who_does_not_exist": lambda root: Case(["data", "fetch", "bbbc038", "--to", "~nosuchuser_dqcl/x"], ["--to", "~nosuchuser_dqcl"]),
     "fetch_from_a_mirror_that_is_not_http": lambda root: Case(["data", "fetch", "bbbc038", "--to", str(root / "d"), "--mirror", "file:///etc"], ["--mirror", "file:///etc"]),
+    "gallery_over_an_image_of_the_folder": lambda root: Case(
+        ["domains", "gallery", "folder", "--path", str(good_folder(root)), "--out", str(root / "data" / "train" / "s0_img.png")],
+        ["inside the domain folder"]),
     "gallery_of_zero_samples": lambda root: Case(["domains", "gallery", "cyto", "--out", str(root / "g.png"), "-n", "0"], ["-n"]),
     "store_row_with_null_R": _store_shape_case("UPDATE runs SET result = json_set(result, '$.R', json('null'))", "R"),
     "store_row_config_is_a_list": _store_shape_case("UPDATE runs SET config = '[1, 2]'", "config"),
