@@ -100,28 +100,44 @@ def test_a_model_of_another_architecture_is_refused_in_one_line(tmp_path, capsys
 
 
 def test_a_network_trained_by_dqcl_segments_through_cellpose(tmp_path):
-    """Cellpose's own API loads the saved network and finds the cells of a test image."""
+    """Cellpose's own API loads the saved network and segments real nuclei given their true diameter
+    (as a Cellpose user passes it) as well as dqcl's own arithmetic does (within 0.05 AP@0.5), also
+    on the image enlarged twice with twice the diameter."""
     from cellpose import models
+    from skimage.transform import resize
 
-    from dqcl.data.domains import DOMAINS
+    from dqcl.cpnet.model import CellposeNet, load_init
+    from dqcl.data.scale import median_diameter
+    from dqcl.data.sources.packaged import dsb_nuclei
+    from dqcl.evaluation.metrics import score_masks
+    from dqcl.evaluation.segment import segment_image
 
     _cellpose_file(tmp_path / "start.pth")
-    spec = _spec(tmp_path, extra='init = "start.pth"', orderings='[["cyto"]]',
+    spec = _spec(tmp_path, extra='init = "start.pth"', orderings='[["nuclei"]]',
                  train="steps = 60\nwarmup_steps = 6\nbatch_size = 8\nlr = 0.05").read_text()
     spec = spec.replace("patch_size = 48\nstride = 48", "patch_size = 64\nstride = 64").replace(
-        "[domains.cyto]\nn_train = 2\nn_test = 1\nsize = 96", "[domains.cyto]\nn_train = 4\nn_test = 1\nsize = 128")
+        "[domains.cyto]\nn_train = 2\nn_test = 1\nsize = 96", "[domains.nuclei]\nn_train = 4\nn_test = 1\nsize = 160")
     (tmp_path / "io.toml").write_text(spec)
     store = tmp_path / "r.sqlite"
     assert main(["run", "benchmark", str(tmp_path / "io.toml"), "--store", str(store), "--quiet", "--save-weights", "final"]) == 0
     res = _result(store)
-    assert res["files"] == ["final.pth"]
+    assert res["files"] == ["final.pth"] and res["scale"]["diameter"] == 30.0
     (final,) = (tmp_path / "runs").glob("*/final.pth")
+    assert float(torch.load(final, weights_only=True)["diam_mean"]) == 30.0  # the training diameter travels with it
     model = models.CellposeModel(gpu=False, pretrained_model=str(final))
-    image = DOMAINS.get("cyto").factory(seed=0, n_train=4, n_test=1, size=128).test
-    masks = model.eval(image.images[0], diameter=30, channels=[0, 0])[0]
-    found, true = int(masks.max()), int(image.masks[0].max())
-    assert masks.shape == image.images[0].shape and found > 0
-    assert abs(found - true) <= 0.5 * true, f"Cellpose found {found} cells with the dqcl network, the image has {true}"
+    ours = CellposeNet()
+    load_init(ours, final)
+    image, truth = dsb_nuclei()
+    image, truth = image[:256, 256:], truth[:256, 256:]  # a quarter of the real image: 45-50 nuclei
+    true_size = median_diameter(truth)  # 23-24 px: Cellpose's net was trained at 30
+    for zoom in (1, 2):  # the second: the image at twice the scale, with twice the diameter
+        img = resize(image, (256 * zoom, 256 * zoom), order=1, preserve_range=True).astype(np.float32) if zoom > 1 else image
+        lab = resize(truth, (256 * zoom, 256 * zoom), order=0, preserve_range=True).astype(np.int32) if zoom > 1 else truth
+        theirs = model.eval(img, diameter=true_size * zoom, channels=[0, 0])[0]
+        dqcl_mask = segment_image(ours, img, true_size * zoom)
+        ap_cellpose, ap_dqcl = score_masks(lab, theirs.astype(np.int32))["ap50"], score_masks(lab, dqcl_mask)["ap50"]
+        assert ap_dqcl > 0.2, f"zoom {zoom}: dqcl's network found too little ({ap_dqcl:.3f})"
+        assert abs(ap_cellpose - ap_dqcl) <= 0.05, f"zoom {zoom}: Cellpose {ap_cellpose:.3f} vs dqcl {ap_dqcl:.3f}"
 
 
 def test_a_run_can_be_watched_curve_tensorboard_csv_and_panel(tmp_path):
