@@ -30,6 +30,8 @@ def atomic_open(path: str | Path, mode: str = "wb", **kw) -> Iterator[IO]:
         with os.fdopen(fd, mode, **kw) as f:
             yield f
             f.flush()
+            # mkstemp makes the file 0600; a file written in place would get 0666 less the umask
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as err:  # a full disk, a lost mount: the earlier file stays, nothing half-written
@@ -38,6 +40,19 @@ def atomic_open(path: str | Path, mode: str = "wb", **kw) -> Iterator[IO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (os.umask sets it to read it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def discard(path: str | Path) -> None:
