@@ -22,8 +22,8 @@ fixes every pixel):
 4. **Camera**: photon counts drawn from a Poisson law, Gaussian read noise, gain and offset,
    quantised to 16 bits.
 
-A built-in image of 256 x 256 pixels costs about 10-30 ms on one CPU core (measured by
-`benchmarks/perf/test_perf.py::test_builtin_generation`).
+The cost of one image is stated per domain in the README (measured by
+`benchmarks/perf/test_generation.py`).
 """
 
 from __future__ import annotations
@@ -83,8 +83,15 @@ class Look:
 
 
 def _smooth(shape: tuple[int, int], sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian-filtered white noise of unit standard deviation."""
-    field = ndi.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma, mode="wrap")
+    """Gaussian-filtered white noise of unit standard deviation. A wide field (sigma over 4 px) is
+    filtered on a coarse grid and interpolated up: the same look at a fraction of the cost."""
+    if sigma <= 4:
+        field = ndi.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma, mode="wrap")
+    else:
+        step = sigma / 2  # 2 coarse cells per sigma
+        coarse = tuple(int(np.ceil(n / step)) + 2 for n in shape)
+        field = ndi.gaussian_filter(rng.standard_normal(coarse).astype(np.float32), 2.0, mode="wrap")
+        field = ndi.zoom(field, step, order=1)[: shape[0], : shape[1]]
     return field / (field.std() + 1e-8)
 
 
