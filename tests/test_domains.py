@@ -128,3 +128,30 @@ def test_gallery_writes_a_png(tmp_path):
 
     out = write_gallery(DOMAINS.get("histo").factory(seed=0, n_train=4, n_test=1, size=64), tmp_path / "g.png", n=4)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# What generator 2 draws at seed 0 (size 160; 3 train + 1 test image): image sides, objects per image,
+# mean intensity and foreground share. Stored runs name their data only by 'generated:<kind>@2': a
+# change to what the generator draws must come with a new generator version, or stored results
+# would be served for data they were never trained on.
+FINGERPRINT = {
+    "brightfield": ([181, 143, 114, 136], [8, 12, 19, 11], 0.6617, 0.2717),
+    "cyto": ([202, 94, 218, 180], [24, 10, 30, 28], 0.2257, 0.4439),
+    "cytoplasm": ([246, 223, 275, 245], [11, 8, 11, 8], 0.1710, 0.2568),
+    "histo": ([76, 82, 81, 64], [11, 16, 16, 12], 0.6069, 0.2825),
+    "nuclei": ([113, 199, 124, 113], [9, 9, 8, 9], 0.1427, 0.2119),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FINGERPRINT))
+def test_generator_2_draws_what_its_stored_runs_were_trained_on(kind):
+    from dqcl.core.provenance import BUILTIN_GENERATOR
+
+    assert BUILTIN_GENERATOR == 2, "a new generator version: record its fingerprint here"
+    d = DOMAINS.get(kind).factory(seed=0, n_train=3, n_test=1, size=160)
+    images, masks = d.train.images + d.test.images, d.train.masks + d.test.masks
+    sides, counts, mean, share = FINGERPRINT[kind]
+    assert [im.shape[0] for im in images] == sides and [int(m.max()) for m in masks] == counts, (
+        f"{kind}: generator 2 draws other data than its stored runs had; bump BUILTIN_GENERATOR")
+    assert abs(np.mean([im.mean() for im in images]) - mean) < 2e-3
+    assert abs(np.mean([(m > 0).mean() for m in masks]) - share) < 2e-3
