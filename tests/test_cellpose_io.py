@@ -44,12 +44,12 @@ niter = 50
     return path
 
 
-def _cellpose_file(path, widths=(32, 64, 128, 256), seed=0):
+def _cellpose_file(path, widths=(32, 64, 128, 256), seed=0, diam_mean=30.0):
     """A model file written by Cellpose's own code (CPnet.save_model), never downloaded."""
     from cellpose.resnet_torch import CPnet
 
     torch.manual_seed(seed)
-    net = CPnet([2, *widths], nout=3, sz=3)
+    net = CPnet([2, *widths], nout=3, sz=3, diam_mean=diam_mean)
     net.save_model(str(path))
     return net.state_dict()
 
@@ -97,6 +97,16 @@ def test_a_model_of_another_architecture_is_refused_in_one_line(tmp_path, capsys
     spec = _spec(tmp_path, extra='init = "cp4.pth"')
     assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 2
     assert "Cellpose 4" in capsys.readouterr().err
+
+
+def test_a_model_trained_at_another_diameter_is_refused_with_the_diameter_to_set(tmp_path, capsys):
+    _cellpose_file(tmp_path / "nuclei17.pth", diam_mean=17.0)  # as Cellpose's own nuclei model holds
+    spec = _spec(tmp_path, extra='init = "nuclei17.pth"')
+    store = tmp_path / "r.sqlite"
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nuclei17.pth" in err and "set data.diameter = 17" in err
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--dry-run", "--set", "data.diameter=17"]) == 0
 
 
 def test_a_network_trained_by_dqcl_segments_through_cellpose(tmp_path):

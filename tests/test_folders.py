@@ -123,3 +123,22 @@ def test_a_study_reads_each_folder_pair_once_and_rereads_a_changed_folder(tmp_pa
     reads.clear()
     assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 0
     assert sorted(reads) == ["s0_img.png", "s0_img.png", "s1_img.png", "s1_img.png", "s2_img.png"]
+
+
+def test_a_folder_that_states_its_diameter_is_rescaled_from_it(tmp_path):
+    """Images go to the spec's diameter from the diameter the folder states, not from their masks."""
+    from conftest import small_domain_arrays, write_pair
+
+    from dqcl.data.domains import DOMAINS
+    from dqcl.data.streams import prepare
+
+    imgs, masks = small_domain_arrays(2, 64)
+    for split in ("train", "test"):
+        for i in range(2):
+            write_pair(tmp_path / "d" / split, f"s{i}", imgs[i], masks[i])
+    stated = DOMAINS.get("folder").factory(path=str(tmp_path / "d"), diameter=8.0)
+    measured = DOMAINS.get("folder").factory(path=str(tmp_path / "d"))
+    a = prepare(stated, "train", 32, 32, diameter=16.0)
+    b = prepare(measured, "train", 32, 32, diameter=16.0)
+    assert a.scales == (2.0, 2.0)  # 16 / 8 for every image
+    assert b.scales != a.scales and all(s > 0 for s in b.scales)
