@@ -132,10 +132,7 @@ def _compact(shape: tuple[int, int], look: Look, d: float, rng: np.random.Genera
         for k in (2, 3, 4, 5):
             edge += look.roughness * rng.normal() / k**0.5 * np.cos(k * phi + rng.uniform(0, 2 * np.pi))
         radial = np.sqrt((u / rx) ** 2 + (v / ry) ** 2) / np.maximum(edge, 0.3)
-        inside = (radial < 1.0) & (labels[y0:y1, x0:x1] == 0)
-        pieces, count = ndi.label(inside)
-        if count > 1:  # a later object fills only free pixels: keep its largest piece
-            inside = pieces == 1 + int(np.argmax(ndi.sum(inside, pieces, index=np.arange(1, count + 1))))
+        inside = _largest_piece((radial < 1.0) & (labels[y0:y1, x0:x1] == 0))  # a later object fills only free pixels
         if inside.sum() < 15:  # Cellpose drops masks under 15 pixels
             continue
         labels[y0:y1, x0:x1][inside] = label
@@ -171,6 +168,14 @@ def _confluent(shape: tuple[int, int], look: Look, d: float, rng: np.random.Gene
     return labels, np.clip(best, 0, 1).astype(np.float32)
 
 
+def _largest_piece(mask: np.ndarray) -> np.ndarray:
+    """The largest connected piece of a boolean mask (the mask itself when it is one piece or empty)."""
+    pieces, count = ndi.label(mask)
+    if count <= 1:
+        return mask
+    return pieces == 1 + int(np.argmax(ndi.sum(mask, pieces, index=np.arange(1, count + 1))))
+
+
 def _keep_main_pieces(labels: np.ndarray) -> np.ndarray:
     """Each label's largest connected piece, labels renumbered 1..n, pieces under 15 px dropped."""
     out = np.zeros_like(labels)
@@ -179,10 +184,7 @@ def _keep_main_pieces(labels: np.ndarray) -> np.ndarray:
     for i, sl in enumerate(slices, start=1):
         if sl is None:
             continue
-        part = labels[sl] == i
-        pieces, count = ndi.label(part)
-        if count > 1:
-            part = pieces == 1 + int(np.argmax(ndi.sum(part, pieces, index=np.arange(1, count + 1))))
+        part = _largest_piece(labels[sl] == i)
         if part.sum() < 15:
             continue
         out[sl][part] = k
