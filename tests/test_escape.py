@@ -9,6 +9,7 @@ import hashlib
 import html
 import json
 import re
+import shutil
 import time
 from html.parser import HTMLParser
 from pathlib import Path
@@ -427,3 +428,27 @@ def test_a_name_that_looks_like_a_hashed_stem_gets_a_stem_of_its_own():
 
     stem = safe_stem("a b")  # changed, so hashed: a_b_ and 12 hex digits
     assert safe_stem(stem) != stem and safe_stem("cyto") == "cyto" and safe_stem("claims_asymmetry") == "claims_asymmetry"
+
+
+@pytest.mark.skipif(not shutil.which("pdflatex"), reason="LaTeX is not installed (.ci/run installs texlive-latex-base)")
+def test_the_tex_leaderboard_compiles_in_latex_and_prints_the_names_as_written(tmp_path):
+    """The real client: pdflatex (no shell escape) typesets leaderboard.tex of the hostile store, and
+    the PDF's text holds the names literally; no \\input ran (the PDF does not hold the passwd file)."""
+    import subprocess
+
+    _hostile_store(tmp_path / "r.sqlite")
+    with Store(tmp_path / "r.sqlite", readonly=True) as store:
+        write_leaderboard(store, tmp_path / "lb")
+    (tmp_path / "doc.tex").write_text(
+        "\\documentclass{article}\\usepackage[utf8]{inputenc}\n"
+        "\\newcommand{\\toprule}{\\hline}\\newcommand{\\midrule}{\\hline}\\newcommand{\\bottomrule}{\\hline}\n"
+        "\\begin{document}\\input{lb/leaderboard.tex}\\end{document}\n")
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "doc.tex"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-2000:]
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", "doc.pdf", "-"], cwd=tmp_path, capture_output=True, text=True).stdout
+        # labels in the rows, a study and a domain in the captions (wide tables run off the page: not every cell is text)
+        for name in (r"\input{/etc/passwd}", r"\write18{rm -rf x}", r"$\foo$", "<script>alert(1)</script>", "-2+3"):
+            assert name in text.replace("\u201d", '"'), name
+        assert "root:" not in text
