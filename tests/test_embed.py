@@ -99,5 +99,5 @@ def test_mae_weights_that_do_not_match(tmp_path):
         mae_model(bad)
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(DqclError, match="cannot read MAE weights"):
+    with pytest.raises(DqclError, match="junk.pth: not readable as MAE weights: it is not a file of tensors"):
         mae_model(junk)

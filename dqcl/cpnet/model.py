@@ -108,7 +108,8 @@ def read_weights(path: str | Path, what: str) -> Any:
     except OSError as err:
         raise DataError(f"{path}: cannot read {what} ({err.strerror or type(err).__name__})") from None
     except pickle.UnpicklingError:
-        why = "it holds Python objects other than tensors, which dqcl does not load (loading them could run code)"
+        # torch's weights-only reader says the same for damage and for pickled objects: name both
+        why = "it is not a file of tensors (damaged, or it holds other Python objects, which dqcl never loads: that could run code)"
     except EOFError:
         why = "the file is empty or cut short"
     except (RuntimeError, ValueError, zipfile.BadZipFile, UnicodeDecodeError, AttributeError, TypeError, IndexError, KeyError,

@@ -370,7 +370,7 @@ def _damaged_init(root: Path) -> Case:
     bad = root / "model.pth"
     bad.write_bytes(pickle.dumps({"w": Case}))
     text = SPEC.format(cache=(root / "cache").as_posix(), path=(root / "data").as_posix()).replace("[model]\n", '[model]\ninit = "model.pth"\n')
-    return Case(_run(root, text=text), [str(bad), "Python objects other than tensors"])
+    return Case(_run(root, text=text), [str(bad), "not a file of tensors", "other Python objects"])
 
 
 def _copy_over_users_folder(root: Path) -> Case:
