@@ -72,6 +72,6 @@ def small_domain_arrays(n: int = 2, size: int = 64, seed: int = 0):
     """(uint16 images, uint16 masks) from the built-in nuclei domain, as files would hold them."""
     from dqcl.data.domains import DOMAINS
 
-    d = DOMAINS.get("nuclei").factory(seed=seed, n_train=n, n_test=1, size=size)
+    d = DOMAINS.get("nuclei").factory(seed=seed, n_train=n, n_test=1, size=size, generator=1)  # squares of `size` px
     imgs = [(np.clip(i, 0, 1.5) * 40000).astype(np.uint16) for i in d.train.images]
     return imgs, [m.astype(np.uint16) for m in d.train.masks]

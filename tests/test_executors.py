@@ -183,7 +183,7 @@ def test_zero_workers_is_refused(tmp_path, capsys):
     spec = _spec(tmp_path)
     store = tmp_path / "s.sqlite"
     assert main(["run", "benchmark", str(spec), "--store", str(store), "--executor", "process", "--workers", "0"]) == 2
-    _one_line_error(capsys, "--workers", "at least 1")
+    _one_line_error(capsys, "--workers", "in [1, 1024]")
     assert not store.exists()
 
 

@@ -10,7 +10,7 @@ from dqcl.data.streams import prepare
 
 def _masks():
     dom = DOMAINS.get("cyto").factory(seed=0, n_train=2, n_test=1, size=96)
-    return extract_patches(dom.train, 48, 48)[1]
+    return extract_patches(dom.train, 48, 48, pad=True)[1]
 
 
 def test_flow_targets_have_cellpose_layout():
@@ -58,6 +58,6 @@ def test_augmentation_turns_flows_with_the_image():
 
 
 def test_prepare_builds_patch_data():
-    dom = DOMAINS.get("nuclei").factory(seed=0, n_train=2, n_test=1, size=96)
+    dom = DOMAINS.get("nuclei").factory(seed=0, n_train=2, n_test=1, size=96, generator=1)  # 96 px squares: 9 patches each
     data = prepare(dom, "train", 48, 24)
     assert data.images.shape == (2 * 9, 1, 48, 48) and data.targets.shape == (18, 4, 48, 48)

@@ -55,12 +55,15 @@ def test_replay_memory_keeps_the_rate_of_each_experience(tmp_path):
     from dqcl.data.domains import DOMAINS
     from dqcl.data.streams import make_benchmark, prepare
 
-    parts = [prepare(DOMAINS.get(k).factory(seed=0, n_train=2, n_test=1, size=96), "train", 48, 24) for k in ("cyto", "histo")]
+    parts = [prepare(DOMAINS.get(k).factory(seed=0, n_train=2, n_test=1, size=96), "train", 48, 24, diameter=30.0)
+             for k in ("cyto", "histo")]
     bm = make_benchmark(parts, parts)
     buf = FractionBuffer(0.25, random_selector(0))
     for exp in bm.train_stream:
         buf.post_adapt(None, exp)
-    assert [len(k) for k in buf.kept] == [4, 4] and len(buf.buffer) == 8
+    expected = [keep_count(len(p), 0.25) for p in parts]
+    assert all(n >= 2 for n in expected)
+    assert [len(k) for k in buf.kept] == expected and len(buf.buffer) == sum(expected)
     # the kept samples are the experience's own samples, untouched
     x0, y0, _ = buf.buffer[0]
     assert torch.equal(x0, torch.from_numpy(parts[0].images[buf.kept[0][0]]))
@@ -73,7 +76,8 @@ def test_dq_replay_memory_is_the_dq_coreset_of_each_experience():
     from dqcl.dq.embedders import embed
     from dqcl.data.streams import make_benchmark, prepare
 
-    parts = [prepare(DOMAINS.get(k).factory(seed=0, n_train=4, n_test=1, size=96), "train", 48, 24) for k in ("cyto", "histo")]
+    parts = [prepare(DOMAINS.get(k).factory(seed=0, n_train=4, n_test=1, size=96), "train", 48, 24, diameter=30.0)
+             for k in ("cyto", "histo")]
     bm = make_benchmark(parts, parts)
     buf = DQBuffer(0.2, variant="mmv", bins=3, embedder="stats")
     for exp in bm.train_stream:

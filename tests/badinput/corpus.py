@@ -30,7 +30,7 @@ class Case:
 def _arrays(n: int = 3):
     from dqcl.data.domains import DOMAINS
 
-    d = DOMAINS.get("nuclei").factory(seed=0, n_train=n, n_test=1, size=GOOD_SIZE)
+    d = DOMAINS.get("nuclei").factory(seed=0, n_train=n, n_test=1, size=GOOD_SIZE, generator=1)  # fixed-size squares
     return [(np.clip(i, 0, 1.5) * 40000).astype(np.uint16) for i in d.train.images], [m.astype(np.uint16) for m in d.train.masks]
 
 
