@@ -7,13 +7,14 @@ from dqcl.config.expand import expand
 from dqcl.config.parse import parse_spec
 
 
-def _learn_config(tmp_path, strategy: str, params: dict | None = None, epochs: int = 12):
+def _learn_config(tmp_path, strategy: str, params: dict | None = None, steps: int = 150):
     raw = {
-        "study": {"name": "learn", "orderings": [["histo", "cyto"]], "device": "cpu"},
-        "data": {"patch_size": 64, "stride": 64, "cache_dir": str(tmp_path / "c")},
-        "domains": {"histo": {"n_train": 6, "n_test": 2, "size": 192}, "cyto": {"n_train": 6, "n_test": 2, "size": 192}},
+        # two specialists of opposite polarity (dark H&E nuclei on light, bright fluorescent nuclei on dark), as the CPU studies scale them
+        "study": {"name": "learn", "orderings": [["histo", "nuclei"]], "device": "cpu"},
+        "data": {"patch_size": 64, "stride": 64, "diameter": 16, "cache_dir": str(tmp_path / "c")},
+        "domains": {"histo": {"n_train": 6, "n_test": 2, "size": 360}, "nuclei": {"n_train": 6, "n_test": 2, "size": 360}},
         "model": {"widths": [16, 32, 64, 128]},
-        "train": {"epochs": epochs, "lr": 0.05},
+        "train": {"steps": steps, "warmup_steps": steps // 10, "reset_optimizer": True, "lr": 0.05},
         "strategies": {strategy: params or {}},
     }
     (cfg,) = expand(parse_spec(raw))
@@ -24,7 +25,7 @@ def test_naive_fine_tuning_learns_then_forgets(tmp_path):
     res = run_one(_learn_config(tmp_path, "naive"))
     R, base = np.array(res["R"]["ap50"]), np.array(res["baseline"]["ap50"])
     assert R[0, 0] > base[0] + 0.2  # learned histo
-    assert R[1, 1] > base[1] + 0.2  # then learned cyto
+    assert R[1, 1] > base[1] + 0.2  # then learned nuclei
     assert R[1, 0] < R[0, 0] - 0.2  # and forgot histo
 
 
@@ -46,8 +47,8 @@ def test_ewc_with_a_huge_lambda_holds_the_old_weights_without_diverging(tmp_path
     (without the cap it reaches inf/NaN within the second experience)."""
     import math
 
-    res = run_one(_learn_config(tmp_path, "ewc", {"ewc_lambda": 1e5}, epochs=4))
+    res = run_one(_learn_config(tmp_path, "ewc", {"ewc_lambda": 1e5}, steps=40))
     losses = [r["loss"] for r in res["curve"]]
     assert all(math.isfinite(v) and v < 10 for v in losses), losses
     second = [r["loss"] for r in res["curve"] if r["experience"] == 1]
-    assert second[-1] < second[0]  # the penalty is being minimised, not blown up
+    assert second[-1] < 2 * second[0]  # held near its start, not blown up (without the cap: 2.3 -> 7e4 -> NaN)
