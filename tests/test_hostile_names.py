@@ -148,7 +148,7 @@ HUGE = "9" * 400
     (["--set", f"study.seeds=[{HUGE}]"], "study.seeds"),
     (["--set", f"study.data_seed={HUGE}"], "study.data_seed"),
     (["--set", f"strategies.replay.rate={HUGE}"], "rate"),
-    (["--set", f"strategies.d.strategy='derpp'", "--set", f"strategies.d.mem_size={HUGE}"], "mem_size"),
+    (["--set", "strategies.d.strategy='derpp'", "--set", f"strategies.d.mem_size={HUGE}"], "mem_size"),
     (["--workers", HUGE], "--workers"),
     (["--set", f"{'k' * 100_000}=1"], "unknown key"),
     (["--device", "cuda:99"], "GPU"),

@@ -12,7 +12,6 @@ results of the old. Hashes are memoised per process by (path, size, mtime).
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 __all__ = ["MANIFEST_NAME", "check_file_size", "content_hash", "domain_manifest", "folder_manifest", "sha256_of", "source_version", "versions"]

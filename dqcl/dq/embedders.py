@@ -54,7 +54,6 @@ def _find_cached_mae() -> Path | None:
 
 
 def _load_state(path: Path) -> dict[str, "torch.Tensor"]:
-    import torch
 
     if not path.is_file():
         raise DqclError(f"{path}: MAE weights file not found")
@@ -123,7 +122,6 @@ def _mae(images: np.ndarray, masks: np.ndarray | None, *, weights: str = "", bat
 
 
 def _style(images: np.ndarray, masks: np.ndarray | None, *, model: "torch.nn.Module | None" = None, checkpoint: str = "", widths: tuple[int, ...] = (32, 64, 128, 256), batch_size: int = 32) -> np.ndarray:
-    import torch
 
     from ..cpnet.model import CellposeNet
 

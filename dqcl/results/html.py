@@ -9,7 +9,6 @@ metric selector at the top hide what is not asked for.
 from __future__ import annotations
 
 import html
-from pathlib import Path
 from typing import Any
 
 from ..core.text import NAME_LIMIT, shorten
