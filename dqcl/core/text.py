@@ -84,18 +84,22 @@ def safe_stem(raw: str, limit: int = 80) -> str:
     return safe
 
 
+def _spaced(text: str) -> str:
+    """``text`` with control characters and line or paragraph separators as spaces."""
+    return "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+
+
 def quoted(text: str, limit: int = 80) -> str:
     """``text`` as an error message quotes it: cut to ``limit`` characters with an ellipsis, control
     characters shown as spaces (the message stays one line)."""
-    text = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in str(text[: limit + 1]))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shorten(_spaced(str(text)[: limit + 1]), limit)
 
 
 def one_line(message: str, limit: int = 400) -> str:
     """A message as one line of at most ``limit`` characters: line breaks and other control
     characters become spaces, runs of spaces collapse, and the middle of an over-long message is
     cut (its start names the file or key, its end the problem)."""
-    text = re.sub(r"\s+", " ", "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in str(message))).strip()
+    text = re.sub(r"\s+", " ", _spaced(str(message))).strip()
     if len(text) <= limit:
         return text
     head = limit * 2 // 3

@@ -10,9 +10,13 @@ their objects would state), unless its domain states one (a folder's ``diameter`
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-__all__ = ["median_diameter", "to_diameter"]
+from .domains import Split
+
+__all__ = ["median_diameter", "to_diameter", "split_to_diameter"]
 
 
 def median_diameter(mask: np.ndarray) -> float:
@@ -40,3 +44,13 @@ def to_diameter(image: np.ndarray, mask: np.ndarray, target: float, stated: floa
     img = resize(image, shape, order=1, preserve_range=True, anti_aliasing=factor < 1).astype(np.float32)
     lab = resize(mask, shape, order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
     return img, lab, float(factor)
+
+
+def split_to_diameter(split: Split, target: float) -> tuple[Split, tuple[float, ...]]:
+    """Every image of ``split`` through `to_diameter` (its stated diameter where the split has
+    them), and the factor each was rescaled by; ``target`` 0 leaves the split as it is (no factors)."""
+    if target <= 0:
+        return split, ()
+    stated = split.diameters or (0.0,) * len(split)
+    done = [to_diameter(img, mask, target, d) for img, mask, d in zip(split.images, split.masks, stated)]
+    return replace(split, images=tuple(x[0] for x in done), masks=tuple(x[1] for x in done)), tuple(x[2] for x in done)

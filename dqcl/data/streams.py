@@ -55,19 +55,12 @@ def prepare(domain: Domain, split: str, size: int, stride: int, pad: bool = Fals
             diameter: float = 0.0) -> PatchData:
     """Patches and (cached) flow targets of one split of a domain, its images first rescaled so that
     their objects' median diameter is ``diameter`` px (0: as they are; see `dqcl.data.scale`)."""
-    from dataclasses import replace
-
-    from .scale import to_diameter
+    from .scale import split_to_diameter
 
     part = getattr(domain, split)
     if len(part) == 0:
         raise DataError(f"domain '{domain.name}': the {split} split is empty")
-    scales: tuple[float, ...] = ()
-    if diameter > 0:
-        stated = part.diameters or (0.0,) * len(part)
-        done = [to_diameter(img, mask, diameter, d) for img, mask, d in zip(part.images, part.masks, stated)]
-        part = replace(part, images=tuple(x[0] for x in done), masks=tuple(x[1] for x in done))
-        scales = tuple(x[2] for x in done)
+    part, scales = split_to_diameter(part, diameter)
     imgs, masks, names = extract_patches(part, size, stride, pad)
     flows = flow_targets(masks, cache_dir)
     return PatchData(domain.name, split, imgs[:, None], flows, tuple(names), scales)

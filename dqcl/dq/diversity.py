@@ -19,14 +19,11 @@ __all__ = ["domain_diversity"]
 def _patches(kind: str, n_images: int, patch: int, diameter: float, seed: int, path: str = "") -> tuple[np.ndarray, np.ndarray]:
     from ..data.domains import DOMAINS
     from ..data.patches import extract_patches
-    from ..data.scale import to_diameter
-    from dataclasses import replace
+    from ..data.scale import split_to_diameter
 
     factory = DOMAINS.get(kind).factory
     dom = factory(seed=seed, path=path) if kind == "folder" else factory(seed=seed, n_train=n_images, n_test=1)
-    split = dom.train
-    done = [to_diameter(i, m, diameter) for i, m in zip(split.images, split.masks)]
-    split = replace(split, images=tuple(x[0] for x in done), masks=tuple(x[1] for x in done))
+    split, _ = split_to_diameter(dom.train, diameter)
     images, masks, _ = extract_patches(split, patch, patch, pad=True)
     return images, masks
 
