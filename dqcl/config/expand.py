@@ -31,7 +31,7 @@ def _run(spec: Spec, strategy: StrategySpec, order: tuple[str, ...], seed: int, 
         model=spec.model,
         train=spec.train,
         eval=spec.eval,
-        data_seed=spec.data_seed,
+        data_seed=spec.run_data_seed(seed),
         device=spec.device,
         subset=subset,
         data_manifests=tuple((d, domain_manifest(spec.domains[d].kind, spec.domains[d].params)) for d in order)

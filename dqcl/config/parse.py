@@ -23,7 +23,7 @@ from ..dq.selectors import SELECTORS
 from ..cpnet.model import NORMS
 from ..errors import RegistryError, SpecError
 from .schema import (
-    DataSpec, DomainSpec, EvalSpec, LogSpec, ModelSpec, OutputSpec, RedundancySpec, Spec, StrategySpec, TrainSpec,
+    PER_SEED, DataSpec, DomainSpec, EvalSpec, LogSpec, ModelSpec, OutputSpec, RedundancySpec, Spec, StrategySpec, TrainSpec,
     default_spec_path,
 )
 from .strategies import resolve_params
@@ -124,6 +124,8 @@ def _domain(name: str, table: Any, where: str, base: Path) -> DomainSpec:
             if sub.is_absolute() or ".." in sub.parts:
                 raise SpecError(f"{where}.{key}: must be a folder inside the domain's path, got {params[key]!r}")
         params.setdefault("name", name)
+        if params.get("resplit") is False:  # the default, left out so the run keys of specs without it stay as they were
+            params.pop("resplit")
     return DomainSpec(name, kind, params)
 
 
@@ -238,11 +240,14 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise SpecError(f"{source}: study.seeds must be a non-empty list of integers, got {seeds!r}")
     data_seed = study.get("data_seed", 0)
-    if not isinstance(data_seed, int) or isinstance(data_seed, bool):
-        raise SpecError(f"{source}: study.data_seed must be an integer, got {data_seed!r}")
+    if data_seed != PER_SEED and (not isinstance(data_seed, int) or isinstance(data_seed, bool)):
+        hint = did_you_mean(data_seed, [PER_SEED]) if isinstance(data_seed, str) else ""
+        raise SpecError(f"{source}: study.data_seed must be an integer or \"{PER_SEED}\" (each run's own seed), "
+                        f"got {quoted(repr(data_seed))}{hint}")
     if len(set(seeds)) != len(seeds):
         raise SpecError(f"{source}: study.seeds repeats a seed ({seeds}): each seed is one run")
-    for key, value in [*(("study.seeds", s) for s in seeds), ("study.data_seed", data_seed)]:
+    int_seeds = () if data_seed == PER_SEED else (("study.data_seed", data_seed),)
+    for key, value in [*(("study.seeds", s) for s in seeds), *int_seeds]:
         problem = out_of_range(key, value, 0, SEED_MAX)  # numpy and torch take seeds in [0, 2^32)
         if problem:
             raise SpecError(f"{source}: {problem}")

@@ -17,7 +17,7 @@ from ..cpnet.masks import MaskSettings
 __all__ = [
     "DataSpec", "ModelSpec", "TrainSpec", "EvalSpec", "DomainSpec", "StrategySpec", "RedundancySpec", "Subset",
     "OutputSpec", "LogSpec",
-    "Spec", "RunConfig", "shipped_spec", "default_spec_path",
+    "PER_SEED", "Spec", "RunConfig", "shipped_spec", "default_spec_path",
 ]
 
 
@@ -119,6 +119,9 @@ class StrategySpec:
     params: dict[str, Any]
 
 
+PER_SEED = "per_seed"  # [study] data_seed = "per_seed": each run draws its data with its own run seed
+
+
 @dataclass(frozen=True)
 class Spec:
     name: str
@@ -130,12 +133,16 @@ class Spec:
     model: ModelSpec = ModelSpec()
     train: TrainSpec = TrainSpec()
     eval: EvalSpec = EvalSpec()
-    data_seed: int = 0
+    data_seed: int | str = 0  # an integer: the data seed of every run; PER_SEED: each run's own seed
     device: str = "auto"
     source: str = "<spec>"
     redundancy: RedundancySpec | None = None
     output: OutputSpec = OutputSpec()
     log: LogSpec = LogSpec()
+
+    def run_data_seed(self, seed: int) -> int:
+        """The data seed of the run with seed ``seed``: ``seed`` itself under PER_SEED, else the study's."""
+        return seed if self.data_seed == PER_SEED else int(self.data_seed)
 
 
 @dataclass(frozen=True)
