@@ -1,0 +1,121 @@
+"""Leaderboard entries from stored runs: one per (run, metric), the newest run of each cell.
+
+An entry holds the run's R matrix, baseline row, continual-learning summaries, cost and
+provenance, with every name from the store cut to NAME_LIMIT characters.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from ..core.text import bounded, quoted
+from ..evaluation.metrics import METRICS
+from .cl_metrics import cl_metrics
+from .store import Store
+
+__all__ = ["check_data", "entries"]
+
+
+def _latest(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each strategy x ordering x seed (x subset) of a study, its newest run: a study rerun
+    after an upgrade or a change of its spec or data replaces what it ran before."""
+    keep: dict[str, dict] = {}
+    for run in runs:  # oldest first
+        cfg = run["config"]
+        sub = cfg.get("subset") or {}
+        ident = [cfg["study"], cfg["strategy"]["label"], list(cfg["ordering"]), cfg["seed"], sub.get("selector"), sub.get("rate")]
+        keep[json.dumps(ident)] = run
+    return list(keep.values())
+
+
+def entries(store: Store, study: str | None = None) -> list[dict[str, Any]]:
+    """One entry per (stored run, metric); a run superseded by a newer run of the same cell is left out."""
+    out = []
+    for run in _latest(list(store.runs(study))):
+        cfg, res = run["config"], run["result"]
+        for metric in METRICS:
+            R, base = res["R"][metric], res["baseline"][metric]
+            out.append(
+                {
+                    # names past NAME_LIMIT (a spec refuses them; a store someone sent may hold them) are cut
+                    # here, once, so no table, file or figure pays for a name of a million characters
+                    "study": bounded(cfg["study"]),
+                    "strategy": bounded(cfg["strategy"]["label"]),
+                    "strategy_name": bounded(cfg["strategy"]["name"]),
+                    "params": cfg["strategy"]["params"],
+                    "ordering": [bounded(d) for d in cfg["ordering"]],
+                    "seed": cfg["seed"],
+                    "metric": metric,
+                    "R": R,
+                    "baseline": [None if v is None or math.isnan(v) else v for v in base],
+                    **cl_metrics(R, base),
+                    "run": bounded(run["key"]),
+                    "selector": (cfg.get("subset") or {}).get("selector"),
+                    "rate": (cfg.get("subset") or {}).get("rate"),
+                    "subset_size": (res.get("subset") or {}).get("size"),
+                    "train_s": float(sum(res["timings"]["train_s"])),
+                    "total_s": float(res["timings"]["total_s"]),
+                    "images_seen": res.get("images_seen"),
+                    "device": res.get("device"),
+                    "peak_host_mb": (res.get("peak_memory_mb") or {}).get("host"),
+                    "peak_gpu_mb": (res.get("peak_memory_mb") or {}).get("gpu"),
+                    "attempts": res.get("attempts", 1),
+                    "executor": res.get("executor", "local"),
+                    "version": cfg.get("version"),
+                    "commit": (res.get("versions") or {}).get("dqcl_commit"),
+                    "data_manifests": {bounded(str(d)): bounded(str(m)) for d, m in dict(cfg.get("data_manifests") or []).items()},
+                    "model_sha256": res.get("model_sha256"),
+                    "steps": res.get("steps"),
+                    "diverged": _diverged(res.get("curve")),
+                    **_norm_swap(R, res.get("norm_swap"), metric),
+                }
+            )
+    return out
+
+
+def _diverged(curve: list[dict] | None) -> int | None:
+    """The first experience whose training loss became NaN or infinite, or None."""
+    for row in curve or []:
+        if not math.isfinite(row["loss"]):
+            return int(row["experience"])
+    return None
+
+
+def _norm_swap(R: list[list[float]], swap: dict | None, metric: str) -> dict[str, float | None]:
+    """Means over earlier domains j of the 2 x 2 of weights x BatchNorm statistics (see
+    `dqcl.train.run.norm_swap_scores`): before = R[j][j], after = R[T-1][j], and the two swaps."""
+    if not swap or len(R) < 2 or len(R) != len(R[0]):
+        return {"before": None, "after": None, "new_weights_old_stats": None, "old_weights_new_stats": None}
+    t = len(R)
+    return {"before": float(np.mean([R[j][j] for j in range(t - 1)])), "after": float(np.mean([R[t - 1][j] for j in range(t - 1)])),
+            "new_weights_old_stats": float(np.mean(swap["new_weights_old_stats"][metric])),
+            "old_weights_new_stats": float(np.mean(swap["old_weights_new_stats"][metric]))}
+
+
+def check_data(rows: list[dict[str, Any]]) -> None:
+    """Refuse tables that mix runs trained or scored on different data of the same domain."""
+    from ..errors import DqclError
+
+    seen: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for e in rows:
+        for domain, manifest in e.get("data_manifests", {}).items():
+            seen[(e["study"], domain)].add(manifest)
+    for (study, domain), manifests in sorted(seen.items()):
+        if len(manifests) > 1:
+            raise DqclError(
+                f"study {quoted(study)!r}: its runs used different data for domain {quoted(domain)!r} (manifests "
+                f"{quoted(', '.join(sorted(manifests)), 200)}); rerun the older runs on the current data, give the new data "
+                "another study name, or pass --allow-mixed-data"
+            )
+
+
+def _curve_runs(store: Store, study: str | None) -> list[dict[str, Any]]:
+    """The training curve of each stored run (the newest of each cell), with its study, strategy and ordering."""
+    return [{"study": bounded(r["config"]["study"]), "strategy": bounded(r["config"]["strategy"]["label"]),
+             "ordering": [bounded(d) for d in r["config"]["ordering"]], "curve": r["result"].get("curve")} for r in _latest(list(store.runs(study)))
+            if r["result"].get("curve") and not r["config"].get("subset")]
