@@ -19,7 +19,7 @@ from .domains import Domain, Split, register_domain
 from ..errors import DataError
 from .imageio import IMAGE_EXTENSIONS, read_image, read_mask
 
-__all__ = ["LAYOUTS", "detect_layout", "files_by_stem", "load_folder", "pair_files", "read_pair", "read_split"]
+__all__ = ["LAYOUTS", "detect_layout", "files_by_stem", "load_folder", "pair_files", "read_pair", "read_split", "resplit_pairs"]
 
 # layout -> (image suffix, mask suffix), matched before the file extension
 LAYOUTS: dict[str, tuple[str, str]] = {"cellpose": ("_img", "_masks"), "paper": ("_IM", "_GT")}
@@ -145,11 +145,20 @@ def load_folder(
     skip_bad: bool = False,
     name: str = "folder",
     diameter: float = 0.0,
+    resplit: bool = False,
 ) -> Domain:
-    """Real images from ``path``/train and ``path``/test; the seed is unused (files are read in sorted order).
+    """Real images from ``path``/train and ``path``/test (files are read in sorted order).
 
     ``diameter``: the median object diameter of these images in px, if known (0: each image's is
-    measured from its mask); images are rescaled from it to the spec's ``data.diameter``."""
+    measured from its mask); images are rescaled from it to the spec's ``data.diameter``.
+
+    ``resplit``: false (the default): train/ is the train split and test/ the test split, and
+    ``seed`` is unused. True: the pairs of train/ and test/ are pooled (train/'s then test/'s,
+    each in sorted order; skipped pairs left out) and ``numpy.random.default_rng(seed).choice``
+    draws, without replacement, as many of them as test/ holds for the test split; the rest, in
+    pool order, is the train split. ``seed`` is the run's data seed, so the same seed gives the
+    same split and every pair is in exactly one split. Names become ``<train_dir>/<stem>`` and
+    ``<test_dir>/<stem>`` (the folder each pair came from), since a stem may be in both."""
     if not str(path):
         raise DataError(f"domain '{name}': kind 'folder' needs a path")
     root = expand_user(path)
@@ -173,7 +182,31 @@ def load_folder(
     splits = [read_split(sub, *sfx, skipped) for sub in (train, test)]
     if diameter > 0:
         splits = [replace(sp, diameters=(float(diameter),) * len(sp)) for sp in splits]
+    if resplit:
+        splits = resplit_pairs(splits[0], splits[1], seed, (train_dir, test_dir))
     return Domain(name, *splits, tuple(skipped or ()))
+
+
+def resplit_pairs(train: Split, test: Split, seed: int, dirs: tuple[str, str] = ("train", "test")) -> list[Split]:
+    """[train, test] drawn anew from the pairs of both: a test split of ``len(test)`` pairs chosen
+    by ``numpy.random.default_rng(seed)`` from the pool (``train``'s pairs, then ``test``'s), the
+    rest as train, both in pool order; names are prefixed with the folder (``dirs``) they came from."""
+    n = len(train) + len(test)
+    pool_names = tuple(f"{dirs[0]}/{k}" for k in train.names) + tuple(f"{dirs[1]}/{k}" for k in test.names)
+    chosen = np.zeros(n, bool)
+    chosen[np.random.default_rng(seed).choice(n, size=len(test), replace=False)] = True
+
+    def take(keep: np.ndarray) -> Split:
+        idx = np.flatnonzero(keep)
+
+        def pick(field: str) -> tuple:
+            a, b = getattr(train, field), getattr(test, field)
+            # diameters are stated for every pair or for none
+            return tuple((a + b)[i] for i in idx) if len(a) == len(train) and len(b) == len(test) else ()
+
+        return Split(pick("images"), pick("masks"), tuple(pool_names[i] for i in idx), pick("styles"), pick("diameters"))
+
+    return [take(~chosen), take(chosen)]
 
 
 load_folder.bounds = {"diameter": (0, 10_000)}  # checked where a spec is read

@@ -17,8 +17,14 @@ from .streams import PatchData, prepare
 __all__ = ["PreparedDomains", "DOMAIN_CACHE"]
 
 
+def _seed_used(kind: str, params: dict[str, Any], seed: int) -> int | None:
+    """``seed``, or None where the domain does not depend on it (a folder read as it is split, see
+    `dqcl.data.folders.load_folder`): then one read serves every data seed of a study."""
+    return None if kind == "folder" and not params.get("resplit") else seed
+
+
 def _domain_key(kind: str, params: dict[str, Any], seed: int, manifest: str) -> str:
-    return repr((kind, sorted(params.items()), seed, manifest))
+    return repr((kind, sorted(params.items()), _seed_used(kind, params, seed), manifest))
 
 
 class PreparedDomains:
@@ -40,7 +46,7 @@ class PreparedDomains:
         size: int, stride: int, pad: bool, cache_dir: Path | None, diameter: float = 0.0,
     ) -> tuple[PatchData, PatchData]:
         """Train and test patches with their flow targets, known in tables as ``name``, rescaled to ``diameter``."""
-        key = repr((name, kind, sorted(params.items()), seed, manifest, size, stride, pad, diameter))
+        key = repr((name, kind, sorted(params.items()), _seed_used(kind, params, seed), manifest, size, stride, pad, diameter))
         if key not in self._patches:
             domain = self.domain(kind, params, seed, manifest)
             # the patches hold what a run needs: the whole images need not stay in memory too

@@ -103,8 +103,12 @@ def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE, concurrent: int
             if ds.kind == "folder" and ds.name not in read:
                 if not Path(ds.params["path"]).is_dir():
                     raise DqclError(f"{ds.params['path']}: no such folder (domain '{ds.name}' of {spec.source})")
-                # read every pair now: a bad file stops the study before anything is stored, not hours in
-                read[ds.name] = cache.domain(ds.kind, ds.params, spec.data_seed, manifests.get(ds.name, ""))
+                # read every pair now: a bad file stops the study before anything is stored, not hours in.
+                # One data seed is enough (data_seed = "per_seed" included): a folder's files are the same for
+                # every seed, which only decides how resplit = true divides the same pairs (same count, same
+                # shapes, so the memory check holds too); a run of another data seed reads its split when it starts.
+                # Built-in domains are not built here: their count and size are parameters, not seed-dependent.
+                read[ds.name] = cache.domain(ds.kind, ds.params, cfg.data_seed, manifests.get(ds.name, ""))
                 skipped += read[ds.name].skipped
     _check_device(spec)  # before the memory check, which asks the device how much it has
     _check_memory(spec, read, concurrent)

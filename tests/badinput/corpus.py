@@ -438,6 +438,8 @@ CASES: dict[str, Callable[[Path], Case]] = {
     "negative_seed": _spec_text_case(lambda t: t.replace("seeds = [0]", "seeds = [-1]"), "study.seeds", "in [0, 4294967295]"),
     "seed_too_large": _spec_text_case(lambda t: t.replace("seeds = [0]", "seeds = [4294967296]"), "study.seeds", "got 4294967296"),
     "negative_data_seed": _spec_text_case(lambda t: t.replace("seeds = [0]", "seeds = [0]\ndata_seed = -3"), "study.data_seed", "got -3"),
+    "data_seed_misspelt_per_seed": _spec_text_case(lambda t: t.replace("seeds = [0]", 'seeds = [0]\ndata_seed = "per-seed"'),
+                                                   "study.data_seed", "did you mean 'per_seed'"),
     "negative_builtin_size": _spec_text_case(lambda t: t.replace("size = 96", "size = -96"), "domains.histo.size", "got -96"),
     "zero_builtin_n_train": _spec_text_case(lambda t: t.replace("n_train = 2", "n_train = 0"), "domains.histo.n_train", "in [1, 100000], got 0"),
     "memory_bomb_patch": _spec_text_case(lambda t: t.replace("patch_size = 48", "patch_size = 60000\npad = true").replace("stride = 48", "stride = 60000"), "needs about", "GiB"),
