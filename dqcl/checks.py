@@ -59,11 +59,15 @@ def _probe(first_domain: set[bytes]):
             super().__init__()
             self.penalty_steps = 0
             self.memory_patches = 0
+            self.distinct: set[bytes] = set()  # the first domain's patches seen, each once
             self._hook = None
 
         def _seen(self, module, args) -> None:
             if module.training:
-                self.memory_patches += sum(_signature(x.detach().cpu()) in first_domain for x in args[0])
+                signatures = [_signature(x.detach().cpu()) for x in args[0]]
+                seen = [sig for sig in signatures if sig in first_domain]
+                self.memory_patches += len(seen)
+                self.distinct.update(seen)
 
         def before_training_exp(self, strategy, **kwargs) -> None:
             if strategy.clock.train_exp_counter == 1:
@@ -83,19 +87,37 @@ def _probe(first_domain: set[bytes]):
     return Probe()
 
 
-def _run(name: str, workdir: Path) -> dict[str, Any]:
-    """The tiny two-experience run, once per strategy and folder (several checks read it), watched
-    by a probe that only observes (the determinism and resume checks compare it with unwatched runs)."""
+def _run(name: str, workdir: Path, memory: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The tiny two-experience run, once per strategy, folder and ``[memory]`` table (several checks
+    read it), watched by a probe that only observes (the determinism and resume checks compare it
+    with unwatched runs)."""
+    from .config.expand import expand
+    from .config.parse import parse_spec
     from .train.run import prepare_domain, run_one
 
-    key = (name, str(workdir))
+    key = (name, str(workdir), json.dumps(memory, sort_keys=True))
     if key not in _RESULTS:
-        cfg = _config(name, workdir)
+        if memory is None:
+            cfg = _config(name, workdir)
+        else:
+            (cfg,) = expand(parse_spec({**tiny_spec(name, workdir), "memory": memory}))
         train, _ = prepare_domain(cfg.domains[0], cfg)
         probe = _probe({_signature(x) for x in train.images})
         result = run_one(cfg, probes=(probe,))
-        _RESULTS[key] = {**result, "probe": {"penalty_steps": probe.penalty_steps, "memory_patches": probe.memory_patches}}
+        _RESULTS[key] = {**result, "first_domain_patches": len(train),
+                         "probe": {"penalty_steps": probe.penalty_steps, "memory_patches": probe.memory_patches,
+                                   "distinct": len(probe.distinct)}}
     return _RESULTS[key]
+
+
+def _budget_table(name: str, size: int) -> dict[str, Any]:
+    """A ``[memory]`` table the strategy accepts: ``size`` patches, 2 memory samples per step in batches of 4,
+    compute matched; replayed by minibatch where the strategy can, else mixed into the data."""
+    from .config.strategies import strategy_entry
+
+    protocols = getattr(strategy_entry(name).factory, "protocols", ("batch",))
+    return {"size": size, "protocol": "batch" if "batch" in protocols else protocols[0], "replay_batch": 2,
+            "compute": "matched"}
 
 
 def check_builds_with_defaults(name: str, workdir: Path) -> None:
@@ -213,6 +235,40 @@ def check_declared_effects(name: str, workdir: Path) -> None:
         )
 
 
+def check_obeys_memory_budget(name: str, workdir: Path) -> None:
+    """A strategy that keeps samples of earlier domains obeys the spec's ``[memory] size``: with a
+    budget of 1 patch no more than 1 distinct patch of the first domain reaches the network while it
+    trains the second, and with 3 the strategy reports holding exactly 3 (the first domain has more)."""
+    from .config.strategies import strategy_entry
+
+    kind = getattr(strategy_entry(name).factory, "memory", None)
+    if kind not in ("budget", "size"):
+        return
+    one = _run(name, workdir, _budget_table(name, 1))
+    assert one["probe"]["distinct"] <= 1, (
+        f"strategy '{name}' ignores the shared memory budget: with [memory] size = 1, {one['probe']['distinct']} distinct "
+        "patches of the first domain reached the network while it trained the second (read base.memory)")
+    three = _run(name, workdir, _budget_table(name, 3))
+    assert three["first_domain_patches"] > 3, "the tiny first domain is too small for this check"
+    held = (three.get("memory") or {}).get("max_held")
+    assert held is not None, (
+        f"strategy '{name}' declares a memory but reports none it holds: give its plugin "
+        "dqcl.train.rehearsal.Rehearsal's memory_held()")
+    assert held == 3, f"strategy '{name}' holds {held} patches under [memory] size = 3 (it must hold exactly the budget)"
+    assert three["probe"]["distinct"] <= 3, (
+        f"strategy '{name}' replayed {three['probe']['distinct']} distinct first-domain patches with [memory] size = 3")
+
+
+def check_compute_matched(name: str, workdir: Path) -> None:
+    """With ``[memory] compute = "matched"`` every step backpropagates exactly ``train.batch_size`` samples
+    (memory samples, reference passes included), for every strategy: no ranking from more gradient signal."""
+    res = _run(name, workdir, _budget_table(name, 3))
+    per_step, batch = res["compute"]["per_step"], _TINY["train"]["batch_size"]
+    assert per_step == [batch, batch], (
+        f"strategy '{name}' backpropagated between {per_step[0]} and {per_step[1]} samples in a step under compute "
+        f"matched; every step must take exactly the batch size ({batch})")
+
+
 def check_unknown_parameter_is_refused(name: str, workdir: Path) -> None:
     from .config.strategies import resolve_params
 
@@ -233,6 +289,8 @@ CHECKS: dict[str, Callable[[str, Path], None]] = {
     "leaves_data_untouched": check_leaves_data_untouched,
     "changes_training": check_changes_training,
     "declared_effects": check_declared_effects,
+    "obeys_memory_budget": check_obeys_memory_budget,
+    "compute_matched": check_compute_matched,
     "unknown_parameter_is_refused": check_unknown_parameter_is_refused,
 }
 

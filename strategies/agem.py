@@ -6,9 +6,10 @@ from avalanche.training.plugins import AGEMPlugin
 from dqcl.core.validation import out_of_range
 from dqcl.train import Base, register_strategy
 from dqcl.train.importance import frozen_norm_stats, set_sgd_direction, sgd_direction
+from dqcl.train.rehearsal import Budget, EpisodicMemory, Rehearsal
 
 
-class StepAGEM(AGEMPlugin):
+class StepAGEM(AGEMPlugin, Rehearsal):
     """A-GEM (Chaudhry et al. 2019): keep the loss on a memory sample from rising.
 
     Adaptations, and why:
@@ -19,10 +20,37 @@ class StepAGEM(AGEMPlugin):
     - the reference gradient is taken on the memory sample in training mode (its own batch
       statistics, as the task gradient is), and the BatchNorm running statistics that pass
       would move are put back: only training batches set them;
-    - resumable: the memory's infinite loader is rebuilt from the stored memory after a restart.
+    - resumable: the memory's infinite loader is rebuilt from the stored memory after a restart;
+    - under a ``[memory]`` budget the memory is the budget's (random picks, shared equally among
+      earlier domains) and each step's reference sample is ``budget.per_step`` of it, drawn by
+      a seeded generator (`dqcl.train.rehearsal.EpisodicMemory`); with compute matched the new
+      part of the batch shrinks by as much.
     """
 
     checkpoint_transient = ("buffer_dataloader", "buffer_dliter")
+
+    def __init__(self, patterns_per_exp: int, sample_size: int, budget: Budget | None = None, seed: int = 0) -> None:
+        super().__init__(patterns_per_exp, sample_size)
+        self.episodic = EpisodicMemory(budget, seed) if budget else None
+
+    def memory_held(self) -> int:
+        return self.episodic.memory_held() if self.episodic else sum(len(b) for b in self.buffers)
+
+    def after_train_dataset_adaptation(self, strategy, **kwargs):
+        if self.episodic:
+            self.episodic.set_batch(strategy)
+
+    def sample_from_memory(self):
+        if not self.episodic:
+            return super().sample_from_memory()
+        x, y = zip(*self.episodic.draw())
+        return torch.cat(x), torch.cat(y), None
+
+    def after_training_exp(self, strategy, **kwargs):
+        if not self.episodic:
+            return super().after_training_exp(strategy, **kwargs)
+        self.episodic.add(strategy)
+        self.buffers = self.episodic.storage.parts()  # read by the step: a memory to project against
 
     def before_training_iteration(self, strategy, **kwargs):
         with frozen_norm_stats(strategy.model):
@@ -40,7 +68,7 @@ class StepAGEM(AGEMPlugin):
             set_sgd_direction(strategy.optimizer, params, d - ref * (dot / torch.dot(ref, ref)))
 
     def after_restore(self) -> None:
-        if not self.buffers:
+        if not self.buffers or self.episodic:
             return
         self.buffer_dataloader = GroupBalancedInfiniteDataLoader(
             self.buffers, batch_size=self.sample_size // len(self.buffers), num_workers=0,
@@ -57,7 +85,7 @@ class StepAGEM(AGEMPlugin):
 )
 def agem(base: Base, *, patterns_per_exp: int = 16, sample_size: int = 16) -> Naive:
     # Avalanche's AGEM template is this template with the plugin appended
-    return Naive(**base.kwargs(StepAGEM(patterns_per_exp, sample_size)))
+    return Naive(**base.kwargs(StepAGEM(patterns_per_exp, sample_size, base.memory, base.seed)))
 
 
 agem.check = lambda patterns_per_exp, sample_size: (

@@ -8,6 +8,7 @@ from dqcl.train import Base, register_strategy
     description="full replay: each experience trains on all data of every domain seen so far",
     reference="",
     effects=("memory",),
+    memory="all",
 )
 def cumulative(base: Base) -> Cumulative:
     return Cumulative(**base.kwargs())

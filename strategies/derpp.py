@@ -6,51 +6,68 @@ from torch.nn import functional as F
 
 from dqcl.core.validation import out_of_range
 from dqcl.train import Base, register_strategy
+from dqcl.train.rehearsal import Budget, Rehearsal, Reservoir
 
 
-class DerppPlugin(SupervisedPlugin):
+class DerppPlugin(SupervisedPlugin, Rehearsal):
     """DER++ (Buzzega et al. 2020) for dense outputs: a reservoir of (input, target, network output);
-    each step adds alpha * MSE(output on memory inputs, stored outputs) + beta * task loss on other
-    memory samples.
+    each step adds alpha * MSE(output on memory inputs, stored outputs) + beta * task loss on memory samples.
 
     Adaptations, and why:
     - Avalanche's DER assumes class targets; this one stores whole output maps;
     - the memory samples go through the network in the same forward pass as the current batch
       (appended to it, then split off the output), so BatchNorm normalises one mixed batch, as
       replay does, rather than memory-only batches whose statistics the network never sees at
-      test time and which would also move the running statistics on their own.
+      test time and which would also move the running statistics on their own;
+    - with no ``[memory]`` budget (dqcl 0.3): two memory minibatches of the batch size every
+      step from the start, one per term, as the paper's code draws them;
+    - under a budget: one minibatch of ``budget.per_step`` memory samples, both terms on it,
+      from the second experience on, and with compute matched the new part of the batch
+      shrinks by as much, so DER++ and ER (``er``) hold the same memory and train on the same
+      batch make-up: what differs is the logit term (and ER's memory samples are flipped and
+      turned with the batch, DER++'s are not: their stored outputs belong to them as stored).
     """
 
-    def __init__(self, mem_size: int, alpha: float, beta: float, seed: int) -> None:
+    checkpoint_transient = ("budget",)  # the run's settings, built anew from its config
+
+    def __init__(self, mem_size: int, alpha: float, beta: float, seed: int, budget: Budget | None = None) -> None:
         super().__init__()
-        self.mem_size, self.alpha, self.beta = mem_size, alpha, beta
-        self.rng = np.random.default_rng(seed)
-        self.x: torch.Tensor | None = None
-        self.y: torch.Tensor | None = None
-        self.out: torch.Tensor | None = None
-        self.filled = 0
-        self.seen = 0
+        self.alpha, self.beta, self.budget = alpha, beta, budget
+        self.memory = Reservoir(budget.size if budget else mem_size, np.random.default_rng(seed))
         self._drawn: tuple[np.ndarray, np.ndarray] | None = None  # memory rows in this step's forward
         self._memory_output: torch.Tensor | None = None
+        self._in_batch = budget is None
 
-    def _sample(self, k: int) -> np.ndarray:
-        return self.rng.choice(self.filled, size=min(k, self.filled), replace=False)
+    def memory_held(self) -> int:
+        return self.memory.filled
+
+    def after_train_dataset_adaptation(self, strategy, **kwargs) -> None:
+        if self.budget is not None:
+            self._in_batch = self.memory.filled > 0
+            strategy.train_mb_size = self.budget.new_per_step(self._in_batch)
 
     def before_forward(self, strategy, **kwargs) -> None:
-        if self.filled == 0:
+        if self.memory.filled == 0 or not self._in_batch:
             return
-        k = strategy.train_mb_size
-        i, j = self._sample(k), self._sample(k)
+        if self.budget is None:
+            k = strategy.train_mb_size
+            i, j = self.memory.draw(k), self.memory.draw(k)
+        else:
+            i = j = self.memory.draw(self.budget.per_step)
         self._drawn = (i, j)
         x = strategy.mbatch[0]
-        memory = torch.cat([self.x[i], self.x[j]]).to(x.device, x.dtype)
+        drawn = [i] if self.budget is not None else [i, j]
+        memory = torch.cat([self.memory.x[d] for d in drawn]).to(x.device, x.dtype)
         strategy.mbatch[0] = torch.cat([x, memory])
+
+    def _n_memory(self) -> int:
+        i, j = self._drawn
+        return len(i) if self.budget is not None else len(i) + len(j)
 
     def after_forward(self, strategy, **kwargs) -> None:
         if self._drawn is None:
             return
-        n_memory = len(self._drawn[0]) + len(self._drawn[1])
-        b = len(strategy.mb_output) - n_memory
+        b = len(strategy.mb_output) - self._n_memory()
         self._memory_output = strategy.mb_output[b:]
         strategy.mb_output = strategy.mb_output[:b]
         strategy.mbatch[0] = strategy.mbatch[0][:b]
@@ -59,26 +76,14 @@ class DerppPlugin(SupervisedPlugin):
         if self._drawn is None:
             return
         i, j = self._drawn
-        logits, pred = self._memory_output[: len(i)], self._memory_output[len(i):]
-        strategy.loss = strategy.loss + self.alpha * F.mse_loss(logits, self.out[i].to(strategy.device))
-        strategy.loss = strategy.loss + self.beta * strategy._criterion(pred, self.y[j].to(strategy.device))
+        logits = self._memory_output[: len(i)]
+        pred = logits if self.budget is not None else self._memory_output[len(i):]
+        strategy.loss = strategy.loss + self.alpha * F.mse_loss(logits, self.memory.out[i].to(strategy.device))
+        strategy.loss = strategy.loss + self.beta * strategy._criterion(pred, self.memory.y[j].to(strategy.device))
 
     def after_training_iteration(self, strategy, **kwargs) -> None:
         self._drawn, self._memory_output = None, None
-        x, y, out = strategy.mb_x.detach().cpu(), strategy.mb_y.detach().cpu(), strategy.mb_output.detach().cpu()
-        if self.x is None:
-            self.x = torch.empty((self.mem_size, *x.shape[1:]), dtype=x.dtype)
-            self.y = torch.empty((self.mem_size, *y.shape[1:]), dtype=y.dtype)
-            self.out = torch.empty((self.mem_size, *out.shape[1:]), dtype=out.dtype)
-        for b in range(len(x)):  # reservoir sampling over every sample seen
-            if self.filled < self.mem_size:
-                slot = self.filled
-                self.filled += 1
-            else:
-                slot = int(self.rng.integers(0, self.seen + 1))
-            if slot < self.mem_size:
-                self.x[slot], self.y[slot], self.out[slot] = x[b], y[b], out[b]
-            self.seen += 1
+        self.memory.offer(strategy.mb_x, strategy.mb_y, strategy.mb_output)
 
 
 @register_strategy(
@@ -86,9 +91,12 @@ class DerppPlugin(SupervisedPlugin):
     description="DER++: replay stored network outputs (MSE, weight alpha) and stored targets (weight beta) from a reservoir",
     reference="Buzzega et al. 2020, NeurIPS",
     effects=("penalty", "memory"),
+    memory="size",
+    protocols=("batch",),
 )
 def derpp(base: Base, *, mem_size: int = 32, alpha: float = 0.3, beta: float = 0.5) -> Naive:
-    return Naive(**base.kwargs(DerppPlugin(mem_size, alpha, beta, base.seed)))
+    """``mem_size`` holds when the spec has no ``[memory]`` table; with one, its size and replay minibatch win."""
+    return Naive(**base.kwargs(DerppPlugin(mem_size, alpha, beta, base.seed, base.memory)))
 
 
 derpp.check = lambda mem_size, alpha, beta: (

@@ -4,7 +4,7 @@ from dqcl.core.validation import out_of_range
 from dqcl.dq.embedders import EMBEDDERS
 from dqcl.dq.selectors import SELECTORS
 from dqcl.train import Base, register_strategy
-from dqcl.train.replay import DQBuffer, MixReplayPlugin
+from dqcl.train.replay import dq_selector, memory_for
 
 
 def _check(rate: float, bins: int, variant: str, embedder: str, embedder_weights: str) -> str | None:
@@ -27,8 +27,10 @@ def _check(rate: float, bins: int, variant: str, embedder: str, embedder_weights
 def dq_replay(
     base: Base, *, rate: float = 0.05, bins: int = 10, variant: str = "mmv", embedder: str = "style", embedder_weights: str = ""
 ) -> Naive:
-    memory = DQBuffer(rate, variant, bins, embedder, base.seed, embedder_weights=embedder_weights)
-    return Naive(**base.kwargs(MixReplayPlugin(memory)))
+    # no budget: DQ's coreset at ``rate`` (dqcl 0.3); a budget: exactly the count it allows
+    pick = dq_selector(variant, bins, embedder, base.seed, embedder_weights=embedder_weights,
+                       rate=None if base.memory else rate)
+    return Naive(**base.kwargs(memory_for(base, rate, pick)))
 
 
 dq_replay.check = _check

@@ -5,20 +5,44 @@ from avalanche.training.plugins import GEMPlugin
 from dqcl.core.validation import out_of_range
 from dqcl.train import Base, register_strategy
 from dqcl.train.importance import frozen_norm_stats, set_sgd_direction, sgd_direction
+from dqcl.train.rehearsal import Budget, EpisodicMemory, Rehearsal
 
 
-class StepGEM(GEMPlugin):
+class StepGEM(GEMPlugin, Rehearsal):
     """GEM (Lopez-Paz & Ranzato 2017): no past domain's memory loss may rise, solved as a
     quadratic program (quadprog, as the authors' code).
 
     As for A-GEM (see `strategies/agem.py`): the constraints hold for the step SGD with
     momentum and weight decay takes, not only for the gradient, and the memory passes leave
-    the BatchNorm running statistics as training left them.
+    the BatchNorm running statistics as training left them. Under a ``[memory]`` budget the
+    memory is the budget's, and each step's constraints are taken on ``budget.per_step`` memory
+    samples shared among the earlier domains (GEM's paper uses all of its memory every step;
+    drawing keeps the step's compute within the budget's, as A-GEM's sample does).
     """
 
+    def __init__(self, patterns_per_exp: int, memory_strength: float, budget: Budget | None = None, seed: int = 0) -> None:
+        super().__init__(patterns_per_exp, memory_strength)
+        self.episodic = EpisodicMemory(budget, seed) if budget else None
+
+    def memory_held(self) -> int:
+        return self.episodic.memory_held() if self.episodic else sum(len(x) for x in self.memory_x.values())
+
+    def after_train_dataset_adaptation(self, strategy, **kwargs):
+        if self.episodic:
+            self.episodic.set_batch(strategy)
+
     def before_training_iteration(self, strategy, **kwargs):
+        if self.episodic and strategy.clock.train_exp_counter > 0:
+            for t, (x, y) in enumerate(self.episodic.draw()):  # this step's sample of each earlier domain
+                self.memory_x[t], self.memory_y[t] = x, y
+                self.memory_tid[t] = torch.zeros(len(x), dtype=torch.long)
         with frozen_norm_stats(strategy.model):
             super().before_training_iteration(strategy, **kwargs)
+
+    def after_training_exp(self, strategy, **kwargs):
+        if not self.episodic:
+            return super().after_training_exp(strategy, **kwargs)
+        self.episodic.add(strategy)
 
     @torch.no_grad()
     def after_backward(self, strategy, **kwargs):
@@ -37,7 +61,7 @@ class StepGEM(GEMPlugin):
     effects=("memory",),
 )
 def gem(base: Base, *, patterns_per_exp: int = 16, memory_strength: float = 0.5) -> Naive:
-    return Naive(**base.kwargs(StepGEM(patterns_per_exp, memory_strength)))
+    return Naive(**base.kwargs(StepGEM(patterns_per_exp, memory_strength, base.memory, base.seed)))
 
 
 gem.check = lambda patterns_per_exp, memory_strength: (

@@ -4,13 +4,13 @@ from avalanche.training.storage_policy import HerdingSelectionStrategy
 
 from dqcl.core.validation import out_of_range
 from dqcl.train import Base, register_strategy
-from dqcl.train.replay import FractionBuffer, MixReplayPlugin, keep_count
+from dqcl.train.replay import memory_for
 
 
-def herding_selector(dataset, rate: float, strategy, exp_id: int) -> np.ndarray:
-    """Avalanche's iCaRL herding on the CPnet style vector (the output of its `make_style` layer)."""
+def herding_selector(dataset, count: int, strategy, exp_id: int) -> np.ndarray:
+    """Avalanche's iCaRL herding on the CPnet style vector (the output of its `make_style` layer), in herding order."""
     order = HerdingSelectionStrategy(strategy.model, "net.make_style").make_sorted_indices(strategy, dataset)
-    return np.asarray(order[: keep_count(len(dataset), rate)], dtype=np.int64)
+    return np.asarray(order[:count], dtype=np.int64)
 
 
 @register_strategy(
@@ -20,7 +20,7 @@ def herding_selector(dataset, rate: float, strategy, exp_id: int) -> np.ndarray:
     effects=("memory",),
 )
 def herding_replay(base: Base, *, rate: float = 0.05) -> Naive:
-    return Naive(**base.kwargs(MixReplayPlugin(FractionBuffer(rate, herding_selector))))
+    return Naive(**base.kwargs(memory_for(base, rate, herding_selector)))
 
 
 herding_replay.check = lambda rate: out_of_range("rate", rate, 0, 1, lo_open=True)

@@ -2,7 +2,7 @@ from avalanche.training import Naive
 
 from dqcl.core.validation import out_of_range
 from dqcl.train import Base, register_strategy
-from dqcl.train.replay import FractionBuffer, MixReplayPlugin, random_selector
+from dqcl.train.replay import memory_for, random_selector
 
 
 @register_strategy(
@@ -12,8 +12,7 @@ from dqcl.train.replay import FractionBuffer, MixReplayPlugin, random_selector
     effects=("memory",),
 )
 def replay(base: Base, *, rate: float = 0.05) -> Naive:
-    memory = FractionBuffer(rate, random_selector(base.seed))
-    return Naive(**base.kwargs(MixReplayPlugin(memory)))
+    return Naive(**base.kwargs(memory_for(base, rate, random_selector(base.seed))))
 
 
 replay.check = lambda rate: out_of_range("rate", rate, 0, 1, lo_open=True)

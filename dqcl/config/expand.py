@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ..core.provenance import content_hash, domain_manifest
-from .schema import RunConfig, Spec, StrategySpec, Subset
+from .schema import MemorySpec, RunConfig, Spec, StrategySpec, Subset
 
-__all__ = ["expand", "run_key"]
+__all__ = ["expand", "run_key", "budgets_of"]
 
 
 def run_key(d: dict[str, Any]) -> str:
@@ -20,7 +20,8 @@ def run_key(d: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=list).encode()).hexdigest()[:24]
 
 
-def _run(spec: Spec, strategy: StrategySpec, order: tuple[str, ...], seed: int, subset: Subset | None = None) -> RunConfig:
+def _run(spec: Spec, strategy: StrategySpec, order: tuple[str, ...], seed: int, subset: Subset | None = None,
+         memory: MemorySpec = MemorySpec()) -> RunConfig:
     cfg = RunConfig(
         study=spec.name,
         strategy=strategy,
@@ -38,15 +39,28 @@ def _run(spec: Spec, strategy: StrategySpec, order: tuple[str, ...], seed: int, 
         + ((("model.init", "file:" + content_hash(Path(spec.model.init))[:24]),) if spec.model.init else ()),
         output=spec.output,
         log=spec.log,
+        memory=memory,
     )
     return RunConfig(**{**cfg.__dict__, "key": run_key(cfg.to_dict())})
+
+
+def budgets_of(spec: Spec, strategy: StrategySpec) -> tuple[MemorySpec, ...]:
+    """The memory budgets a strategy runs at: each of the spec's for a strategy that keeps a bounded
+    memory; for the others one run, whose result no budget changes (only matched compute, which
+    trains on full batches only, is kept in their config)."""
+    from .strategies import strategy_entry
+
+    if getattr(strategy_entry(strategy.name).factory, "memory", None) in (None, "all"):
+        return (MemorySpec(compute=spec.memory[0].compute),)
+    return spec.memory
 
 
 def expand(spec: Spec) -> list[RunConfig]:
     """One run per ordering x strategy x seed (or per selector x rate x seed for a redundancy study)."""
     r = spec.redundancy
     if r is None:
-        return [_run(spec, strat, order, seed) for order in spec.orderings for strat in spec.strategies.values() for seed in spec.seeds]
+        return [_run(spec, strat, order, seed, memory=memory) for order in spec.orderings for strat in spec.strategies.values()
+                for memory in budgets_of(spec, strat) for seed in spec.seeds]
     runs = []
     for rate in r.rates:
         # at rate 1 every selector keeps everything: one run, labelled 'all'

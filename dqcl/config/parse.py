@@ -16,14 +16,33 @@ from pathlib import Path
 from typing import Any
 
 from ..core.text import name_problem, quoted
-from ..core.validation import confine_write, did_you_mean, env_number, out_of_range, resolve_inside, type_ok, unknown_key
+from ..core.validation import (
+    confine_write,
+    did_you_mean,
+    env_number,
+    out_of_range,
+    resolve_inside,
+    type_ok,
+    unknown_key,
+)
+from ..cpnet.model import NORMS
 from ..data.domains import DOMAINS
 from ..dq.embedders import EMBEDDERS
 from ..dq.selectors import SELECTORS
-from ..cpnet.model import NORMS
 from ..errors import RegistryError, SpecError
 from .schema import (
-    PER_SEED, DataSpec, DomainSpec, EvalSpec, LogSpec, ModelSpec, OutputSpec, RedundancySpec, Spec, StrategySpec, TrainSpec,
+    PER_SEED,
+    DataSpec,
+    DomainSpec,
+    EvalSpec,
+    LogSpec,
+    MemorySpec,
+    ModelSpec,
+    OutputSpec,
+    RedundancySpec,
+    Spec,
+    StrategySpec,
+    TrainSpec,
     default_spec_path,
 )
 from .strategies import resolve_params
@@ -33,7 +52,7 @@ __all__ = ["load_spec", "parse_spec", "with_overrides", "with_skip_bad", "NAMED_
 
 _STUDY_KEYS = {"name", "seeds", "orderings", "data_seed", "device"}
 SEED_MAX = 2**32 - 1
-_TOP_KEYS = {"study", "data", "model", "train", "eval", "domains", "strategies", "redundancy", "output", "log"}
+_TOP_KEYS = {"study", "data", "model", "train", "eval", "domains", "strategies", "redundancy", "output", "log", "memory"}
 SAVE_WEIGHTS = ("none", "final", "all")
 
 
@@ -192,12 +211,57 @@ def _orderings(value: Any, domains: dict[str, DomainSpec], source: str) -> list[
     return [list(o) for o in dict.fromkeys(tuple(o) for o in out)]
 
 
+def _memory(table: Any, where: str, train: TrainSpec, strategies: dict[str, StrategySpec]) -> tuple[MemorySpec, ...]:
+    """The budgets of a ``[memory]`` table: one per size (or rate) when it lists several."""
+    from ..train.rehearsal import COMPUTE, PROTOCOLS
+    from .strategies import strategy_entry
+
+    if not isinstance(table, dict):
+        raise SpecError(f"{where}: expected a table")
+    sweep = {k: table[k] for k in ("size", "rate") if isinstance(table.get(k), list)}
+    if len(sweep) > 1:
+        raise SpecError(f"{where}: give a list for size or for rate, not both")
+    key, values = next(iter(sweep.items()), (None, [None]))
+    if key is not None and (not values or len(set(map(repr, values))) != len(values)):
+        raise SpecError(f"{where}.{key}: a list of budgets must be non-empty and repeat none, got {quoted(repr(values))}")
+    budgets = []
+    for value in values:
+        one = _section(MemorySpec, {**table, **({key: value} if key else {})}, where)
+        if one.size > 0 and one.rate > 0:
+            raise SpecError(f"{where}: give size (patches in all) or rate (a fraction of each earlier domain), not both")
+        if one.size == 0 and one.rate == 0:
+            raise SpecError(f"{where}: a [memory] table needs size (patches in all) or rate (a fraction of each earlier domain)")
+        if one.rate > 1:
+            raise SpecError(f"{where}.rate: must be in (0, 1], got {one.rate:g}")
+        if one.protocol not in PROTOCOLS:
+            raise SpecError(f"{where}.protocol: must be one of {', '.join(PROTOCOLS)}, got {quoted(repr(one.protocol))}")
+        if one.compute not in COMPUTE:
+            raise SpecError(f"{where}.compute: must be one of {', '.join(COMPUTE)}, got {quoted(repr(one.compute))}")
+        per_step = one.replay_batch or train.batch_size
+        if one.compute == "matched" and per_step >= train.batch_size:
+            raise SpecError(f"{where}.replay_batch: with compute = \"matched\" the memory samples take part of the batch, so "
+                            f"they must be fewer than train.batch_size ({train.batch_size}); got {per_step}"
+                            + ("" if one.replay_batch else " (0 means the batch size)"))
+        budgets.append(one)
+    for label, st in strategies.items():
+        factory = strategy_entry(st.name).factory
+        if getattr(factory, "memory", None) in (None, "all"):
+            continue
+        if budgets[0].protocol not in factory.protocols:
+            raise SpecError(f"{where}.protocol: strategy '{label}' ({st.name}) replays by {' or '.join(factory.protocols)} "
+                            f"only; this table asks for {budgets[0].protocol!r}")
+        if factory.memory == "size" and any(b.rate > 0 for b in budgets):
+            raise SpecError(f"{where}.rate: strategy '{label}' ({st.name}) keeps a fixed number of patches; give [memory] size")
+    return tuple(budgets)
+
+
 def _check_run_count(spec: Spec) -> None:
     """Refuse a study of more runs than `_max_runs`, with the count, before any run is built."""
     r = spec.redundancy
     if r is None:
-        count = len(spec.orderings) * len(spec.strategies) * len(spec.seeds)
+        count = len(spec.orderings) * len(spec.strategies) * len(spec.seeds) * len(spec.memory)
         what = f"{len(spec.orderings):,} orderings x {len(spec.strategies):,} strategies x {len(spec.seeds):,} seeds"
+        what += f" x {len(spec.memory)} memory budgets" if len(spec.memory) > 1 else ""
     else:
         count = sum(1 if rate >= 1.0 else len(r.selectors) for rate in r.rates) * len(spec.seeds)
         what = f"{len(r.rates)} rates x {len(r.selectors)} selectors x {len(spec.seeds):,} seeds"
@@ -273,6 +337,12 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
         _check_name(label, f"{source}: [strategies]", "the strategy label")
     strategies = {label: _strategy(label, t, f"{source}: strategies.{label}") for label, t in strat_table.items()}
 
+    train = _section(TrainSpec, raw.get("train", {}), f"{source}: train")
+    memory = (MemorySpec(),)
+    if "memory" in raw:
+        if redundancy is not None:
+            raise SpecError(f"{source}: [memory] is for continual studies; a redundancy study keeps no memory")
+        memory = _memory(raw["memory"], f"{source}: memory", train, strategies)
     spec = Spec(
         name=str(name),
         seeds=tuple(seeds),
@@ -281,7 +351,7 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
         strategies=strategies,
         data=_section(DataSpec, raw.get("data", {}), f"{source}: data"),
         model=_section(ModelSpec, raw.get("model", {}), f"{source}: model"),
-        train=_section(TrainSpec, raw.get("train", {}), f"{source}: train"),
+        train=train,
         eval=_section(EvalSpec, raw.get("eval", {}), f"{source}: eval"),
         output=_section(OutputSpec, raw.get("output", {}), f"{source}: output"),
         log=_section(LogSpec, raw.get("log", {}), f"{source}: log"),
@@ -289,6 +359,7 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
         device=device,
         source=source,
         redundancy=redundancy,
+        memory=memory,
     )
     _check_run_count(spec)
     if spec.data.patch_size % 8:

@@ -15,7 +15,7 @@ from ..core.version import __version__
 from ..cpnet.masks import MaskSettings
 
 __all__ = [
-    "DataSpec", "ModelSpec", "TrainSpec", "EvalSpec", "DomainSpec", "StrategySpec", "RedundancySpec", "Subset",
+    "DataSpec", "ModelSpec", "TrainSpec", "EvalSpec", "MemorySpec", "DomainSpec", "StrategySpec", "RedundancySpec", "Subset",
     "OutputSpec", "LogSpec",
     "PER_SEED", "Spec", "RunConfig", "shipped_spec", "default_spec_path",
 ]
@@ -60,6 +60,23 @@ class EvalSpec(MaskSettings):
     niter, min_size, max_size_fraction) and the scoring batch size."""
 
     batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class MemorySpec:
+    """The memory budget every rehearsal strategy obeys (`dqcl.train.rehearsal.Budget`). No ``[memory]``
+    table: each strategy keeps what its own parameters say, as dqcl 0.3 did. ``size`` or ``rate``
+    may be a list in a spec: the study then runs every rehearsal strategy at each budget."""
+
+    size: int = 0  # patches held in all, over every earlier domain
+    rate: float = 0.0  # or: this fraction of each earlier domain (turned into a count per domain, stored with the run)
+    protocol: str = "mix"  # "mix": memory joins the training set (the paper); "batch": replay_batch memory samples every step (ER)
+    replay_batch: int = 0  # memory samples per step under "batch" (and DER++'s, A-GEM's, GEM's memory passes); 0: train.batch_size
+    compute: str = "appended"  # "appended": memory samples come on top of a full batch; "matched": they replace part of it
+
+    @property
+    def given(self) -> bool:
+        return self != MemorySpec()
 
 
 @dataclass(frozen=True)
@@ -139,6 +156,7 @@ class Spec:
     redundancy: RedundancySpec | None = None
     output: OutputSpec = OutputSpec()
     log: LogSpec = LogSpec()
+    memory: tuple[MemorySpec, ...] = (MemorySpec(),)  # one budget per entry (a sweep); MemorySpec(): none
 
     def run_data_seed(self, seed: int) -> int:
         """The data seed of the run with seed ``seed``: ``seed`` itself under PER_SEED, else the study's."""
@@ -165,6 +183,7 @@ class RunConfig:
     data_manifests: tuple[tuple[str, str], ...] = ()  # (domain, manifest hash), see dqcl.core.provenance; and ("model.init", its hash)
     output: OutputSpec = OutputSpec()
     log: LogSpec = LogSpec()
+    memory: MemorySpec = MemorySpec()  # the run's budget; MemorySpec() for strategies without one
     key: str = field(default="", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -178,6 +197,8 @@ class RunConfig:
             d.pop(name)
         if d["subset"] is None:
             d.pop("subset")  # keeps the keys of continual runs as they were
+        if not self.memory.given:
+            d.pop("memory")  # no budget: the keys of runs stored before budgets existed
         d["data"].pop("cache_dir")  # where the cache lives does not change a result
         if d["model"].get("init"):  # the file's content hash is in data_manifests; where it lies does not count
             d["model"]["init"] = "file"

@@ -31,7 +31,7 @@ from ..core.validation import out_of_range, type_ok, unknown_key
 from ..errors import SpecError
 
 __all__ = [
-    "STRATEGIES", "EFFECTS", "register_strategy", "list_strategies", "strategy_entry", "resolve_params",
+    "STRATEGIES", "EFFECTS", "MEMORY_KINDS", "register_strategy", "list_strategies", "strategy_entry", "resolve_params",
     "load_strategies", "load_plugin", "forget_plugins", "loaded_plugins",
 ]
 
@@ -43,20 +43,36 @@ EFFECTS = {
 }
 
 
+# how a strategy with the memory effect takes the spec's [memory] budget
+MEMORY_KINDS = {
+    "budget": "keeps at most [memory] size patches in all, or [memory] rate of each earlier domain",
+    "size": "keeps a fixed number of patches ([memory] size; a rate is refused: a reservoir has no domains to take a fraction of)",
+    "all": "keeps every patch of every earlier domain (full replay): outside any budget, shown as 'all'",
+}
+
+
 def register_strategy(
-    name: str, *, description: str, reference: str = "", effects: tuple[str, ...] = ()
+    name: str, *, description: str, reference: str = "", effects: tuple[str, ...] = (),
+    memory: str = "budget", protocols: tuple[str, ...] = ("mix", "batch"),
 ) -> Callable[[Callable], Callable]:
     """Register a strategy factory under ``name``.
 
     ``effects`` says how the strategy changes training from the second domain on (a subset of
     `EFFECTS`); the contract suite (`dqcl.checks`) checks that each declared effect happens.
+    A strategy with the ``memory`` effect reads the run's budget from ``base.memory`` and obeys
+    it as ``memory`` says (`MEMORY_KINDS`; checked by the contract suite), under the replay
+    protocols it lists (a spec asking for another is refused where it is read).
     """
     unknown = set(effects) - set(EFFECTS)
     if unknown:
         raise SpecError(f"strategy '{name}': unknown effect(s) {sorted(unknown)}; known: {', '.join(EFFECTS)}")
+    if memory not in MEMORY_KINDS:
+        raise SpecError(f"strategy '{name}': unknown memory kind '{memory}'; known: {', '.join(MEMORY_KINDS)}")
 
     def decorate(factory: Callable) -> Callable:
         factory.effects = tuple(effects)
+        factory.memory = memory if "memory" in effects else None
+        factory.protocols = tuple(protocols)
         return STRATEGIES.register(name, description=description, reference=reference)(factory)
 
     return decorate

@@ -9,7 +9,7 @@ from avalanche.core import SupervisedPlugin
 
 from ..cpnet.model import dihedral
 
-__all__ = ["Augment", "Warmup", "ImageCount", "StepBudget", "OptimizerReset"]
+__all__ = ["Augment", "Warmup", "ImageCount", "StepBudget", "OptimizerReset", "ComputeCount"]
 
 
 class Augment(SupervisedPlugin):
@@ -103,3 +103,69 @@ class OptimizerReset(SupervisedPlugin):
 
     def before_training_exp(self, strategy, **kwargs) -> None:
         strategy.optimizer.state.clear()
+
+
+class ComputeCount(SupervisedPlugin):
+    """Counts what training costs: samples forwarded, samples backpropagated, optimiser steps.
+
+    A forward pre-hook on the network counts every batch it is given while the strategy
+    trains (scoring is not counted); a batch forwarded with gradients on counts as
+    backpropagated. Samples inside a step (from the loader's batch to the optimiser step:
+    replayed memory, DER++'s memory outputs, A-GEM's and GEM's reference passes) are told
+    apart from passes between steps (EWC's Fisher, MAS's and SI's importances, DQ's and
+    herding's selection); a teacher network copied from this one (LwF) keeps the hook and is
+    counted too. ``per_step`` gives the fewest and most samples backpropagated in one step.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tally = {"steps": 0, "forward": 0, "backward": 0, "step_forward": 0, "step_backward": 0,
+                      "per_step": [0, 0]}
+        self._active = False
+        self._in_step = False
+        self._step_backward = 0
+        self._hooked: set[int] = set()
+
+    checkpoint_transient = ("_hooked",)
+
+    def hook(self, model: torch.nn.Module) -> None:
+        """Count ``model``'s forward passes (once per model: a resumed run hooks its network again)."""
+        if id(model) in self._hooked:
+            return
+        self._hooked.add(id(model))
+        counter = self
+
+        def seen(module, args) -> None:  # a plain function: a deep copy of the network shares it
+            if not counter._active or not args or not torch.is_tensor(args[0]):
+                return
+            n, grad = int(args[0].shape[0]), torch.is_grad_enabled()
+            counter.tally["forward"] += n
+            counter.tally["backward"] += n if grad else 0
+            if counter._in_step:
+                counter.tally["step_forward"] += n
+                counter._step_backward += n if grad else 0
+
+        model.register_forward_pre_hook(seen)
+
+    def before_training(self, strategy, **kwargs) -> None:
+        self.hook(strategy.model)
+        self._active = True
+
+    def after_training(self, strategy, **kwargs) -> None:
+        self._active = False
+
+    def before_training_iteration(self, strategy, **kwargs) -> None:
+        self._in_step, self._step_backward = True, 0
+
+    def after_training_iteration(self, strategy, **kwargs) -> None:
+        t = self.tally
+        t["steps"] += 1
+        t["step_backward"] += self._step_backward
+        lo, hi = t["per_step"]
+        t["per_step"] = [self._step_backward if t["steps"] == 1 else min(lo, self._step_backward), max(hi, self._step_backward)]
+        self._in_step = False
+
+    def result(self) -> dict[str, float | int | list[int]]:
+        t = dict(self.tally)
+        t["samples_per_step"] = round(t["step_backward"] / t["steps"], 3) if t["steps"] else 0.0
+        return t

@@ -1,111 +1,95 @@
-"""Replay memories as Avalanche storage policies, and the plugin that replays them.
+"""Replay memories as Avalanche storage policies: which patches of an experience a memory keeps.
 
-`FractionBuffer` keeps a fixed fraction of every experience it has seen, chosen by a
-selector: random (`random_selector`) or dataset quantization on an embedding of the
-experience's patches (`dq_selector`, `DQBuffer`). `MixReplayPlugin` adds the
-memory to the next experience's training set, so the share of replayed samples in each
-batch equals the memory's share of the data, as in the paper's protocol. (Avalanche's own
-`ReplayPlugin` draws a full extra memory minibatch every step whatever the memory's size,
-which replays a 1 % memory as often as a 100 % one.)
+A selector picks ``count`` patches of an experience: at random (`random_selector`) or by
+dataset quantization on an embedding of the experience's patches (`dq_selector`). The storage
+policy (`dqcl.train.rehearsal.BalancedBuffer`) asks for as many as the run's memory budget
+allows and `dqcl.train.rehearsal.ReplayPlugin` replays them; `memory_for` builds the two from
+a strategy's ``base``. (Avalanche's own `ReplayPlugin` draws a full extra memory minibatch every
+step whatever the memory's size; dqcl's protocol ``"mix"`` replays a 1 % memory as 1 % of the data.)
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
-from avalanche.core import SupervisedPlugin
-from avalanche.training.storage_policy import ExemplarsBuffer
 
 from ..data.streams import dataset_tensors
 from ..dq.embedders import embed, embed_options
 from ..dq.selectors import capped_bins, select
+from .rehearsal import BalancedBuffer, Budget, ReplayPlugin, Selector, keep_count
 
-__all__ = ["Selector", "random_selector", "dq_selector", "FractionBuffer", "DQBuffer", "MixReplayPlugin", "keep_count"]
-
-# (dataset, rate, strategy, experience id) -> indices into the dataset
-Selector = Callable[[object, float, object, int], np.ndarray]
-
-
-def keep_count(n: int, rate: float) -> int:
-    """How many of n samples a memory at ``rate`` keeps: max(1, int(n * rate)), as the paper's code does."""
-    return min(n, max(1, int(n * rate)))
+__all__ = ["Selector", "random_selector", "dq_selector", "FractionBuffer", "DQBuffer", "keep_count", "memory_for",
+           "exact_count"]
 
 
 def random_selector(seed: int) -> Selector:
-    def select(dataset, rate: float, strategy, exp_id: int) -> np.ndarray:
+    def pick(dataset, count: int, strategy, exp_id: int) -> np.ndarray:
         rng = np.random.default_rng([seed, exp_id])
-        return rng.choice(len(dataset), size=keep_count(len(dataset), rate), replace=False)
-
-    return select
-
-
-def dq_selector(
-    variant: str = "mmv", bins: int = 10, embedder: str = "style", seed: int = 0,
-    cache_dir: Path | None = None, embedder_weights: str = "",
-) -> Selector:
-    """Embed an experience's patches, then pick a coreset of it with `dqcl.dq.selectors.select`.
-
-    With ``embedder="style"`` the features are the style vectors of the network as it is
-    after training on that experience (the strategy's model).
-    """
-
-    def pick(dataset, rate: float, strategy, exp_id: int) -> np.ndarray:
-        x, y = dataset_tensors(dataset)
-        images, labels = x.numpy(), y[:, 0].numpy().astype(np.int32)
-        opts = embed_options(embedder, embedder_weights, strategy.model if embedder == "style" else None)
-        feats = embed(embedder, images, labels, cache_dir=cache_dir, **opts)
-        return select(feats, rate, capped_bins(bins, len(feats), rate), variant, seed=seed + exp_id)
+        return rng.choice(len(dataset), size=count, replace=False)
 
     return pick
 
 
-class FractionBuffer(ExemplarsBuffer):
+def exact_count(idx: np.ndarray, n: int, count: int, seed: int) -> np.ndarray:
+    """``idx`` made exactly ``count`` long: DQ keeps a whole number of patches per bin, so its coreset
+    at rate count / n can fall short of ``count`` (or pass it); the shortfall is drawn at random from
+    the rest, and an excess is dropped at random (both seeded). The result is in random keep order."""
+    rng = np.random.default_rng([seed, 3])
+    idx = rng.permutation(np.unique(idx))
+    if len(idx) >= count:
+        return idx[:count]
+    rest = np.setdiff1d(np.arange(n), idx)
+    return np.concatenate([idx, rng.choice(rest, size=count - len(idx), replace=False)])
+
+
+def dq_selector(
+    variant: str = "mmv", bins: int = 10, embedder: str = "style", seed: int = 0,
+    cache_dir: Path | None = None, embedder_weights: str = "", rate: float | None = None,
+) -> Selector:
+    """Embed an experience's patches, then pick a coreset of it with `dqcl.dq.selectors.select`.
+
+    With ``embedder="style"`` the features are the style vectors of the network as it is
+    after training on that experience (the strategy's model). With ``rate`` (a memory with no
+    budget, dqcl 0.3's behaviour) the coreset is DQ's at that rate, whatever its size; without,
+    it is exactly the count asked for (`exact_count`).
+    """
+
+    def pick(dataset, count: int, strategy, exp_id: int) -> np.ndarray:
+        x, y = dataset_tensors(dataset)
+        images, labels = x.numpy(), y[:, 0].numpy().astype(np.int32)
+        opts = embed_options(embedder, embedder_weights, strategy.model if embedder == "style" else None)
+        feats = embed(embedder, images, labels, cache_dir=cache_dir, **opts)
+        n = len(feats)
+        r = rate if rate is not None else min(1.0, count / n)
+        idx = select(feats, r, capped_bins(bins, n, r), variant, seed=seed + exp_id)
+        return idx if rate is not None else exact_count(idx, n, count, seed + exp_id)
+
+    return pick
+
+
+class FractionBuffer(BalancedBuffer):
     """Keeps ``rate`` of each experience's samples (picked by ``select``) beside what it kept before.
 
-    The memory grows with the stream (``max_size`` follows it): a fraction of every past
-    domain is the paper's protocol, not a fixed budget shared between domains.
+    The memory grows with the stream: a fraction of every past domain is the paper's protocol,
+    not a fixed budget shared between domains (a spec's ``[memory] size`` gives one).
     """
 
     def __init__(self, rate: float, select: Selector) -> None:
-        super().__init__(max_size=0)
+        super().__init__(Budget(rate=rate), select)
         self.rate = rate
-        self.select = select
-        self.kept: list[np.ndarray] = []  # indices kept of each experience, in order
-
-    def post_adapt(self, agent_state, exp) -> None:
-        data = exp.dataset
-        idx = np.unique(np.asarray(self.select(data, self.rate, agent_state, exp.current_experience), dtype=np.int64))
-        k = len(idx)
-        self.kept.append(idx)
-        self.buffer = self.buffer.concat(data.subset(idx.tolist())) if len(self.buffer) else data.subset(idx.tolist())
-        self.max_size += k
-
-    def resize(self, strategy, new_size: int) -> None:
-        self.max_size = new_size
-        if len(self.buffer) > new_size:
-            self.buffer = self.buffer.subset(list(range(new_size)))
 
 
 class DQBuffer(FractionBuffer):
-    """DQ replay's storage policy: a `FractionBuffer` whose selector is dataset quantization."""
+    """DQ replay's storage policy at a rate: a `FractionBuffer` whose selector is dataset quantization."""
 
     def __init__(self, rate: float, variant: str = "mmv", bins: int = 10, embedder: str = "style", seed: int = 0,
                  cache_dir: Path | None = None, embedder_weights: str = "") -> None:
-        super().__init__(rate, dq_selector(variant, bins, embedder, seed, cache_dir, embedder_weights))
+        super().__init__(rate, dq_selector(variant, bins, embedder, seed, cache_dir, embedder_weights, rate=rate))
 
 
-class MixReplayPlugin(SupervisedPlugin):
-    """Avalanche plugin: train each experience on its data plus the storage policy's buffer."""
-
-    def __init__(self, storage_policy: ExemplarsBuffer) -> None:
-        super().__init__()
-        self.storage_policy = storage_policy
-
-    def after_train_dataset_adaptation(self, strategy, **kwargs) -> None:
-        if len(self.storage_policy.buffer):
-            strategy.adapted_dataset = strategy.adapted_dataset.concat(self.storage_policy.buffer)
-
-    def after_training_exp(self, strategy, **kwargs) -> None:
-        self.storage_policy.post_adapt(strategy, strategy.experience)
+def memory_for(base, rate: float, select: Selector) -> ReplayPlugin:
+    """The replay plugin of a selector-based strategy: the run's memory budget if the spec gives one,
+    else the strategy's own ``rate`` of each earlier domain, mixed into the training set."""
+    budget = base.memory or Budget(rate=rate, batch_size=base.train_mb_size)
+    return ReplayPlugin(budget, BalancedBuffer(budget, select), seed=base.seed)

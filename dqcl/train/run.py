@@ -11,6 +11,7 @@ import math
 import os
 import random
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,10 +19,17 @@ import numpy as np
 import torch
 
 from ..config.schema import DomainSpec, RunConfig, Subset
-from ..core.text import one_line, safe_stem
 from ..core.provenance import versions
-from ..cpnet.model import CellposeNet, cellpose_loss, load_init, norm_buffers, save_cellpose
+from ..core.text import one_line, safe_stem
+from ..cpnet.model import (
+    CellposeNet,
+    cellpose_loss,
+    load_init,
+    norm_buffers,
+    save_cellpose,
+)
 from ..data.prepared import DOMAIN_CACHE
+from ..data.record import data_record
 from ..data.streams import PatchData, make_benchmark
 from ..dq.embedders import embed, embed_options
 from ..dq.selectors import capped_bins, select
@@ -31,10 +39,18 @@ from ..evaluation.scores import SegmentationScores, make_evaluator
 from . import checkpoint as ckpt
 from .curve import TrainingCurve, make_loggers, write_panel
 from .fast import FastPath, fast_enabled
-from .plugins import Augment, ImageCount, OptimizerReset, StepBudget, Warmup
+from .plugins import (
+    Augment,
+    ComputeCount,
+    ImageCount,
+    OptimizerReset,
+    StepBudget,
+    Warmup,
+)
+from .rehearsal import Budget, held_by
 from .strategy import Base, build_strategy
 
-__all__ = ["resolve_device", "prepare_domain", "run_one"]
+__all__ = ["resolve_device", "prepare_domain", "run_one", "budget_of"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -142,24 +158,54 @@ def _artifact(write: Callable[[], str], errors: list[str], step: Callable[[str],
         return []
 
 
-def run_one(
-    cfg: RunConfig, on_step: Callable[[str], None] | None = None, checkpoint: Path | None = None,
-    probes: tuple = (), artifacts: Path | None = None, on_epoch: Callable[[dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
-    """Train and score one run; returns the result stored for it.
+@dataclass
+class _Run:
+    """One run between its phases: what was prepared and built, and what training has produced so far."""
 
-    With ``checkpoint`` (a file path), the run's state is saved there after every experience
-    but the last, and a run that finds a checkpoint of its own key there resumes after the
-    experience it holds instead of starting over. ``probes`` are Avalanche plugins added after
-    all others (the contract checks watch a run through them). ``artifacts`` is the folder for
-    what the spec's ``[output]`` and ``[log]`` tables ask for (saved networks, the prediction
-    panel, logger files); ``on_epoch`` gets each row of the training curve as it is made.
-    """
-    from avalanche.training import JointTraining
+    cfg: RunConfig
+    step: Callable[[str], None]
+    device: torch.device
+    prepared: list[tuple[PatchData, PatchData]]
+    epochs: int
+    subset_info: dict[str, Any] | None
+    t_start: float
+    t_prepared: float
+    peak: dict[str, float] = field(default_factory=dict)
+    # built
+    bm: Any = None
+    model: Any = None
+    strategy: Any = None
+    scores: Any = None
+    counter: Any = None
+    curve: Any = None
+    budget: Any = None
+    compute: Any = None
+    joint: bool = False
+    loader: dict[str, Any] = field(default_factory=dict)
+    # produced
+    start: int = 0
+    baseline: dict[str, list[float]] | None = None
+    train_s: list[float] = field(default_factory=list)
+    eval_s: list[float] = field(default_factory=list)
+    R: dict[str, list[list[float]]] = field(default_factory=lambda: {m: [] for m in METRICS})
+    states: list[dict[str, torch.Tensor]] = field(default_factory=list)  # the network after each experience
+    panel: dict[int, dict[int, list]] = field(default_factory=dict)  # the panel's predicted masks after each experience
+    saved_files: list[str] = field(default_factory=list)
+    artifact_errors: list[str] = field(default_factory=list)  # files asked for that could not be written
+    memory_held: list[int | None] = field(default_factory=list)  # patches of earlier domains held after each experience
 
-    step = on_step or (lambda msg: None)
+    @property
+    def n(self) -> int:
+        return len(self.prepared)
+
+    @property
+    def phases(self) -> list:
+        return [self.bm.train_stream] if self.joint else list(self.bm.train_stream)
+
+
+def _prepare(cfg: RunConfig, step: Callable[[str], None]) -> _Run:
+    """Seed every generator, prepare the domains' patches and, for a redundancy run, its subset."""
     t_start = time.perf_counter()
-    device_peak: dict[str, float] = {}
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -179,10 +225,23 @@ def run_one(
         # the same number of optimiser steps whatever the subset's size
         epochs = max(1, math.ceil(cfg.subset.steps * cfg.train.batch_size / len(idx)))
         subset_info = {"indices": idx.tolist(), "size": int(len(idx)), "available": len(train), "epochs": epochs}
-    t_prepared = time.perf_counter()
-    bm = make_benchmark([p[0] for p in prepared], [p[1] for p in prepared])
-    n = len(prepared)
+    return _Run(cfg, step, device, prepared, epochs, subset_info, t_start, time.perf_counter())
 
+
+def budget_of(cfg: RunConfig) -> Budget | None:
+    """The run's memory budget (None: the spec has no [memory] table, or the strategy keeps no bounded memory)."""
+    m = cfg.memory
+    if m.size <= 0 and m.rate <= 0:
+        return None
+    return Budget(m.size, m.rate, m.protocol, m.replay_batch, m.compute, cfg.train.batch_size)
+
+
+def _build(run: _Run, probes: tuple, artifacts: Path | None, on_epoch: Callable | None) -> None:
+    """The Avalanche benchmark, the network, its optimiser, dqcl's plugins and the strategy."""
+    from avalanche.training import JointTraining
+
+    cfg = run.cfg
+    run.bm = make_benchmark([p[0] for p in run.prepared], [p[1] for p in run.prepared])
     model = CellposeNet(cfg.model.widths, norm=cfg.model.norm, diameter=cfg.data.diameter)
     if cfg.model.init:
         load_init(model, cfg.model.init)  # checked in preflight: a mismatch never gets this far
@@ -190,18 +249,20 @@ def run_one(
         model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay
     )
     out = cfg.output
-    scores = SegmentationScores(cfg.eval, keep=out.panel_patches if out.panels and artifacts else 0)
-    counter = ImageCount()
-    curve = TrainingCurve(on_epoch)
-    budget = StepBudget(cfg.train.steps) if cfg.train.steps > 0 and cfg.subset is None else None
-    plugins: list = [counter, Warmup(cfg.train.warmup_epochs, cfg.train.warmup_steps)]
-    plugins += [budget] if budget else []
+    run.scores = SegmentationScores(cfg.eval, keep=out.panel_patches if out.panels and artifacts else 0)
+    run.counter = ImageCount()
+    run.compute = ComputeCount()
+    run.curve = TrainingCurve(on_epoch)
+    run.budget = StepBudget(cfg.train.steps) if cfg.train.steps > 0 and cfg.subset is None else None
+    # ComputeCount first: its step begins before any other plugin's memory pass
+    plugins: list = [run.compute, run.counter, Warmup(cfg.train.warmup_epochs, cfg.train.warmup_steps)]
+    plugins += [run.budget] if run.budget else []
     plugins += [OptimizerReset()] if cfg.train.reset_optimizer else []
     plugins += [Augment(cfg.seed)] if cfg.train.augment else []
-    plugins.append(curve)
-    fast = fast_enabled(cfg.train.fast, device)
+    plugins.append(run.curve)
+    fast = fast_enabled(cfg.train.fast, run.device)
     if fast:
-        plugins.append(FastPath(device))  # after Augment: batches are turned, then laid out channels-last
+        plugins.append(FastPath(run.device))  # after Augment: batches are turned, then laid out channels-last
     if cfg.train.compile:
         model.compile()  # in place: parameter names (checkpoints, EWC importances) stay as they are
     base = Base(
@@ -209,137 +270,201 @@ def run_one(
         optimizer=optimizer,
         criterion=cellpose_loss,
         train_mb_size=cfg.train.batch_size,
-        train_epochs=epochs,
+        train_epochs=run.epochs,
         eval_mb_size=cfg.eval.batch_size,
-        device=device,
-        evaluator=make_evaluator(scores, make_loggers(cfg.log, artifacts, cfg.key) if artifacts else ()),
+        device=run.device,
+        evaluator=make_evaluator(run.scores, make_loggers(cfg.log, artifacts, cfg.key) if artifacts else ()),
         seed=cfg.seed,
         plugins=plugins,
+        memory=budget_of(cfg),
     )
-    strategy = build_strategy(cfg.strategy.name, base, cfg.strategy.params)
-    strategy.plugins.extend(probes)  # last: they see what every other plugin did
-    joint = isinstance(strategy, JointTraining)
-    if budget and joint:
-        budget.steps = cfg.train.steps * n  # joint training gets the steps every experience would have had
+    run.model = model
+    run.strategy = build_strategy(cfg.strategy.name, base, cfg.strategy.params)
+    run.strategy.plugins.extend(probes)  # last: they see what every other plugin did
+    run.joint = isinstance(run.strategy, JointTraining)
+    if run.budget and run.joint:
+        run.budget.steps = cfg.train.steps * run.n  # joint training gets the steps every experience would have had
+    # compute matched: every step's batch is full (a short last batch would train on fewer samples)
+    run.loader = {"num_workers": cfg.train.loader_workers, "pin_memory": fast and run.device.type == "cuda",
+                  "persistent_workers": cfg.train.loader_workers > 0,
+                  **({"drop_last": True} if cfg.memory.compute == "matched" else {})}
 
-    loader = {"num_workers": cfg.train.loader_workers, "pin_memory": fast and device.type == "cuda",
-              "persistent_workers": cfg.train.loader_workers > 0}
-    train_s, eval_s = [], []
-    R: dict[str, list[list[float]]] = {m: [] for m in METRICS}
-    phases = [bm.train_stream] if joint else list(bm.train_stream)
-    states: list[dict[str, torch.Tensor]] = []  # the network (weights and statistics) after each experience
-    panel: dict[int, dict[int, list]] = {}  # predicted masks of the panel's patches, after each experience
-    saved_files: list[str] = []
-    artifact_errors: list[str] = []  # files asked for that could not be written: reported, the run is kept
-    start = 0
-    if checkpoint is not None and Path(checkpoint).is_file():
-        try:
-            saved = ckpt.load(checkpoint)  # weights only: a planted pickle is refused, never run
-            if saved.get("key") == cfg.key and 0 < saved.get("done", 0) < len(phases):
-                ckpt.restore_strategy(strategy, saved["state"])
-                start, R, baseline = saved["done"], saved["R"], saved["baseline"]
-                train_s, eval_s, counter.images = saved["train_s"], saved["eval_s"], saved["images"]
-                states = saved.get("states", [])
-                panel = {int(i): {int(j): [m.numpy() for m in ms] for j, ms in row.items()}
-                         for i, row in saved.get("panel", {}).items()}
-                saved_files = saved.get("saved_files", [])
-                if budget:
-                    budget.steps_done = saved.get("steps", [])
-                device_peak.update(saved.get("peak", {}))
-                step(f"resuming after experience {start - 1}")
-        except (CheckpointError, KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
-            # unreadable, foreign, or from other code (its plugins or tensors do not fit): set it
-            # aside and start the run over, on a strategy that no half-restore has touched
-            why = err if isinstance(err, CheckpointError) else f"{checkpoint}: does not fit this run ({type(err).__name__}: {err})"
-            step(f"ignoring {why}")
-            os.replace(checkpoint, Path(checkpoint).with_suffix(".refused"))
-            close_loggers(strategy)
-            return run_one(cfg, on_step, checkpoint, probes, artifacts, on_epoch)  # the file is gone: a fresh start
+
+def _resume(run: _Run, checkpoint: Path) -> bool:
+    """Take the run's state back from its checkpoint; False when the file does not fit this run (it is
+    set aside as ``.refused``, and the run must start over on a freshly built strategy)."""
     try:
-        if start == 0 and cfg.subset is None:
-            step("scoring the random-init network")
-            t = time.perf_counter()
-            strategy.eval(bm.test_stream)
-            baseline = _row(scores, n)
-            eval_s.append(time.perf_counter() - t)
-        elif start == 0:
-            # a redundancy run trains one domain from scratch: no transfer to measure, no baseline needed
-            baseline = {m: [float("nan")] * n for m in METRICS}
+        saved = ckpt.load(checkpoint)  # weights only: a planted pickle is refused, never run
+        if saved.get("key") == run.cfg.key and 0 < saved.get("done", 0) < len(run.phases):
+            ckpt.restore_strategy(run.strategy, saved["state"])
+            run.start, run.R, run.baseline = saved["done"], saved["R"], saved["baseline"]
+            run.train_s, run.eval_s, run.counter.images = saved["train_s"], saved["eval_s"], saved["images"]
+            run.states = saved.get("states", [])
+            run.panel = {int(i): {int(j): [m.numpy() for m in ms] for j, ms in row.items()}
+                         for i, row in saved.get("panel", {}).items()}
+            run.saved_files = saved.get("saved_files", [])
+            run.memory_held = saved.get("memory_held", [])
+            if run.budget:
+                run.budget.steps_done = saved.get("steps", [])
+            run.peak.update(saved.get("peak", {}))
+            run.step(f"resuming after experience {run.start - 1}")
+        return True
+    except (CheckpointError, KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
+        # unreadable, foreign, or from other code (its plugins or tensors do not fit): set it
+        # aside and start the run over, on a strategy that no half-restore has touched
+        why = err if isinstance(err, CheckpointError) else f"{checkpoint}: does not fit this run ({type(err).__name__}: {err})"
+        run.step(f"ignoring {why}")
+        os.replace(checkpoint, Path(checkpoint).with_suffix(".refused"))
+        close_loggers(run.strategy)
+        return False
 
-        for i, phase in enumerate(phases):
-            if i < start:
-                continue
-            step("training on all domains" if len(phases) == 1 and n > 1 else f"training on {cfg.ordering[i]}")
-            t = time.perf_counter()
-            strategy.train(phase, **loader)
-            train_s.append(time.perf_counter() - t)
-            if norm_buffers(model):
-                states.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
-            step(f"scoring after experience {i}")
-            t = time.perf_counter()
-            strategy.eval(bm.test_stream)
-            eval_s.append(time.perf_counter() - t)
-            for m, row in _row(scores, n).items():
-                R[m].append(row)
-            if scores.keep:
-                panel[i] = {j: scores.kept[j] for j in range(n)}
-            if artifacts is not None and (out.save_weights == "all" or out.save_weights == "final" and i == len(phases) - 1):
-                # a domain name is data, never a path: the file is named by its safe stem
-                name = "final.pth" if i == len(phases) - 1 else f"after_{i}_{safe_stem(cfg.ordering[i], 60)}.pth"
-                saved_files += _artifact(lambda: save_cellpose(model, artifacts / name).name, artifact_errors, step)
-            if checkpoint is not None and i < len(phases) - 1:
-                _peak_memory(device, device_peak)
-                ckpt.save(checkpoint, {
-                    "key": cfg.key, "done": i + 1, "state": ckpt.strategy_state(strategy), "R": R, "baseline": baseline,
-                    "train_s": train_s, "eval_s": eval_s, "images": counter.images, "peak": device_peak,
-                    "states": states, "steps": budget.steps_done if budget else [], "saved_files": saved_files,
-                    "panel": {str(e): {str(j): [torch.from_numpy(np.ascontiguousarray(m)) for m in ms] for j, ms in row.items()}
-                              for e, row in panel.items()},
-                })
-                step(f"checkpoint saved after experience {i}")
 
-        norm_swap = None
-        if len(phases) > 1 and states:
-            step("scoring earlier domains with weights and normalisation statistics swapped")
-            t = time.perf_counter()
-            loggers, strategy.evaluator.loggers = strategy.evaluator.loggers, []  # not the run's scores: not logged
-            try:
-                norm_swap = norm_swap_scores(strategy, model, scores, bm, states)
-            finally:
-                strategy.evaluator.loggers = loggers
-            eval_s.append(time.perf_counter() - t)
-        if panel:
-            tests = [p[1] for p in prepared]
-            labels = ("all domains",) if joint else cfg.ordering
-            saved_files += _artifact(lambda: write_panel(artifacts / "panel.png", tests, panel, labels,
-                                                         {e: {j: R["ap50"][e][j] for j in range(n)} for e in panel}).name,
-                                     artifact_errors, step)
-    finally:
-        close_loggers(strategy)  # on every path: a failed run leaves no open writer behind either
-    _peak_memory(device, device_peak)
+def _score_baseline(run: _Run) -> None:
+    """Row -1: the network before any training, on every test domain (not for a redundancy run)."""
+    if run.start > 0:
+        return
+    if run.cfg.subset is None:
+        run.step("scoring the random-init network")
+        t = time.perf_counter()
+        run.strategy.eval(run.bm.test_stream)
+        run.baseline = _row(run.scores, run.n)
+        run.eval_s.append(time.perf_counter() - t)
+    else:
+        # a redundancy run trains one domain from scratch: no transfer to measure, no baseline needed
+        run.baseline = {m: [float("nan")] * run.n for m in METRICS}
+
+
+def _experience(run: _Run, i: int, phase, checkpoint: Path | None, artifacts: Path | None) -> None:
+    """Train experience ``i``, score every test domain (row i of R), save what is asked for, checkpoint."""
+    cfg, strategy, model, last = run.cfg, run.strategy, run.model, i == len(run.phases) - 1
+    run.step("training on all domains" if len(run.phases) == 1 and run.n > 1 else f"training on {cfg.ordering[i]}")
+    t = time.perf_counter()
+    strategy.train(phase, **run.loader)
+    run.train_s.append(time.perf_counter() - t)
+    run.memory_held.append(held_by(strategy))
+    if norm_buffers(model):
+        run.states.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+    run.step(f"scoring after experience {i}")
+    t = time.perf_counter()
+    strategy.eval(run.bm.test_stream)
+    run.eval_s.append(time.perf_counter() - t)
+    for m, row in _row(run.scores, run.n).items():
+        run.R[m].append(row)
+    if run.scores.keep:
+        run.panel[i] = {j: run.scores.kept[j] for j in range(run.n)}
+    out = cfg.output
+    if artifacts is not None and (out.save_weights == "all" or out.save_weights == "final" and last):
+        # a domain name is data, never a path: the file is named by its safe stem
+        name = "final.pth" if last else f"after_{i}_{safe_stem(cfg.ordering[i], 60)}.pth"
+        run.saved_files += _artifact(lambda: save_cellpose(model, artifacts / name).name, run.artifact_errors, run.step)
+    if checkpoint is not None and not last:
+        _peak_memory(run.device, run.peak)
+        ckpt.save(checkpoint, {
+            "key": cfg.key, "done": i + 1, "state": ckpt.strategy_state(strategy), "R": run.R, "baseline": run.baseline,
+            "train_s": run.train_s, "eval_s": run.eval_s, "images": run.counter.images, "peak": run.peak,
+            "states": run.states, "steps": run.budget.steps_done if run.budget else [], "saved_files": run.saved_files,
+            "memory_held": run.memory_held,
+            "panel": {str(e): {str(j): [torch.from_numpy(np.ascontiguousarray(m)) for m in ms] for j, ms in row.items()}
+                      for e, row in run.panel.items()},
+        })
+        run.step(f"checkpoint saved after experience {i}")
+
+
+def _finish(run: _Run, artifacts: Path | None) -> dict[str, Any] | None:
+    """After the last experience: earlier domains scored with weights and statistics swapped, and the panel."""
+    norm_swap = None
+    strategy = run.strategy
+    if len(run.phases) > 1 and run.states:
+        run.step("scoring earlier domains with weights and normalisation statistics swapped")
+        t = time.perf_counter()
+        loggers, strategy.evaluator.loggers = strategy.evaluator.loggers, []  # not the run's scores: not logged
+        try:
+            norm_swap = norm_swap_scores(strategy, run.model, run.scores, run.bm, run.states)
+        finally:
+            strategy.evaluator.loggers = loggers
+        run.eval_s.append(time.perf_counter() - t)
+    if run.panel:
+        tests = [p[1] for p in run.prepared]
+        labels = ("all domains",) if run.joint else run.cfg.ordering
+        run.saved_files += _artifact(lambda: write_panel(artifacts / "panel.png", tests, run.panel, labels,
+                                                         {e: {j: run.R["ap50"][e][j] for j in range(run.n)} for e in run.panel}).name,
+                                     run.artifact_errors, run.step)
+    return norm_swap
+
+
+def _memory_record(run: _Run) -> dict[str, Any] | None:
+    """The run's memory budget and the patches of earlier domains it held after each experience."""
+    budget = budget_of(run.cfg)
+    held = run.memory_held
+    if budget is None and not any(h is not None for h in held):
+        return None
+    return {"budget": budget.describe() if budget else "the strategy's own", "size": budget.size if budget else None,
+            "rate": budget.rate if budget else None, "protocol": budget.protocol if budget else None,
+            "replay_batch": budget.per_step if budget else None, "compute": budget.compute if budget else "appended",
+            "held": held, "max_held": max((h for h in held if h is not None), default=None)}
+
+
+def _result(run: _Run, norm_swap: dict | None) -> dict[str, Any]:
+    cfg, device = run.cfg, run.device
+    _peak_memory(device, run.peak)
     return {
-        "model_sha256": _digest(model),
-        "R": R,
-        "baseline": baseline,
+        "model_sha256": _digest(run.model),
+        "R": run.R,
+        "baseline": run.baseline,
         "domains": list(cfg.ordering),
         "timings": {
-            "prepare_s": t_prepared - t_start,
-            "train_s": train_s,
-            "eval_s": eval_s,
-            "total_s": time.perf_counter() - t_start,
+            "prepare_s": run.t_prepared - run.t_start,
+            "train_s": run.train_s,
+            "eval_s": run.eval_s,
+            "total_s": time.perf_counter() - run.t_start,
         },
-        "images_seen": counter.images,
-        "curve": curve.rows,
-        "scale": _scales(prepared, cfg),
-        "files": saved_files,  # in runs/<key>/ beside the store
-        **({"file_errors": artifact_errors} if artifact_errors else {}),
-        "steps": budget.steps_done if budget else None,
+        "images_seen": run.counter.images,
+        "compute": run.compute.result(),
+        "memory": _memory_record(run),
+        "curve": run.curve.rows,
+        "scale": _scales(run.prepared, cfg),
+        "data": data_record(run.prepared),  # what was trained on and scored: hashes, patches, test objects per domain
+        "files": run.saved_files,  # in runs/<key>/ beside the store
+        **({"file_errors": run.artifact_errors} if run.artifact_errors else {}),
+        "steps": run.budget.steps_done if run.budget else None,
         "norm_swap": norm_swap,
-        "peak_memory_mb": device_peak,
-        "resumed_from": start,
-        "subset": subset_info,
+        "peak_memory_mb": run.peak,
+        "resumed_from": run.start,
+        "subset": run.subset_info,
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": torch.get_num_threads(),  # bit-identity needs the same hardware and the same thread count
-        "fast_path": {"bf16_channels_last": fast, "compile": cfg.train.compile},
+        "fast_path": {"bf16_channels_last": fast_enabled(cfg.train.fast, device), "compile": cfg.train.compile},
         "versions": versions(),
     }
+
+
+def run_one(
+    cfg: RunConfig, on_step: Callable[[str], None] | None = None, checkpoint: Path | None = None,
+    probes: tuple = (), artifacts: Path | None = None, on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train and score one run; returns the result stored for it.
+
+    With ``checkpoint`` (a file path), the run's state is saved there after every experience
+    but the last, and a run that finds a checkpoint of its own key there resumes after the
+    experience it holds instead of starting over. ``probes`` are Avalanche plugins added after
+    all others (the contract checks watch a run through them). ``artifacts`` is the folder for
+    what the spec's ``[output]`` and ``[log]`` tables ask for (saved networks, the prediction
+    panel, logger files); ``on_epoch`` gets each row of the training curve as it is made.
+
+    Phases: prepare (seeds, data), build (network, plugins, strategy), resume if a checkpoint
+    fits, score the untrained network, train and score each experience, finish (swapped
+    normalisation scores, panel), result.
+    """
+    run = _prepare(cfg, on_step or (lambda msg: None))
+    _build(run, probes, artifacts, on_epoch)
+    if checkpoint is not None and Path(checkpoint).is_file() and not _resume(run, checkpoint):
+        return run_one(cfg, on_step, checkpoint, probes, artifacts, on_epoch)  # the file is gone: a fresh start
+    try:
+        _score_baseline(run)
+        for i, phase in enumerate(run.phases):
+            if i >= run.start:
+                _experience(run, i, phase, checkpoint, artifacts)
+        norm_swap = _finish(run, artifacts)
+    finally:
+        close_loggers(run.strategy)  # on every path: a failed run leaves no open writer behind either
+    return _result(run, norm_swap)

@@ -8,13 +8,16 @@ from typing import Any, Callable
 import torch
 
 from ..config.strategies import strategy_entry
+from .rehearsal import Budget
 
 __all__ = ["Base", "build_strategy"]
 
 
 @dataclass
 class Base:
-    """The parts every Avalanche template takes: model, optimiser, loss, sizes, device, plugins."""
+    """The parts every Avalanche template takes: model, optimiser, loss, sizes, device, plugins; and the
+    run's memory budget (`dqcl.train.rehearsal.Budget`, None when the spec sets none), which a
+    strategy that keeps samples of earlier domains must obey (the contract suite checks it)."""
 
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
@@ -26,6 +29,7 @@ class Base:
     evaluator: Any
     seed: int = 0
     plugins: list = field(default_factory=list)
+    memory: Budget | None = None  # the spec's [memory] budget; every strategy with a memory obeys it
 
     def kwargs(self, *extra_plugins: Any) -> dict[str, Any]:
         return dict(
