@@ -103,6 +103,10 @@ def test_shipped_specs_parse():
     assert sizes["claims_replay"] == sizes["claims_replay_gn"] == 10 * 2 * 3
     assert sizes["claims_asymmetry"] == sizes["claims_asymmetry_gn"] == 4 * 3
     assert sizes["redundancy"] == (5 * 4 + 1) * 3
+    # one budget: every strategy once per ordering and seed; the headline file adds seeds 3-9 of 7 strategies
+    assert sizes["budget_baselines"] == 14 * 2 * 3 and sizes["budget_baselines_headline"] == 7 * 2 * 7
+    # naive once per source size, replay at each of two budgets per source size
+    assert sizes["rate_or_count_rate"] == sizes["rate_or_count_count"] == sizes["rate_or_count_share"] == 3 * (1 + 2) * 3
 
 
 def test_paper_spec_fails_fast_without_its_data(tmp_path, capsys):

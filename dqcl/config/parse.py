@@ -218,9 +218,9 @@ def _memory(table: Any, where: str, train: TrainSpec, strategies: dict[str, Stra
 
     if not isinstance(table, dict):
         raise SpecError(f"{where}: expected a table")
-    sweep = {k: table[k] for k in ("size", "rate") if isinstance(table.get(k), list)}
+    sweep = {k: table[k] for k in ("size", "rate", "replay_batch") if isinstance(table.get(k), list)}
     if len(sweep) > 1:
-        raise SpecError(f"{where}: give a list for size or for rate, not both")
+        raise SpecError(f"{where}: give a list (budgets to sweep) for one of size, rate or replay_batch, not {' and '.join(sweep)}")
     key, values = next(iter(sweep.items()), (None, [None]))
     if key is not None and (not values or len(set(map(repr, values))) != len(values)):
         raise SpecError(f"{where}.{key}: a list of budgets must be non-empty and repeat none, got {quoted(repr(values))}")

@@ -65,8 +65,8 @@ class EvalSpec(MaskSettings):
 @dataclass(frozen=True)
 class MemorySpec:
     """The memory budget every rehearsal strategy obeys (`dqcl.train.rehearsal.Budget`). No ``[memory]``
-    table: each strategy keeps what its own parameters say, as dqcl 0.3 did. ``size`` or ``rate``
-    may be a list in a spec: the study then runs every rehearsal strategy at each budget."""
+    table: each strategy keeps what its own parameters say, as dqcl 0.3 did. One of ``size``, ``rate``
+    or ``replay_batch`` may be a list in a spec: the study then runs every rehearsal strategy at each."""
 
     size: int = 0  # patches held in all, over every earlier domain
     rate: float = 0.0  # or: this fraction of each earlier domain (turned into a count per domain, stored with the run)
