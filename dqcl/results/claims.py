@@ -10,6 +10,9 @@
 (c) Replay: while adapting the generalist, replaying 5-10 % of the source chosen by DQ
     restores the source, and replaying all of it hurts the target. From replay runs at
     0 (naive), 1, 5, 10, 50, 100 %: source score R[1][0] and target score R[1][1].
+(d) Rate, count or share (a question the paper leaves open, issue 18): random replay budgets of
+    three kinds over sources of three sizes (`_rate_or_count`); the verdict names the quantity
+    whose arm keeps its gain on the source as the source grows.
 
 A verdict is "supported" when the interval of the deciding difference (a 95 % t interval
 over seeds, paired by seed, see `dqcl.results.stats`) lies on the claim's side of zero,
@@ -118,6 +121,8 @@ def _asymmetry(rows: list[dict[str, Any]], metric: str, name: Name) -> list[Clai
 
 def _rate_label(e: dict[str, Any]) -> tuple[str, float] | None:
     name, params = e["strategy_name"], e["params"]
+    if e.get("memory") is not None:  # a [memory] budget, not the strategy's own rate, decided its memory
+        return None
     if name == "naive":
         return ("none", 0.0)
     if name in ("replay", "dq_replay") and params.get("rate") is not None:
@@ -180,11 +185,88 @@ def _replay(rows: list[dict[str, Any]], metric: str, name: Name) -> list[Claim]:
     return out
 
 
+def _arm(b: dict[str, Any], batch: int) -> tuple[str, str]:
+    """(arm, value) of a replay budget: what it holds fixed as the source grows."""
+    if b["protocol"] == "batch":
+        return "share", f"{b['replay_batch'] or batch} of {batch} per batch at {b['rate']:.0%}" if b["rate"] else \
+            f"{b['replay_batch'] or batch} of {batch} per batch, {b['size']} patches"
+    return ("rate", f"{b['rate']:.0%}") if b["rate"] else ("count", f"{b['size']} patches")
+
+
+def _rate_or_count(rows: list[dict[str, Any]], metric: str, name: Name) -> list[Claim]:
+    """Is the replay threshold a rate, a count, or a share of each batch? From a study whose orderings
+    share a target and differ in the source's size, with random replay under [memory] budgets of three
+    kinds (see benchmarks/rate_or_count_*.toml). For each budget the gain on the source (replay − naive,
+    final score R[1][0], paired by seed) at the largest source minus at the smallest: the quantity
+    that decides is the one whose arm keeps its gain as the source grows (an interval including 0)
+    while the arms that hold it only by accident do not."""
+    out = []
+    cells: dict[str, dict] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    sizes: dict[str, dict[tuple[str, ...], int]] = defaultdict(dict)
+    for e in rows:
+        if e["metric"] != metric or e.get("selector") is not None or len(e["ordering"]) != 2:
+            continue
+        order, n = tuple(e["ordering"]), (e.get("train_patches") or {}).get(e["ordering"][0])
+        if n is None:
+            continue
+        sizes[e["study"]][order] = int(n)
+        if e["strategy_name"] == "naive":
+            cells[e["study"]][("naive", "")][order].append(e)
+        elif e["strategy_name"] == "replay" and e.get("memory"):
+            cells[e["study"]][_arm(e["memory"], e.get("batch_size") or 8)][order].append(e)
+    for study, arms in sorted(cells.items()):
+        by_size = sorted(sizes[study], key=lambda o: sizes[study][o])
+        if len({o[1] for o in by_size}) != 1 or len(by_size) < 2 or ("naive", "") not in arms:
+            continue
+        small, large = by_size[0], by_size[-1]
+        source = lambda e: e["R"][1][0]  # noqa: E731
+        naive = arms[("naive", "")]
+        flat: dict[str, list[bool]] = defaultdict(list)
+        parts = []
+        for (arm, value), by_order in sorted(arms.items()):
+            if arm == "naive" or small not in by_order or large not in by_order:
+                continue
+            gains = {o: paired(_by_seed(by_order[o], source), _by_seed(naive.get(o, []), source)) for o in (small, large)}
+            if any(g is None for g in gains.values()):
+                continue
+            change = paired(_gain_by_seed(by_order[large], naive.get(large, []), source),
+                            _gain_by_seed(by_order[small], naive.get(small, []), source))
+            if change is None or change.n < 2:
+                continue
+            flat[arm].append(not change.excludes_zero())
+            parts.append(f"{arm} {value}: gain {fmt(gains[small], signed=True)} at {sizes[study][small]} source patches, "
+                         f"{fmt(gains[large], signed=True)} at {sizes[study][large]} (change {fmt(change, signed=True)})")
+        if not parts:
+            continue
+        kept = {arm for arm, f in flat.items() if f and all(f)}
+        moved = {arm for arm, f in flat.items() if not all(f)}
+        if {"rate", "count"} <= set(flat) and "rate" in kept and "count" in moved:
+            verdict = "rate"
+        elif {"rate", "count", "share"} <= set(flat) and "count" in kept and {"rate", "share"} <= moved:
+            verdict = "count"
+        elif {"rate", "count", "share"} <= set(flat) and {"count", "share"} <= kept and "rate" in moved:
+            verdict = "share of each batch"
+        else:
+            verdict = "undecided"
+        out.append(Claim("replay threshold: rate, count or share of each batch?", name(study),
+                         f"{name(small[0])} … {name(large[0])} → {name(small[1])}",
+                         f"{metric} on the source, random replay − naive: " + "; ".join(parts)
+                         + f"; arms whose gain held as the source grew: {', '.join(sorted(kept)) or 'none'}", verdict))
+    return out
+
+
+def _gain_by_seed(runs: list[dict], naive: list[dict], value) -> dict[int, float]:
+    """Replay − naive, seed by seed."""
+    a, b = _by_seed(runs, value), _by_seed(naive, value)
+    return {s: a[s] - b[s] for s in a if s in b}
+
+
 def claims(rows: list[dict[str, Any]], metric: str = "ap50", name: Name = _plain) -> list[Claim]:
     """Every claim the stored runs can test, with its evidence and verdict. Study, domain and selector
     names (in ``study``, ``pair`` and ``evidence``) are shown by ``name``: shortened by default, for
     a writer that escapes whole fields (HTML); Markdown passes its own escaping."""
-    return _redundancy(rows, metric, name) + _asymmetry(rows, metric, name) + _replay(rows, metric, name)
+    return (_redundancy(rows, metric, name) + _asymmetry(rows, metric, name) + _replay(rows, metric, name)
+            + _rate_or_count(rows, metric, name))
 
 
 def _curve_table(rows: list[dict[str, Any]], metric: str) -> list[str]:

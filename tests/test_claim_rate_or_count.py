@@ -1,0 +1,47 @@
+"""The rate-or-count verdict (claims (d)) from runs whose gain follows one quantity by construction."""
+
+import pytest
+
+from dqcl.results.claims import claims
+
+SIZES = {"cyto_s": 144, "cyto_m": 288, "cyto_l": 576}
+TARGET = 288
+
+
+def _entry(source: str, seed: int, strategy: str, memory: dict | None, source_score: float) -> dict:
+    return {"study": "rate_or_count", "metric": "ap50", "selector": None, "ordering": [source, "histo"], "seed": seed,
+            "strategy": strategy if memory is None else f"{strategy}-{memory}", "strategy_name": strategy, "params": {},
+            "memory": memory, "batch_size": 8, "train_patches": {source: SIZES[source], "histo": TARGET},
+            "R": [[0.7, 0.0], [source_score, 0.6]]}
+
+
+def _rows(governs: str) -> list[dict]:
+    """Naive ends at 0.1 on the source; replay gains 0.002 per unit of whatever ``governs``."""
+    rows = []
+    budgets = [{"size": 0, "rate": r, "protocol": "mix", "replay_batch": 0, "compute": "appended"} for r in (0.05, 0.1)]
+    budgets += [{"size": c, "rate": 0.0, "protocol": "mix", "replay_batch": 0, "compute": "appended"} for c in (16, 32)]
+    budgets += [{"size": 0, "rate": 0.1, "protocol": "batch", "replay_batch": k, "compute": "matched"} for k in (1, 2)]
+    for source, n in SIZES.items():
+        for seed in range(3):
+            noise = 0.001 * seed
+            rows.append(_entry(source, seed, "naive", None, 0.1 + noise))
+            for b in budgets:
+                count = b["size"] or max(1, int(n * b["rate"]))
+                if b["protocol"] == "batch":
+                    share = b["replay_batch"] / 8
+                else:
+                    share = count / (count + TARGET)
+                quantity = {"rate": count / n * 100, "count": count / 4, "share": share * 100}[governs]
+                rows.append(_entry(source, seed, "replay", b, 0.1 + noise + 0.002 * quantity + 0.002 * ((seed * 7 + n) % 5 - 2) / 2))
+    return rows
+
+
+@pytest.mark.parametrize("governs, verdict", [("rate", "rate"), ("count", "count"), ("share", "share of each batch")])
+def test_the_verdict_names_the_quantity_that_decides_the_gain(governs, verdict):
+    (claim,) = [c for c in claims(_rows(governs)) if c.claim.startswith("replay threshold")]
+    assert claim.verdict == verdict, claim.evidence
+    assert "144 source patches" in claim.evidence and "576" in claim.evidence
+
+
+def test_budgeted_runs_are_not_read_as_the_strategy_own_rate():
+    assert not [c for c in claims(_rows("rate")) if c.claim.startswith("replay: ")]
