@@ -67,7 +67,22 @@ def _real_run() -> tuple[str, dict[str, Any], dict[str, Any]]:
     return _made_up_run()
 
 
+def _recorded(cfg: dict[str, Any], res: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run with what dqcl 0.4 runs record beside their scores, where it has none (the published
+    runs are older): a [memory] table, compute counts, the memory held and the data record, so that
+    the cases and the fuzzing below reach those fields too."""
+    cfg.setdefault("memory", {"size": 32, "rate": 0.0, "protocol": "batch", "replay_batch": 4, "compute": "matched"})
+    res.setdefault("compute", {"steps": 4, "forward": 32, "backward": 32, "step_forward": 32, "step_backward": 32,
+                               "per_step": [8, 8], "samples_per_step": 8.0})
+    res.setdefault("memory", {"budget": "32 patches", "size": 32, "rate": None, "protocol": "batch", "replay_batch": 4,
+                              "compute": "matched", "held": [0, 32], "max_held": 32})
+    res.setdefault("data", {d: {"train_hash": "0" * 16, "test_hash": "1" * 16, "train_patches": 40, "test_patches": 10,
+                                "test_objects": 120} for d in cfg["ordering"]})
+    return cfg, res
+
+
 KEY, CONFIG, RESULT = _real_run()
+CONFIG, RESULT = _recorded(CONFIG, RESULT)
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +202,32 @@ STORE_CASES: dict[str, tuple[Callable[[dict, dict], Any], str]] = {
     "curve_key_a_lone_surrogate": (lambda c, r: r["curve"][0].update({"\ud800": 1.0}), "result.curve[0] (a key) holds U+D800"),
     # load_curves adds these columns to each row: a row's own would relabel the run
     "curve_key_naming_the_run": (lambda c, r: r["curve"][0].update(study=1.0), 'result.curve[0] has the key "study"'),
+    # what dqcl 0.4 runs record: the memory budget, compute, the memory held, the data record
+    "memory_table_a_list": (_set("config", "memory", [32]), "config.memory is a list of 1 item, expected an object"),
+    "memory_size_a_string": (_set("config", "memory.size", "32"), 'config.memory.size is "32", expected an integer'),
+    "memory_size_huge": (_set("config", "memory.size", 10**400), "config.memory.size is 1000000"),
+    "memory_rate_nan": (_set("config", "memory.rate", float("nan")), "config.memory.rate is NaN, expected a finite number in [0, 1]"),
+    "memory_protocol_a_number": (_set("config", "memory.protocol", 3), "config.memory.protocol is 3, expected a string"),
+    "compute_a_string": (_set("result", "compute", "8 per step"), 'result.compute is "8 per step", expected an object'),
+    "samples_per_step_a_string": (_set("result", "compute.samples_per_step", "8"), 'result.compute.samples_per_step is "8"'),
+    "samples_per_step_nan": (_set("result", "compute.samples_per_step", float("nan")), "result.compute.samples_per_step is NaN"),
+    "samples_per_step_infinite": (_set("result", "compute.samples_per_step", float("inf")),
+                                  "result.compute.samples_per_step is Infinity"),
+    "samples_per_step_huge": (_set("result", "compute.samples_per_step", 1e300),
+                              "result.compute.samples_per_step is 1e+300, expected a finite number in [0, 9.22337e+18]"),
+    "per_step_of_three": (_set("result", "compute.per_step", [1, 2, 3]),
+                          "result.compute.per_step is a list of 3 items, expected a list of 2 sample counts"),
+    "steps_negative": (_set("result", "compute.steps", -4), "result.compute.steps is -4, expected an integer"),
+    "memory_record_a_list": (_set("result", "memory", [32]), "result.memory is a list of 1 item, expected an object"),
+    "max_held_huge": (_set("result", "memory.max_held", 2**70), "result.memory.max_held is 1180591620717411303424"),
+    "max_held_a_float": (_set("result", "memory.max_held", 31.5), "result.memory.max_held is 31.5, expected an integer"),
+    "held_not_a_list": (_set("result", "memory.held", 32), "result.memory.held is 32, expected a list of patch counts"),
+    "held_of_strings": (_set("result", "memory.held", ["0", 32]), 'result.memory.held[0] is "0", expected an integer'),
+    "data_a_list": (_set("result", "data", [1]), "result.data is a list of 1 item, expected an object"),
+    "data_record_a_number": (lambda c, r: r["data"].update(cyto=5), 'result.data["cyto"] is 5, expected an object'),
+    "test_objects_negative": (lambda c, r: r["data"][c["ordering"][0]].update(test_objects=-1), ".test_objects is -1"),
+    "test_objects_nan": (lambda c, r: r["data"][c["ordering"][0]].update(test_objects=float("nan")), ".test_objects is NaN"),
+    "train_hash_a_number": (lambda c, r: r["data"][c["ordering"][0]].update(train_hash=7), ".train_hash is 7, expected a string"),
 }
 
 

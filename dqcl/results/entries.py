@@ -1,7 +1,11 @@
 """Leaderboard entries from stored runs: one per (run, metric), the newest run of each cell.
 
 An entry holds the run's R matrix, baseline row, continual-learning summaries, cost and
-provenance, with every name from the store cut to NAME_LIMIT characters.
+provenance, with every name from the store cut to NAME_LIMIT characters. A run that recorded
+them (dqcl 0.4 on) adds its memory budget (``memory``, ``memory_budget``), the patches it held
+(``memory_held``), its samples per optimiser step (``samples_per_step``) and the test objects and
+training-data hashes of each domain (``test_objects``, ``train_hashes``); an older run's entry
+has none of these keys.
 """
 
 from __future__ import annotations
@@ -18,19 +22,63 @@ from ..evaluation.metrics import METRICS
 from .cl_metrics import cl_metrics
 from .store import Store
 
-__all__ = ["check_data", "entries"]
+__all__ = ["budget_of", "budget_text", "check_data", "entries"]
+
+
+def budget_of(cfg: dict[str, Any]) -> dict[str, Any] | None:
+    """The memory budget of a run's config (``size`` or ``rate``, ``protocol``, ``replay_batch``,
+    ``compute``, as `dqcl.config.schema.MemorySpec` stores them), or None: no ``[memory]`` table, or
+    a strategy that keeps no bounded memory (its table holds neither a size nor a rate)."""
+    m = cfg.get("memory")
+    if not m or not ((m.get("size") or 0) > 0 or (m.get("rate") or 0) > 0):
+        return None
+    return {"size": int(m.get("size") or 0), "rate": float(m.get("rate") or 0.0), "protocol": bounded(str(m.get("protocol", "mix")), 40),
+            "replay_batch": int(m.get("replay_batch") or 0), "compute": bounded(str(m.get("compute", "appended")), 40)}
+
+
+def budget_text(b: dict[str, Any], short: bool = False) -> str:
+    """A budget in words, "memory 32 patches, replayed by minibatch, replay minibatch 4, compute matched",
+    or ``short`` for a figure's legend, "32 patches, batch, replay 4, matched"."""
+    rate = f"{100 * b['rate']:g} %"
+    held = f"{b['size']:,} patches" if b["size"] > 0 else rate + ("" if short else " of each earlier domain")
+    rb = b["replay_batch"]
+    if short:
+        return f"{held}, {b['protocol']}, replay {rb or 'batch size'}, {b['compute']}"
+    how = {"mix": "mixed into the training set", "batch": "replayed by minibatch"}.get(b["protocol"], f"protocol {b['protocol']}")
+    return f"memory {held}, {how}, replay minibatch {rb or 'of the batch size'}, compute {b['compute']}"
 
 
 def _latest(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """For each strategy x ordering x seed (x subset) of a study, its newest run: a study rerun
-    after an upgrade or a change of its spec or data replaces what it ran before."""
+    """For each strategy x ordering x seed (x subset, x memory budget) of a study, its newest run: a
+    study rerun after an upgrade or a change of its spec or data replaces what it ran before, while
+    the runs of one strategy at each of several memory budgets are cells of their own."""
     keep: dict[str, dict] = {}
     for run in runs:  # oldest first
         cfg = run["config"]
         sub = cfg.get("subset") or {}
         ident = [cfg["study"], cfg["strategy"]["label"], list(cfg["ordering"]), cfg["seed"], sub.get("selector"), sub.get("rate")]
-        keep[json.dumps(ident)] = run
+        budget = budget_of(cfg)
+        keep[json.dumps(ident + ([budget] if budget else []))] = run
     return list(keep.values())
+
+
+def _recorded(cfg: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
+    """What a run of dqcl 0.4 on records beside its scores: its memory budget, the patches it held
+    at most, its samples per step, and per domain its test objects and training-data hash. Only the
+    keys the run has: an older run's entry stays as it was."""
+    out: dict[str, Any] = {}
+    if "memory" in cfg:
+        budget = budget_of(cfg)
+        out["memory"] = budget
+        out["memory_budget"] = budget_text(budget) if budget else None
+    if "memory" in res:
+        out["memory_held"] = (res["memory"] or {}).get("max_held")
+    if res.get("compute") is not None:
+        out["samples_per_step"] = res["compute"].get("samples_per_step")
+    if res.get("data") is not None:
+        out["test_objects"] = {bounded(d): r.get("test_objects") for d, r in res["data"].items()}
+        out["train_hashes"] = {bounded(d): r.get("train_hash") for d, r in res["data"].items()}
+    return out
 
 
 def entries(store: Store, study: str | None = None) -> list[dict[str, Any]]:
@@ -73,6 +121,7 @@ def entries(store: Store, study: str | None = None) -> list[dict[str, Any]]:
                     "steps": res.get("steps"),
                     "diverged": _diverged(res.get("curve")),
                     **_norm_swap(R, res.get("norm_swap"), metric),
+                    **_recorded(cfg, res),
                 }
             )
     return out
@@ -117,5 +166,6 @@ def check_data(rows: list[dict[str, Any]]) -> None:
 def _curve_runs(store: Store, study: str | None) -> list[dict[str, Any]]:
     """The training curve of each stored run (the newest of each cell), with its study, strategy and ordering."""
     return [{"study": bounded(r["config"]["study"]), "strategy": bounded(r["config"]["strategy"]["label"]),
-             "ordering": [bounded(d) for d in r["config"]["ordering"]], "curve": r["result"].get("curve")} for r in _latest(list(store.runs(study)))
+             "ordering": [bounded(d) for d in r["config"]["ordering"]], "curve": r["result"].get("curve"),
+             **({"memory": budget_of(r["config"])} if "memory" in r["config"] else {})} for r in _latest(list(store.runs(study)))
             if r["result"].get("curve") and not r["config"].get("subset")]

@@ -17,9 +17,9 @@ from ..core.atomic import write_text
 from ..core.text import csv_cell, markdown_text, safe_stem, tex_text
 from .cl_metrics import CL_METRICS
 from .claims import claims_markdown
-from .tables import _SWAP_HEADERS, _cell, _cl_tables, _health_lines, _provenance, _shown, _split_rows
+from .tables import _SWAP_HEADERS, MEMORY_HEADERS, _cell, _cl_tables, _health_lines, _provenance, _shown, _split_rows, budget_labels
 
-__all__ = ["LEGEND"]
+__all__ = ["LEGEND", "MEMORY_LEGEND"]
 
 LEGEND = """\
 R[i][j] = score on domain j (training order) after experience i; T experiences; b[j] = score of the random-init network.
@@ -39,6 +39,20 @@ order), with its 95 % interval; "better"/"worse" is printed only where that inte
 below the one above it only where their paired ACC difference's interval lies above 0; otherwise they share the
 rank. `joint` trains once on all domains, so it has only ACC and final scores.
 """
+
+MEMORY_LEGEND = """\
+Where the runs recorded them: `memory (patches)` is the most patches of earlier domains a strategy held (over its
+seeds; "all" where it keeps every patch, — where it keeps none) and `samples/step` the mean samples backpropagated
+per optimiser step. A study whose rehearsal strategies ran at several memory budgets has one table per budget,
+ranked on its own, each with the strategies that keep no bounded memory (no budget changes their runs).
+"""
+
+
+def _legend(continual: list[dict[str, Any]]) -> str:
+    """The legend, with the memory columns and budget blocks explained where some run recorded a
+    memory, its samples per step or a budget."""
+    recorded = any(k in e for e in continual for k in ("memory_held", "samples_per_step", "memory"))
+    return LEGEND + ("\n" + MEMORY_LEGEND if recorded else "")
 
 
 def _md(name: Any) -> str:
@@ -122,7 +136,7 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False) -> str:
 
     redundancy = [e for e in rows if e.get("selector") is not None]
     continual = [e for e in rows if e.get("selector") is None]
-    lines = ["# dqcl leaderboard", "", LEGEND]
+    lines = ["# dqcl leaderboard", "", _legend(continual)]
     if cost:
         lines += ["Cost columns: mean wall time per run (data preparation, training and scoring), mean training "
                   "images seen per run (the training batches: replayed samples mixed into the data count, DER++'s, A-GEM's and "
@@ -131,22 +145,27 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False) -> str:
     lines += claims_markdown(rows)
     last = None
     slugs = _order_slugs(continual)
-    for study, metric, order, headers, table in _cl_tables(continual, cost, name=_md):
+    labelled = budget_labels(continual)  # a strategy at several budgets: one label per budget in health lines
+    tables = _cl_tables(continual, cost, name=_md)
+    for i, (study, metric, order, block, headers, table) in enumerate(tables):
         if last is None or last[0] != study:
             if last is not None:
-                lines += _split_table(continual, last[0]) + _health(continual, last[0])
+                lines += _split_table(labelled, last[0]) + _health(labelled, last[0])
             lines += [f"## {_md(study)}", "", _provenance(rows, study, _md), ""]
         if (study, metric) != last:
             lines += [f"### {_md(study)} — {metric}", ""]
             last = (study, metric)
-        lines += [f"**{' → '.join(_md(d) for d in order)}**", "",
-                  tabulate(table, headers, tablefmt="github", disable_numparse=[1]), ""]
+        title = " → ".join(_md(d) for d in order) + (f" — {_md(block)}" if block else "")
+        as_text = [1] + [i for i, h in enumerate(headers) if h in MEMORY_HEADERS]  # "8.0" samples per step stays "8.0"
+        lines += [f"**{title}**", "", tabulate(table, headers, tablefmt="github", disable_numparse=as_text), ""]
+        if metric == "ap50" and tables[i + 1:i + 2] != [] and tables[i + 1][:3] == (study, metric, order):
+            continue  # another block of this ordering follows: its figures come after the last one
         if metric == "ap50":
             slug = slugs[(study, tuple(order))]
             lines += [f"![R matrices]({slug}_R_ap50.png) ![forgetting vs plasticity]({slug}_forgetting_plasticity_ap50.png) "
-                      f"![training curves]({slug}_training_curves.png)", ""]
+                      f"![training curves]({slug}_training_curves.png) ![seeds]({slug}_seeds_ap50.png)", ""]
     if last is not None:
-        lines += _split_table(continual, last[0]) + _health(continual, last[0])
+        lines += _split_table(labelled, last[0]) + _health(labelled, last[0])
     if redundancy:
         lines += _redundancy_markdown(redundancy)
     return "\n".join(lines) + "\n"
@@ -157,12 +176,13 @@ def _latex(rows: list[dict[str, Any]]) -> str:
     esc = tex_text
 
     parts = ["% dqcl leaderboard: mean ± std over seeds; see leaderboard.md for the formulas"]
-    for study, metric, order, headers, table in _cl_tables([e for e in rows if e.get("selector") is None]):
+    for study, metric, order, block, headers, table in _cl_tables([e for e in rows if e.get("selector") is None]):
         if metric not in ("ap50", "iou"):
             continue
+        within = f", {esc(_shown(block))}" if block else ""
         parts += [
             r"\begin{table}[t]\centering\small",
-            rf"\caption{{{esc(_shown(study))}: {esc(metric)}, {esc(' → '.join(_shown(d) for d in order))}}}",
+            rf"\caption{{{esc(_shown(study))}: {esc(metric)}, {esc(' → '.join(_shown(d) for d in order))}{within}}}",
             r"\begin{tabular}{ll" + "r" * (len(headers) - 2) + "}",
             r"\toprule",
             " & ".join(esc(h) for h in headers) + r" \\",
@@ -179,6 +199,9 @@ def _latex(rows: list[dict[str, Any]]) -> str:
 def _csv(rows: list[dict[str, Any]]) -> str:
     """Every entry as a CSV row; lists and dicts as JSON, names whole, no cell read as a formula (`csv_cell`)."""
     cols = ["study", "strategy", "strategy_name", "ordering", "seed", "metric", *CL_METRICS, "selector", "rate", "subset_size", "train_s", "total_s", "images_seen", "device", "peak_host_mb", "peak_gpu_mb", "attempts", "executor", "version", "commit", "data_manifests", "before", "new_weights_old_stats", "old_weights_new_stats", "after", "model_sha256", "run", "params", "baseline", "R"]
+    # what runs of dqcl 0.4 on record: columns only where some run has them (an older store's CSV is as it was)
+    recorded = [c for c in ("memory_budget", "memory_held", "samples_per_step") if any(c in e for e in rows)]
+    cols[cols.index("version"):cols.index("version")] = recorded
     import io
 
     buf = io.StringIO()
@@ -195,12 +218,13 @@ def _write_html(rows: list[dict[str, Any]], out: Path, images: dict[str, list[st
     from .html import index_html
 
     continual = [e for e in rows if e.get("selector") is None]
+    labelled = budget_labels(continual)
     studies = sorted({e["study"] for e in rows})
-    splits = {st: (_SWAP_HEADERS, t) for st in studies if (t := _split_rows(continual, st))}
+    splits = {st: (_SWAP_HEADERS, t) for st in studies if (t := _split_rows(labelled, st))}
     page = index_html(
         studies, {st: _provenance(rows, st) for st in studies}, _cl_tables(continual), claims(rows),
-        {st: _health_lines(continual, st) for st in studies}, splits, images,
-        summary.name if summary is not None else None, LEGEND,
+        {st: _health_lines(labelled, st) for st in studies}, splits, images,
+        summary.name if summary is not None else None, _legend(continual),
     )
     path = out / "index.html"
     write_text(path, page)

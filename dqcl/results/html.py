@@ -76,12 +76,14 @@ def _img(name: str, alt: str) -> str:
 
 
 def index_html(
-    studies: list[str], provenance: dict[str, str], tables: list[tuple[str, str, tuple[str, ...], list[str], list[list]]],
+    studies: list[str], provenance: dict[str, str],
+    tables: list[tuple[str, str, tuple[str, ...], str | None, list[str], list[list]]],
     claims: list, health: dict[str, list[str]], splits: dict[str, tuple[list[str], list[list]]],
     images: dict[str, list[str]], summary: str | None, legend: str,
 ) -> str:
-    """The page; ``images`` maps a study to its PNG file names (in the same folder). Every text from the
-    arguments is HTML-escaped here; names (studies, orderings) are also shortened to NAME_LIMIT."""
+    """The page; ``images`` maps a study to its PNG file names (in the same folder); a table's block
+    (its memory budget, or None) follows its ordering in the table's heading. Every text from the
+    arguments is HTML-escaped here; names (studies, orderings, blocks) are also shortened to NAME_LIMIT."""
     metrics = sorted({t[1] for t in tables})
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>dqcl leaderboard</title>",
@@ -103,11 +105,12 @@ def index_html(
         parts.append("<p>No stored study tests a claim yet (<code>dqcl run claims</code>).</p>")
     for study in studies:
         parts += [f"<h2 id='{_name(study)}'>{_name(study)}</h2>", f"<p class='prov'>{html.escape(provenance.get(study, ''))}</p>"]
-        for st, metric, order, headers, rows in tables:
+        for st, metric, order, block, headers, rows in tables:
             if st != study:
                 continue
+            within = f" — {_name(block)}" if block else ""
             parts.append(f"<section class='table' data-metric='{html.escape(metric)}'><h3>{html.escape(metric)}: "
-                         f"{' → '.join(_name(d) for d in order)}</h3>{_table(headers, rows)}</section>")
+                         f"{' → '.join(_name(d) for d in order)}{within}</h3>{_table(headers, rows)}</section>")
         if study in splits:
             headers, rows = splits[study]
             parts.append("<section class='table' data-metric='ap50'><h3>Weights or statistics? (ap50)</h3>"

@@ -23,7 +23,7 @@ from ..core.text import figure_text, plain_text_figures
 
 __all__ = [
     "saturation_plot", "diversity_plot", "heatmaps", "forgetting_plasticity", "replay_rate_curves",
-    "summary_figure", "training_curves", "style_of",
+    "summary_figure", "training_curves", "seed_strips", "style_of",
 ]
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p", "d", "8", "H", "1", "2", "3")
@@ -283,5 +283,58 @@ def training_curves(runs: list[dict[str, Any]], out: Path) -> Path | None:
     ax.set_title(f"{_label(first['study'])}: training curves, {' → '.join(map(_label, first['ordering']))}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), title="strategy", title_fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, out, dpi=100)
+
+
+def _first_forgetting(R: list[list[float]]) -> float | None:
+    """Forgetting of the first domain: max_{i<T-1} R[i][0] - R[T-1][0] (None for one row or one domain)."""
+    if len(R) < 2 or len(R) != len(R[0]):
+        return None
+    return max(row[0] for row in R[:-1]) - R[-1][0]
+
+
+@plain_text_figures
+def seed_strips(rows: list[dict[str, Any]], out: Path) -> Path | None:
+    """Every seed's final ACC and forgetting of the first domain (in percent) of one (study, ordering,
+    metric): one strip per strategy, a dot per seed, and the mean with its 95 % interval over seeds
+    (`dqcl.results.stats.summarise`, as the tables give it) as a bar; best mean ACC at the top."""
+    from .stats import summarise
+
+    plt = _plt()
+    by: dict[str, list] = defaultdict(list)
+    for e in rows:
+        by[e["strategy"]].append(e)
+    if not by:
+        return None
+    labels = sorted(by)
+    ranked = sorted(labels, key=lambda lab: (-float(np.mean([e["acc"] for e in by[lab]])), lab))
+    first = _label(rows[0]["ordering"][0])
+    panels = (("final ACC", lambda e: e["acc"]), (f"forgetting of {first}", lambda e: _first_forgetting(e["R"])))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 1.4 + 0.38 * len(labels)), sharey=True, squeeze=False)
+    for ax, (title, value) in zip(axes[0], panels):
+        absent = []
+        for y, label in enumerate(ranked):
+            vals = [(e["seed"], value(e)) for e in by[label]]
+            vals = sorted((seed, 100 * v) for seed, v in vals if v is not None)
+            if not vals:
+                absent.append(label)
+                continue
+            style = style_of(label, labels)
+            jitter = np.linspace(-0.18, 0.18, len(vals)) if len(vals) > 1 else np.zeros(1)
+            ax.scatter([v for _, v in vals], y + jitter, s=16, color=style["color"], marker=style["marker"], alpha=0.8,
+                       edgecolors="k", linewidths=0.3, zorder=3)
+            s = summarise([v for _, v in vals])
+            if s.n > 1:
+                ax.plot([s.lo, s.hi], [y, y], color="k", lw=2.2, solid_capstyle="butt", zorder=2)
+            ax.plot([s.mean], [y], marker="|", color="k", ms=14, mew=2, zorder=4)
+        ax.set_title(f"{title}, {rows[0]['metric']} (%)", fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        if absent:
+            ax.text(0.01, 0.01, "no value (trained once): " + ", ".join(map(_label, absent)), transform=ax.transAxes, fontsize=7)
+    axes[0][0].set_yticks(range(len(ranked)), [f"{_label(lab)} (n={len(by[lab])})" for lab in ranked], fontsize=7)
+    axes[0][0].set_ylim(len(ranked) - 0.5, -0.5)
+    fig.suptitle(f"{_label(rows[0]['study'])}: every seed, {' → '.join(map(_label, rows[0]['ordering']))} "
+                 "(dot = one seed; bar = mean and its 95 % interval over seeds)", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, out, dpi=100)

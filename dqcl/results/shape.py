@@ -15,8 +15,10 @@ What a run row must hold (T = the number of domains in ``config.ordering``):
   dqcl shows, these among them, holds no lone surrogate, which no UTF-8 file can hold),
   ``strategy.params`` an object (its ``rate``, if set, a finite number), ``ordering`` a non-empty
   list of non-empty strings, ``seed`` an integer in [0, 2^32); optional ``subset`` (an object with
-  a ``selector`` string and a ``rate`` in [0, 1]), ``version`` (a string) and ``data_manifests``
-  (domain -> manifest strings, as pairs or an object);
+  a ``selector`` string and a ``rate`` in [0, 1]), ``version`` (a string), ``data_manifests``
+  (domain -> manifest strings, as pairs or an object) and ``memory`` (an object: ``size`` and
+  ``replay_batch`` integers >= 0, ``rate`` a number in [0, 1], ``protocol`` and ``compute``
+  strings, each may be left out);
 - ``result.R``: for every metric, T rows of T finite scores in [0, 1] (one row where the strategy
   trains once on every domain, as joint does; never for naive, cumulative, replay or dq_replay,
   whose rows the claims read one by one); every metric with the same number of rows;
@@ -29,7 +31,12 @@ What a run row must hold (T = the number of domains in ``config.ordering``):
   values are all numbers (under keys other than study, strategy, ordering, seed and run, the
   columns load_curves adds), with an integer ``experience`` and ``steps`` and a numeric ``loss``
   (NaN or infinite when training diverged); ``norm_swap`` two objects of every metric's non-empty list of
-  finite numbers;
+  finite numbers; ``compute`` an object of counts (``steps``, ``forward``, ``backward``,
+  ``step_forward``, ``step_backward`` integers >= 0, ``per_step`` two of them, ``samples_per_step``
+  a number in [0, 2^63]); ``memory`` an object (``budget``, ``protocol`` and ``compute`` strings,
+  ``size``, ``replay_batch`` and ``max_held`` integers >= 0, ``rate`` a number in [0, 1], ``held``
+  a list of integers >= 0 or null); ``data`` an object of domain -> object (``train_hash`` and
+  ``test_hash`` strings, ``train_patches``, ``test_patches`` and ``test_objects`` integers >= 0);
 - nothing nested deeper than `MAX_DEPTH` levels.
 
 Across rows: the runs of one study, ordering and strategy label have R matrices of the same
@@ -227,6 +234,13 @@ def _check_config(cfg: Any) -> dict[str, Any]:
         _number(subset.get("rate"), "config.subset.rate", 0.0, 1.0)
     _text(cfg.get("version"), "config.version", optional=True)
     _check_manifests(cfg.get("data_manifests"))
+    if cfg.get("memory") is not None:
+        memory = _obj(cfg["memory"], "config.memory")
+        for name in ("size", "replay_batch"):
+            _int(memory.get(name), f"config.memory.{name}", optional=True)
+        _number(memory.get("rate"), "config.memory.rate", 0.0, 1.0, optional=True)
+        for name in ("protocol", "compute"):
+            _text(memory.get(name), f"config.memory.{name}", optional=True)
     return cfg
 
 
@@ -273,6 +287,46 @@ def _check_result(res: Any, cfg: dict[str, Any]) -> None:
             _check_epoch(row, f"result.curve[{i}]")
     if res.get("norm_swap"):
         _check_swap(res["norm_swap"])
+    if res.get("compute") is not None:
+        _check_compute(res["compute"])
+    if res.get("memory") is not None:
+        _check_memory(res["memory"])
+    if res.get("data") is not None:
+        for domain, record in _obj(res["data"], "result.data").items():
+            _text(domain, "result.data (a domain)")
+            path = f"result.data[{_show(domain)}]"
+            record = _obj(record, path)
+            for name in ("train_hash", "test_hash"):
+                _text(record.get(name), f"{path}.{name}", optional=True)
+            for name in ("train_patches", "test_patches", "test_objects"):
+                _int(record.get(name), f"{path}.{name}", optional=True)
+
+
+def _check_compute(compute: Any) -> None:
+    """The samples a run forwarded and backpropagated (`dqcl.train.plugins.ComputeCount`)."""
+    compute = _obj(compute, "result.compute")
+    for name in ("steps", "forward", "backward", "step_forward", "step_backward"):
+        _int(compute.get(name), f"result.compute.{name}", optional=True)
+    if compute.get("per_step") is not None:
+        per_step = _list(compute["per_step"], "result.compute.per_step", "a list of 2 sample counts")
+        if len(per_step) != 2:
+            raise _bad("result.compute.per_step", per_step, "a list of 2 sample counts")
+        for i, n in enumerate(per_step):
+            _int(n, f"result.compute.per_step[{i}]")
+    _number(compute.get("samples_per_step"), "result.compute.samples_per_step", 0.0, _INT_LIMIT, optional=True)
+
+
+def _check_memory(memory: Any) -> None:
+    """The memory budget a run obeyed and the patches it held (`dqcl.train.run._memory_record`)."""
+    memory = _obj(memory, "result.memory")
+    for name in ("budget", "protocol", "compute"):
+        _text(memory.get(name), f"result.memory.{name}", optional=True)
+    for name in ("size", "replay_batch", "max_held"):
+        _int(memory.get(name), f"result.memory.{name}", optional=True)
+    _number(memory.get("rate"), "result.memory.rate", 0.0, 1.0, optional=True)
+    if memory.get("held") is not None:
+        for i, n in enumerate(_list(memory["held"], "result.memory.held", "a list of patch counts")):
+            _int(n, f"result.memory.held[{i}]", optional=True)
 
 
 def _check_scores(res: dict[str, Any], t: int, one_row_ok: bool) -> None:

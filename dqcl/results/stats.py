@@ -1,7 +1,9 @@
 """Statistics over seeds: mean, standard deviation, 95 % intervals, paired differences.
 
 Every interval is a two-sided 95 % Student-t interval over seeds, mean ± t(0.975, n-1) * sd / sqrt(n),
-with the sample standard deviation (ddof = 1). Two strategies are compared on the seeds
+with the sample standard deviation (ddof = 1): where the mean over seeds lies. Where ONE new run
+(another seed, or a rerun on other hardware) should land is wider, the prediction interval
+mean ± t(0.975, n-1) * sd * sqrt(1 + 1/n) (`predict`). Two strategies are compared on the seeds
 both ran, difference by difference (paired): the seed fixes the initial network, the order
 of batches and the augmentation, so seed-to-seed variation common to both cancels.
 """
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Summary", "summarise", "paired", "fmt"]
+__all__ = ["Summary", "summarise", "predict", "paired", "fmt"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,17 @@ def summarise(values) -> Summary | None:
     std = float(np.std(vals, ddof=1))
     half = _t975(n - 1) * std / math.sqrt(n)
     return Summary(n, mean, std, mean - half, mean + half)
+
+
+def predict(values) -> Summary | None:
+    """``values``' summary with ``lo`` and ``hi`` the 95 % prediction interval of one new run drawn as
+    they were: mean ± t(0.975, n-1) * sd * sqrt(1 + 1/n) (the mean's uncertainty plus one run's
+    spread); one value: no interval (nan); none: None."""
+    s = summarise(values)
+    if s is None or s.n == 1:
+        return s
+    half = _t975(s.n - 1) * s.std * math.sqrt(1 + 1 / s.n)
+    return Summary(s.n, s.mean, s.std, s.mean - half, s.mean + half)
 
 
 def paired(a: dict[int, float], b: dict[int, float]) -> Summary | None:

@@ -4,10 +4,19 @@ Per (study, metric, ordering) a continual table, best ACC first, with ranks and 
 difference to naive; the weights-vs-statistics rows, the health lines and the Data line of a
 study. Cells are mean ± std over seeds (`dqcl.results.stats`); names from the store are shown
 by a ``name`` function, so that each writer escapes them for its own format.
+
+Memory budgets: where a study's rehearsal strategies ran at more than one budget (their
+``[memory]`` size or rate, protocol, replay minibatch or compute differ), each table is split
+into one block per budget, ranked on its own: the block holds the runs of that budget and the
+strategies that keep no bounded memory (naive, cumulative, a regulariser), whose runs no budget
+changes, in every block. Where runs recorded it, a table shows the memory each strategy held
+(patches, the most over its seeds; "all" for a strategy that keeps every patch) and the samples
+it backpropagated per optimiser step; a table none of whose runs recorded them leaves the columns out.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from typing import Any, Callable
@@ -16,10 +25,11 @@ import numpy as np
 
 from ..core.text import NAME_LIMIT, shorten
 from .cl_metrics import CL_METRICS
+from .entries import budget_text
 from .health import health_flags
 from .stats import fmt, paired, summarise
 
-__all__ = ["COST_HEADERS", "TABLE_METRICS", "Name"]
+__all__ = ["COST_HEADERS", "MEMORY_HEADERS", "TABLE_METRICS", "Name", "budget_labels"]
 
 Name = Callable[[Any], str]  # how a writer shows a name from a spec or store (see `dqcl.core.text`)
 
@@ -80,42 +90,149 @@ def _cost_cells(es: list[dict[str, Any]], name: Name = _shown) -> list[str]:
 
 
 COST_HEADERS = ["wall s/run", "images seen", "peak MiB", "device"]
+MEMORY_HEADERS = ["memory (patches)", "samples/step"]
+
+
+@functools.lru_cache(maxsize=None)
+def _memory_kind(name: str) -> str | None:
+    """How strategy ``name`` keeps memory (`dqcl.config.strategies.MEMORY_KINDS`; None: it keeps
+    none), or None where this dqcl does not know the strategy (a plugin not loaded, a store from
+    elsewhere): the table then shows what its runs recorded."""
+    try:
+        from ..config.strategies import strategy_entry
+
+        return getattr(strategy_entry(name).factory, "memory", None)
+    except Exception:  # an unknown name, a plugin that does not import: only a table cell depends on it
+        return None
+
+
+def _memory_cells(es: list[dict[str, Any]], memory: bool, samples: bool) -> list[str]:
+    """The patches of earlier domains held (the most over the seeds' runs; "all" for a strategy that
+    keeps every patch; — where none was recorded) and the mean samples backpropagated per step."""
+    out = []
+    if memory:
+        held = [e["memory_held"] for e in es if e.get("memory_held") is not None]
+        out.append("all" if any(_memory_kind(e["strategy_name"]) == "all" for e in es)
+                   else f"{max(held):,}" if held else "—")
+    if samples:
+        mean = _mean([e.get("samples_per_step") for e in es])
+        out.append("—" if mean is None else f"{mean:.1f}")
+    return out
+
+
+_OWN = ()  # the budget key of a rehearsal run without a [memory] table: its own parameters set its memory
+
+
+def _budget_key(e: dict[str, Any]) -> tuple | None:
+    b = e.get("memory")
+    return None if not b else (b["size"], b["rate"], b["protocol"], b["replay_batch"], b["compute"])
+
+
+def _budget_blocks(es: list[dict[str, Any]]) -> list[tuple[tuple | None, dict[str, Any] | None]]:
+    """The budgets of one study's entries (or curve runs), each as (key, budget), in order of
+    size, rate, protocol, replay minibatch and compute; [(None, None)] where it has one budget or none.
+    A strategy label that ran at some budget and also without a [memory] table has its runs of the
+    latter in a block of their own (key `_OWN`, budget None)."""
+    budgeted = {e["strategy"] for e in es if _budget_key(e) is not None}
+    keys: dict[tuple, dict[str, Any] | None] = {}
+    for e in es:
+        if e["strategy"] in budgeted:
+            key = _budget_key(e)
+            keys[_OWN if key is None else key] = e.get("memory")
+    if len(keys) <= 1:
+        return [(None, None)]
+    return sorted(keys.items(), key=lambda kv: (kv[0] != _OWN, kv[0]))
+
+
+def _in_block(e: dict[str, Any], key: tuple | None, budgeted: set[str]) -> bool:
+    """Whether entry ``e`` belongs to the block of budget ``key``: a run of that budget, or one of a
+    strategy that never ran at a budget (in every block)."""
+    if key is None or e["strategy"] not in budgeted:
+        return True
+    return (_budget_key(e) or _OWN) == key
+
+
+def _block_heading(key: tuple | None, budget: dict[str, Any] | None) -> str | None:
+    if key is None:
+        return None
+    return "memory as each strategy's own parameters set it (no [memory] table)" if key == _OWN else budget_text(budget)
+
+
+def budget_labels(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` (entries or curve runs) with, in every study whose runs hold more than one memory
+    budget, each budgeted run's strategy label followed by its budget in brackets ("replay [32
+    patches, mix, replay 4, matched]"), so that a figure or a health line that groups by label keeps
+    the budgets apart; other rows are returned as they are."""
+    out = []
+    by_study: dict[str, list[dict]] = defaultdict(list)
+    for e in rows:
+        by_study[e["study"]].append(e)
+    split = {st for st, es in by_study.items() if _budget_blocks(es)[0][0] is not None}
+    for e in rows:
+        if e["study"] in split and e["strategy"] in {x["strategy"] for x in by_study[e["study"]] if _budget_key(x) is not None}:
+            b = e.get("memory")
+            e = {**e, "strategy": f"{e['strategy']} [{budget_text(b, short=True) if b else 'own memory'}]"}
+        out.append(e)
+    return out
 
 
 TABLE_METRICS = ("ap50", "iou")  # in leaderboard.md; the CSV and JSON hold every metric
 
 
 def _cl_tables(rows: list[dict[str, Any]], cost: bool = False, metrics=TABLE_METRICS,
-               name: Name = _shown) -> list[tuple[str, str, tuple[str, ...], list[str], list[list]]]:
-    """(study, metric, ordering, headers, rows) for every continual table, best ACC first. Strategy,
-    domain and device names in headers and rows are shown by ``name``; study and ordering are
-    returned as stored, for the writer to show."""
+               name: Name = _shown) -> list[tuple[str, str, tuple[str, ...], str | None, list[str], list[list]]]:
+    """(study, metric, ordering, block, headers, rows) for every continual table, best ACC first;
+    ``block`` is the memory budget of the table's block in words (None: the study has one budget
+    or none, and one table per metric and ordering). Strategy, domain and device names in headers
+    and rows are shown by ``name``; study, ordering and block are returned as stored, for the
+    writer to show."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for e in rows:
         groups[(e["study"], e["metric"], tuple(e["ordering"]), e["strategy"])].append(e)
     out = []
     for study in sorted({e["study"] for e in rows}):
+        mine = [e for e in rows if e["study"] == study]
+        blocks = _budget_blocks(mine)
+        budgeted = {e["strategy"] for e in mine if _budget_key(e) is not None}
         for metric in metrics:
             for order in sorted({k[2] for k in groups if k[0] == study and k[1] == metric}):
-                labels = sorted({k[3] for k in groups if k[:3] == (study, metric, order)})
-                ranks = _ranks({lab: {e["seed"]: e["acc"] for e in groups[(study, metric, order, lab)]} for lab in labels})
-                naive = groups.get((study, metric, order, "naive"), [])
-                table = []
-                for label in labels:
-                    es = groups[(study, metric, order, label)]
-                    row = [ranks[label], name(label), len(es), _cell([e["acc"] for e in es], interval=True),
-                           "—" if label == "naive" else _versus(es, naive)]
-                    row += [_cell([e[k] for e in es], interval=k == "forgetting") for k in CL_METRICS if k != "acc"]
-                    row += [_cell([e["R"][-1][j] for e in es]) for j in range(len(order))]
-                    if cost:
-                        row += _cost_cells(es, name)
-                    table.append(row)
-                table.sort(key=lambda r: -float(r[3].split(" ")[0]) if r[3] != "—" else math.inf)
-                headers = ["rank", "strategy", "n", "ACC [95 % CI]", "ACC − naive (paired)", "BWT", "Forgetting [95 % CI]",
-                           "FWT", "Plasticity"] + [f"final: {name(d)}" for d in order]
-                headers += COST_HEADERS if cost else []
-                out.append((study, metric, order, headers, table))
+                every = [e for k, es in groups.items() if k[:3] == (study, metric, order) for e in es]
+                memory, samples = any("memory_held" in e for e in every), any("samples_per_step" in e for e in every)
+                for key, budget in blocks:
+                    block = {}
+                    for (st, mt, od, lab), es in groups.items():
+                        if (st, mt, od) == (study, metric, order) and (kept := [e for e in es if _in_block(e, key, budgeted)]):
+                            block[lab] = kept
+                    if key is not None and not any(lab in budgeted for lab in block):
+                        continue  # this budget did not run in this ordering
+                    out.append((study, metric, order, _block_heading(key, budget),
+                                *_table(block, order, cost, memory, samples, name)))
     return out
+
+
+def _table(block: dict[str, list[dict[str, Any]]], order: tuple[str, ...], cost: bool, memory: bool, samples: bool,
+           name: Name) -> tuple[list[str], list[list]]:
+    """Headers and rows of one continual table (or block) of label -> entries, ranked within it."""
+    labels = sorted(block)
+    ranks = _ranks({lab: {e["seed"]: e["acc"] for e in block[lab]} for lab in labels})
+    naive = block.get("naive", [])
+    table = []
+    for label in labels:
+        es = block[label]
+        row = [ranks[label], name(label), len(es), _cell([e["acc"] for e in es], interval=True),
+               "—" if label == "naive" else _versus(es, naive)]
+        row += [_cell([e[k] for e in es], interval=k == "forgetting") for k in CL_METRICS if k != "acc"]
+        row += [_cell([e["R"][-1][j] for e in es]) for j in range(len(order))]
+        row += _memory_cells(es, memory, samples)
+        if cost:
+            row += _cost_cells(es, name)
+        table.append(row)
+    table.sort(key=lambda r: -float(r[3].split(" ")[0]) if r[3] != "—" else math.inf)
+    headers = ["rank", "strategy", "n", "ACC [95 % CI]", "ACC − naive (paired)", "BWT", "Forgetting [95 % CI]",
+               "FWT", "Plasticity"] + [f"final: {name(d)}" for d in order]
+    headers += MEMORY_HEADERS[:1] * memory + MEMORY_HEADERS[1:] * samples
+    headers += COST_HEADERS if cost else []
+    return headers, table
 
 
 _SWAP_KEYS = ("before", "new_weights_old_stats", "old_weights_new_stats", "after")
@@ -150,4 +267,33 @@ def _provenance(rows: list[dict[str, Any]], study: str, name: Name = _shown) -> 
             data[domain].add(manifest)
     versions = sorted({f"{name(e.get('version'))} ({name(str(e.get('commit') or 'unknown')[:12])})" for e in mine})
     parts = [f"{name(d)} `{' / '.join(name(x) for x in sorted(m))}`" for d, m in sorted(data.items())]
-    return f"Data: {'; '.join(parts) or 'not recorded'}. dqcl: {', '.join(versions)}."
+    drawn = _data_drawn(mine, name)
+    return f"Data: {'; '.join(parts) or 'not recorded'}.{' ' + drawn if drawn else ''} dqcl: {', '.join(versions)}."
+
+
+def _data_drawn(mine: list[dict[str, Any]], name: Name) -> str:
+    """What the runs that recorded it (`dqcl.data.record`) were scored on and drew: the test objects
+    of each domain (mean over runs) and whether the seeds of one cell (ordering, strategy, budget)
+    trained on different data draws; "" where no run recorded it."""
+    runs = list({e["run"]: e for e in mine if e.get("test_objects") is not None}.values())
+    objects: dict[str, list[int]] = defaultdict(list)
+    hashes: dict[tuple, set[str]] = defaultdict(set)
+    seeds: dict[tuple, set[int]] = defaultdict(set)
+    for e in runs:
+        cell = (tuple(e["ordering"]), e["strategy"], _budget_key(e))
+        for d, n in e["test_objects"].items():
+            if n is not None:
+                objects[d].append(n)
+        for d, h in (e.get("train_hashes") or {}).items():
+            if h is not None:
+                hashes[cell + (d,)].add(h)
+                seeds[cell + (d,)].add(e["seed"])
+    if not objects:
+        return ""
+    text = "Test objects per domain: " + ", ".join(f"{name(d)} {round(float(np.mean(n))):,}" for d, n in sorted(objects.items()))
+    text += " (mean over runs)"
+    compared = [k for k in hashes if len(seeds[k]) > 1]
+    if compared:
+        text += ("; per-seed data (the seeds of a cell trained on different draws)" if any(len(hashes[k]) > 1 for k in compared)
+                 else "; one data draw (every seed of a cell trained on the same data)")
+    return text + "."
