@@ -1,16 +1,22 @@
 """The published results can be reproduced: rerunning one published cell on this machine lands
-inside the published interval.
+where one more run of it should.
+
+What it checks: seed 0 of baselines / naive / cyto → histo, rerun once from the shipped spec
+with one torch thread, has an ACC (AP@0.5) inside the 95 % prediction interval of ONE new run
+computed from the cell's published seeds, mean ± t(0.975, n-1) · s · sqrt(1 + 1/n)
+(`dqcl.results.stats.predict`; n = 5 published seeds: [0.281, 0.408] around 0.344). That is
+the interval a single run is held to: the interval of the mean (± t · s / sqrt(n)) says where
+the mean over seeds lies and is too narrow for one run. Bit-identical results are promised only
+on identical hardware and thread counts; on other hardware the float arithmetic differs and the
+training path drifts, so the rerun is held to the seed-to-seed spread the published runs show.
 
 The published studies ran with one torch thread per worker (``--workers 2`` on a 2-core CPU), and
 the rerun does the same: the thread count changes the order of float sums, and on this protocol
 that alone moves a single run a long way (seed 0 of this cell rerun with 2 threads on the
-publishing machine: ACC 0.197 against 0.344 published over 5 seeds at 1 thread; with 1 thread the
-weights came out bit-identical).
-
-Tolerance: the rerun's ACC (AP@0.5) must lie within the cell's published 95 % interval over
-seeds widened by 0.05 on each side. Bit-identical results are promised only on identical
-hardware and thread counts; on other hardware the float arithmetic differs and the training
-path drifts, so the rerun is held to the seed-to-seed spread the table publishes.
+publishing machine: ACC 0.197 against 0.344 published over 5 seeds at 1 thread, outside even the
+prediction interval; with 1 thread the weights came out bit-identical). So there is no second
+rerun at 2 threads: it would cost another rerun (80-130 s on the publishing CPU) to confirm that
+a thread count is not a seed.
 """
 
 import json
@@ -20,11 +26,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dqcl.results.stats import summarise
+from dqcl.results.stats import predict
 
 ROOT = Path(__file__).resolve().parents[1]
 STORE = ROOT / "leaderboard" / "runs.sqlite"
-TOLERANCE = 0.05
 
 
 def _published(study: str, label: str, ordering: list[str]) -> dict[int, dict]:
@@ -35,7 +40,7 @@ def _published(study: str, label: str, ordering: list[str]) -> dict[int, dict]:
 
 
 @pytest.mark.skipif(not STORE.is_file(), reason="no published store in this checkout")
-def test_a_published_cell_reruns_inside_its_published_interval(tmp_path, monkeypatch):
+def test_a_published_cell_reruns_inside_its_prediction_interval(tmp_path, monkeypatch):
     from dataclasses import replace
 
     from dqcl.config.expand import expand, run_key
@@ -65,13 +70,14 @@ def test_a_published_cell_reruns_inside_its_published_interval(tmp_path, monkeyp
     finally:
         torch.set_num_threads(threads)
     acc = cl_metrics(result["R"]["ap50"], result["baseline"]["ap50"])["acc"]
-    published = summarise([cl_metrics(c["result"]["R"]["ap50"], c["result"]["baseline"]["ap50"])["acc"] for c in cell.values()])
-    assert published.lo - TOLERANCE <= acc <= published.hi + TOLERANCE, (
-        f"rerun ACC {acc:.3f} is outside the published {published.mean:.3f} [{published.lo:.3f}, {published.hi:.3f}] "
-        f"± {TOLERANCE} (n = {published.n})"
+    # where one new run of the cell lands, 95 %: mean ± t(0.975, n-1) · s · sqrt(1 + 1/n) over the published seeds
+    published = predict([cl_metrics(c["result"]["R"]["ap50"], c["result"]["baseline"]["ap50"])["acc"] for c in cell.values()])
+    assert published.lo <= acc <= published.hi, (
+        f"rerun ACC {acc:.3f} is outside the prediction interval of one run of the published cell, "
+        f"{published.mean:.3f} [{published.lo:.3f}, {published.hi:.3f}] (n = {published.n})"
     )
     same_seed = cl_metrics(cell[0]["result"]["R"]["ap50"], cell[0]["result"]["baseline"]["ap50"])["acc"]
     print(f"\n[reproduce] baselines naive cyto>histo seed 0: rerun ACC {acc:.3f}, published {same_seed:.3f} "
-          f"(same seed), cell {published.mean:.3f} [{published.lo:.3f}, {published.hi:.3f}]; "
+          f"(same seed), cell {published.mean:.3f}, one-run prediction interval [{published.lo:.3f}, {published.hi:.3f}]; "
           f"weights identical: {result['model_sha256'] == cell[0]['result']['model_sha256']}")
     assert np.isfinite(acc)
