@@ -4,7 +4,8 @@ An entry holds the run's R matrix, baseline row, continual-learning summaries, c
 provenance, with every name from the store cut to NAME_LIMIT characters. A run that recorded
 them (dqcl 0.4 on) adds its memory budget (``memory``, ``memory_budget``), the patches it held
 (``memory_held``), its samples per optimiser step (``samples_per_step``) and the test objects and
-training-data hashes of each domain (``test_objects``, ``train_hashes``); an older run's entry
+training-data hashes and patch counts of each domain (``test_objects``, ``train_hashes``,
+``train_patches``) with the batch size (``batch_size``); an older run's entry
 has none of these keys.
 """
 
@@ -78,6 +79,8 @@ def _recorded(cfg: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
     if res.get("data") is not None:
         out["test_objects"] = {bounded(d): r.get("test_objects") for d, r in res["data"].items()}
         out["train_hashes"] = {bounded(d): r.get("train_hash") for d, r in res["data"].items()}
+        out["train_patches"] = {bounded(d): r.get("train_patches") for d, r in res["data"].items()}
+        out["batch_size"] = (cfg.get("train") or {}).get("batch_size")
     return out
 
 

@@ -233,6 +233,8 @@ def _check_config(cfg: Any) -> dict[str, Any]:
         _text(subset.get("selector"), "config.subset.selector")
         _number(subset.get("rate"), "config.subset.rate", 0.0, 1.0)
     _text(cfg.get("version"), "config.version", optional=True)
+    if cfg.get("train") is not None:  # the rate-or-count claim reads the batch size
+        _int(_obj(cfg["train"], "config.train").get("batch_size"), "config.train.batch_size", 1, optional=True)
     _check_manifests(cfg.get("data_manifests"))
     if cfg.get("memory") is not None:
         memory = _obj(cfg["memory"], "config.memory")
