@@ -70,6 +70,23 @@ def _has_gpu() -> bool:
     return torch.cuda.is_available()
 
 
+# [log] key -> the package its logger needs; both come with the extra `dqcl[log]`
+_LOGGER_PACKAGES = (("tensorboard", "tensorboard"), ("wandb", "wandb"))
+
+
+def _check_loggers(spec: Spec) -> None:
+    """Refuse a spec whose ``[log]`` table asks for a logger whose package is not installed (they are
+    the optional extra ``log``), rather than failing when the first run opens its logger."""
+    import importlib
+
+    for key, package in _LOGGER_PACKAGES:
+        if getattr(spec.log, key):
+            try:
+                importlib.import_module(package)
+            except ImportError:
+                raise DqclError(f'{spec.source}: log.{key}: the {package} package is not installed; pip install "dqcl[log]"') from None
+
+
 def _check_device(spec: Spec) -> None:
     if not spec.device.startswith("cuda"):
         return
@@ -94,6 +111,7 @@ class Study:
 
 def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE, concurrent: int = 1) -> Study:
     """``concurrent``: how many runs will be in memory at once on this machine (worker processes)."""
+    _check_loggers(spec)
     runs = expand(spec)
     skipped: list[str] = []
     read: dict[str, Domain] = {}
