@@ -2,12 +2,13 @@
 
 from .core.version import __version__
 
-__all__ = ["__version__", "load_results", "load_curves", "run"]
+_API = ("load_results", "load_curves", "run", "benchmark", "network", "loss", "scores", "evaluator")
+__all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str):
     # the API pulls in torch and Avalanche: load it only when asked for
-    if name in ("load_results", "load_curves", "run"):
+    if name in _API:
         from . import api
 
         return getattr(api, name)

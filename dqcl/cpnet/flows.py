@@ -3,13 +3,50 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from ..core.atomic import save_npy
 
-__all__ = ["flow_key", "flow_targets"]
+__all__ = ["flow_key", "flow_targets", "cellpose_quiet"]
+
+# Cellpose's modules dqcl calls into; each logs through a logger of its module's name
+_CELLPOSE_LOGGERS = ("cellpose.dynamics", "cellpose.utils", "cellpose.metrics")
+_quiet = threading.local()
+
+
+class _InQuietScope(logging.Filter):
+    """Drops a record logged by the thread that is inside `cellpose_quiet`; lets every other through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_quiet, "depth", 0)
+
+
+_FILTER = _InQuietScope()
+
+
+@contextmanager
+def cellpose_quiet():
+    """Cellpose's own lines dropped while dqcl calls into it: ``masks_to_flows`` logs "empty
+    masks!" once per empty patch, ``compute_masks`` "no seeds found" (Cellpose 3.1 logs them
+    through ``logging``, where Python's last-resort handler prints warnings to stderr).
+
+    Narrow on purpose: only records of Cellpose's loggers, and only those logged by the thread
+    inside this block (a thread-local depth; no process-wide stream redirection or logger level
+    is changed), so dqcl's own output, other threads' Cellpose lines and a user's own Cellpose
+    calls outside it are left as they are.
+    """
+    for name in _CELLPOSE_LOGGERS:
+        logging.getLogger(name).addFilter(_FILTER)  # once: addFilter keeps one copy
+    _quiet.depth = getattr(_quiet, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _quiet.depth -= 1
 
 
 def flow_key(masks: np.ndarray) -> str:
@@ -28,9 +65,10 @@ def _compute(masks: np.ndarray) -> np.ndarray:
 
     cpu = torch.device("cpu")
     out = np.empty((len(masks), 4) + masks.shape[1:], np.float32)
-    for i, m in enumerate(masks):
-        # one mask per call: labels_to_flows renumbers in place and shows its own bar for lists
-        out[i] = labels_to_flows([m.copy()], device=cpu)[0][:4]
+    with cellpose_quiet():
+        for i, m in enumerate(masks):
+            # one mask per call: labels_to_flows renumbers in place and shows its own bar for lists
+            out[i] = labels_to_flows([m.copy()], device=cpu)[0][:4]
     return out
 
 

@@ -332,16 +332,19 @@ def flows_to_masks(output: np.ndarray, settings: MaskSettings = MaskSettings()) 
     """
     from cellpose.dynamics import compute_masks
 
-    mask = compute_masks(
-        output[:2],
-        output[2],
-        niter=settings.niter,
-        cellprob_threshold=settings.cellprob_threshold,
-        flow_threshold=settings.flow_threshold,
-        min_size=settings.min_size,
-        max_size_fraction=settings.max_size_fraction,
-        device=torch.device("cpu"),
-    )
+    from .flows import cellpose_quiet
+
+    with cellpose_quiet():  # Cellpose logs a line for a patch where it finds no seeds
+        mask = compute_masks(
+            output[:2],
+            output[2],
+            niter=settings.niter,
+            cellprob_threshold=settings.cellprob_threshold,
+            flow_threshold=settings.flow_threshold,
+            min_size=settings.min_size,
+            max_size_fraction=settings.max_size_fraction,
+            device=torch.device("cpu"),
+        )
     return np.asarray(mask, np.int32)
 
 
