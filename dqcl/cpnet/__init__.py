@@ -1,1 +1,1 @@
-"""The Cellpose network: CPnet and its loss (`model`), flow targets (`flows`), masks from flows (`masks`)."""
+"""The Cellpose network: Cellpose 3's CPnet (`resnet`), the net dqcl trains and its loss (`model`), flow targets (`flows`), masks from flows (`masks`)."""

@@ -1,4 +1,4 @@
-"""Cellpose's U-Net (CPnet), its training loss and flip/rotation augmentation."""
+"""The network dqcl trains (Cellpose 3's U-Net, CPnet, from `resnet`), its training loss and flip/rotation augmentation."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from torch.nn import functional as F
 
 from pathlib import Path
 from typing import Any
+
+from .resnet import CPnet
 
 __all__ = [
     "CellposeNet", "NORMS", "CELLPOSE_WIDTHS", "cellpose_loss", "dihedral", "norm_buffers",
@@ -30,7 +32,8 @@ def _groups(channels: int) -> int:
 
 
 class CellposeNet(nn.Module):
-    """`cellpose.resnet_torch.CPnet` returning only its 3 output maps (Y flow, X flow, cell probability).
+    """Cellpose 3's CPnet (dqcl's own copy of its architecture, `resnet.CPnet`) returning only its
+    3 output maps (Y flow, X flow, cell probability).
 
     ``widths`` are the four feature widths after the input channels; Cellpose's own net is
     (32, 64, 128, 256). `style` gives the 256-d (last width) style vector of an input.
@@ -46,8 +49,6 @@ class CellposeNet(nn.Module):
     def __init__(self, widths: tuple[int, ...] = CELLPOSE_WIDTHS, in_channels: int | None = None, norm: str = "batch",
                  diameter: float = 30.0) -> None:
         super().__init__()
-        from cellpose.resnet_torch import CPnet
-
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         self.widths = tuple(int(w) for w in widths)
@@ -56,13 +57,8 @@ class CellposeNet(nn.Module):
         # the diameter the network is trained at travels in its file, as in Cellpose's own: Cellpose
         # rescales a user's image by diam_mean / (the diameter they state) before segmenting it
         diameter = float(diameter) if diameter and diameter > 0 else 30.0
-        self.net = CPnet([self.in_channels, *self.widths], nout=3, sz=3, diam_mean=diameter)
-        self.net.diam_labels.data.fill_(diameter)
-        if norm == "group":
-            for module in list(self.net.modules()):
-                for name, child in list(module.named_children()):
-                    if isinstance(child, nn.BatchNorm2d):
-                        setattr(module, name, nn.GroupNorm(_groups(child.num_features), child.num_features, eps=child.eps))
+        group = (lambda c: nn.GroupNorm(_groups(c), c, eps=1e-5)) if norm == "group" else None
+        self.net = CPnet([self.in_channels, *self.widths], nout=3, sz=3, diam_mean=diameter, norm=group)
 
     def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
         """The input as the network takes it: a grayscale batch gets Cellpose's zero second channel where the net has two."""
@@ -79,9 +75,10 @@ class CellposeNet(nn.Module):
 
 
 def save_cellpose(model: CellposeNet, path: str | Path) -> Path:
-    """Write the network as Cellpose writes its models (``CPnet.save_model``: the CPnet state dict),
-    whole or not at all. With Cellpose's widths and BatchNorm, ``CellposeModel(pretrained_model=path)``
-    loads it; other networks load with ``CPnet([1, *widths], 3, 3)`` (GroupNorm ones: `CellposeNet`)."""
+    """Write the network as Cellpose 3 writes its models (``CPnet.save_model``: the CPnet state dict),
+    whole or not at all. With Cellpose's widths and BatchNorm, Cellpose 3's ``CellposeModel(pretrained_model=path)``
+    loads it; other networks load with `resnet.CPnet` ``([1, *widths], 3, 3)`` or Cellpose 3's own
+    ``cellpose.resnet_torch.CPnet`` (GroupNorm ones: `CellposeNet`)."""
     from ..core.atomic import atomic_open
 
     with atomic_open(path, "wb") as fh:
