@@ -213,7 +213,7 @@ def _orderings(value: Any, domains: dict[str, DomainSpec], source: str) -> list[
 
 def _memory(table: Any, where: str, train: TrainSpec, strategies: dict[str, StrategySpec]) -> tuple[MemorySpec, ...]:
     """The budgets of a ``[memory]`` table: one per size (or rate) when it lists several."""
-    from ..train.rehearsal import COMPUTE, PROTOCOLS
+    from .schema import COMPUTE, PROTOCOLS
     from .strategies import strategy_entry
 
     if not isinstance(table, dict):

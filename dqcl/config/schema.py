@@ -15,7 +15,7 @@ from ..core.version import __version__
 from ..cpnet.masks import MaskSettings
 
 __all__ = [
-    "DataSpec", "ModelSpec", "TrainSpec", "EvalSpec", "MemorySpec", "DomainSpec", "StrategySpec", "RedundancySpec", "Subset",
+    "DataSpec", "ModelSpec", "TrainSpec", "EvalSpec", "MemorySpec", "PROTOCOLS", "COMPUTE", "DomainSpec", "StrategySpec", "RedundancySpec", "Subset",
     "OutputSpec", "LogSpec",
     "PER_SEED", "Spec", "RunConfig", "shipped_spec", "default_spec_path",
 ]
@@ -60,6 +60,10 @@ class EvalSpec(MaskSettings):
     niter, min_size, max_size_fraction) and the scoring batch size."""
 
     batch_size: int = 32
+
+
+PROTOCOLS = ("mix", "batch")  # how memory reaches the batches (see dqcl.train.rehearsal)
+COMPUTE = ("appended", "matched")  # whether memory samples come on top of a full batch or take part of it
 
 
 @dataclass(frozen=True)

@@ -30,14 +30,24 @@ import torch
 from avalanche.core import SupervisedPlugin
 from avalanche.training.storage_policy import ExemplarsBuffer
 
-__all__ = ["Budget", "PROTOCOLS", "COMPUTE", "keep_count", "BalancedBuffer", "EpisodicMemory", "Reservoir", "ReplayPlugin",
-           "Rehearsal", "held_by"]
+from ..config.schema import COMPUTE, PROTOCOLS
 
-PROTOCOLS = ("mix", "batch")
-COMPUTE = ("appended", "matched")
+__all__ = ["Budget", "PROTOCOLS", "COMPUTE", "keep_count", "BalancedBuffer", "EpisodicMemory", "Reservoir", "ReplayPlugin",
+           "Rehearsal", "held_by", "random_selector"]
+
 
 # (dataset, count, strategy, experience id) -> indices into the dataset, in the order they are kept
 Selector = Callable[[object, int, object, int], np.ndarray]
+
+
+def random_selector(seed: int) -> Selector:
+    """``count`` patches of an experience at random (a generator seeded by the run and the experience)."""
+
+    def pick(dataset, count: int, strategy, exp_id: int) -> np.ndarray:
+        rng = np.random.default_rng([seed, exp_id])
+        return rng.choice(len(dataset), size=count, replace=False)
+
+    return pick
 
 
 def keep_count(n: int, rate: float) -> int:
@@ -171,8 +181,6 @@ class EpisodicMemory(Rehearsal):
     checkpoint_transient = ("budget",)  # the run's settings, built anew from its config
 
     def __init__(self, budget: Budget, seed: int) -> None:
-        from .replay import random_selector
-
         self.budget = budget
         self.storage = BalancedBuffer(budget, random_selector(seed))
         self.rng = np.random.default_rng([seed, 13])

@@ -17,18 +17,17 @@ import numpy as np
 from ..data.streams import dataset_tensors
 from ..dq.embedders import embed, embed_options
 from ..dq.selectors import capped_bins, select
-from .rehearsal import BalancedBuffer, Budget, ReplayPlugin, Selector, keep_count
+from .rehearsal import (
+    BalancedBuffer,
+    Budget,
+    ReplayPlugin,
+    Selector,
+    keep_count,
+    random_selector,
+)
 
 __all__ = ["Selector", "random_selector", "dq_selector", "FractionBuffer", "DQBuffer", "keep_count", "memory_for",
            "exact_count"]
-
-
-def random_selector(seed: int) -> Selector:
-    def pick(dataset, count: int, strategy, exp_id: int) -> np.ndarray:
-        rng = np.random.default_rng([seed, exp_id])
-        return rng.choice(len(dataset), size=count, replace=False)
-
-    return pick
 
 
 def exact_count(idx: np.ndarray, n: int, count: int, seed: int) -> np.ndarray:
