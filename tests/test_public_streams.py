@@ -141,10 +141,23 @@ def test_bad_input_is_one_line(tmp_path):
 # ---- Cellpose's own lines stay out -------------------------------------------------------------
 
 
-def _empty_masks_warning():
-    from cellpose.dynamics import masks_to_flows
+# Cellpose 3 logs "empty masks!" for an empty patch's flows; Cellpose 4 has no such line. compute_masks
+# on a patch without cells logs a line in both ("no seeds found", or Cellpose 4's "No cell pixels found."
+# at INFO, below what Python prints by default).
+CELLPOSE3 = importlib.util.find_spec("cellpose.resnet_torch") is not None
 
-    masks_to_flows(np.zeros((8, 8), np.int64))  # logs "empty masks!"
+
+def _empty_masks_warning():
+    """Make Cellpose log one line from compute_masks on a patch without cells."""
+    from cellpose.dynamics import compute_masks
+
+    output = np.zeros((3, 16, 16), np.float32)
+    output[2] = -5.0
+    compute_masks(output[:2], output[2], device=torch.device("cpu"))
+
+
+def _no_seeds(lines: list[str]) -> list[str]:
+    return [m for m in lines if m.startswith(("no seeds found", "No cell pixels found"))]
 
 
 def test_cellposes_empty_masks_and_no_seeds_lines_stay_out_of_dqcls_output(caplog, capfd):
@@ -157,10 +170,14 @@ def test_cellposes_empty_masks_and_no_seeds_lines_stay_out_of_dqcls_output(caplo
     output = np.zeros((3, 32, 32), np.float32)
     output[2] = -5.0
     output[2, 10:13, 10:13] = 5.0  # 9 cell pixels: too few for a seed
-    # without dqcl's scope Cellpose logs both lines (so this test can see them)
-    _empty_masks_warning()
+    # without dqcl's scope Cellpose logs its lines (so this test can see them)
+    if CELLPOSE3:
+        from cellpose.dynamics import masks_to_flows
+
+        masks_to_flows(np.zeros((8, 8), np.int64))
+        assert "empty masks!" in _cellpose_lines(caplog)
     compute_masks(output[:2], output[2], device=torch.device("cpu"))
-    assert "empty masks!" in _cellpose_lines(caplog) and any("no seeds found" in m for m in _cellpose_lines(caplog))
+    assert any("no seeds found" in m for m in _cellpose_lines(caplog))
     caplog.clear()
     masks = np.zeros((3, 32, 32), np.int32)
     masks[1, 4:12, 4:12] = 1  # patches 0 and 2 are empty
@@ -186,15 +203,16 @@ def test_the_quiet_scope_is_narrow_this_thread_and_cellpose_only(caplog, capfd):
         other.join()
     assert "dqcl's own line" in capfd.readouterr().out
     assert [r.getMessage() for r in caplog.records if r.name == "dqcl_test_quiet_scope"] == ["dqcl's own warning"]
-    assert _cellpose_lines(caplog) == ["empty masks!"]  # the other thread's only
+    assert len(_no_seeds(_cellpose_lines(caplog))) == 1  # the other thread's only
     caplog.clear()
     _empty_masks_warning()  # after the scope: Cellpose's lines are back
-    assert _cellpose_lines(caplog) == ["empty masks!"]
+    assert len(_no_seeds(_cellpose_lines(caplog))) == 1
 
 
+@pytest.mark.skipif(not CELLPOSE3, reason="Cellpose 4 has no 'empty masks!' line")
 def test_outside_pytest_cellposes_line_reaches_stderr_and_dqcls_flows_keep_it_out(tmp_path):
     """Without a logging setup (a script, a notebook) Python prints a library's warnings to stderr:
-    Cellpose's "empty masks!" shows when Cellpose is called directly, not through dqcl."""
+    Cellpose 3's "empty masks!" shows when Cellpose is called directly, not through dqcl."""
     import subprocess
     import sys
 
