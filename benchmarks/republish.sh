@@ -3,7 +3,7 @@
 # compute matched, per-seed data, >= 1,000 test objects per domain, 10 seeds for the headline cells,
 # and the rate-or-count study. Runs into the committed store leaderboard/next/runs.sqlite, then builds
 # leaderboard/next/. Resumable: stored runs are skipped and a killed run resumes from its checkpoint.
-# 254 runs, about 2.5 min each on one core of a 2-core CPU: about 5-6 hours with two workers. Run it
+# 254 runs of 170-260 s each with two workers on a 2-core CPU: about 6-7 hours. Run it
 # in the background:
 #   nohup bash benchmarks/republish.sh > republish.log 2>&1 &
 set -euo pipefail
