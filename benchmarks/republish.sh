@@ -8,6 +8,12 @@
 #   nohup bash benchmarks/republish.sh > republish.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# one Cellpose for every run of the store: its flow targets differ between 3.x and 4.x (see README)
+"$(dirname "$(command -v dqcl)")/python" -c "
+import sys
+from importlib.metadata import version
+v = version('cellpose')
+sys.exit(0 if v == '4.2.1.1' else f'republish.sh: the republication runs with Cellpose 4.2.1.1; this environment has {v}')"
 mkdir -p leaderboard/next
 store=leaderboard/next/runs.sqlite
 opts=(--store "$store" --quiet --executor process --workers "${DQCL_WORKERS:-2}")
