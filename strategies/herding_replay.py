@@ -8,7 +8,8 @@ from dqcl.train.replay import memory_for
 
 
 def herding_selector(dataset, count: int, strategy, exp_id: int) -> np.ndarray:
-    """Avalanche's iCaRL herding on the CPnet style vector (the output of its `make_style` layer), in herding order."""
+    """Avalanche's iCaRL herding on the CPnet style vector (the output of its `make_style` layer), in herding order.
+    A CPSAM network (``model.arch = "cpsam"``) has a `make_style` module too: its encoder tokens, mean-pooled."""
     order = HerdingSelectionStrategy(strategy.model, "net.make_style").make_sorted_indices(strategy, dataset)
     return np.asarray(order[:count], dtype=np.int64)
 

@@ -9,6 +9,10 @@
 3. Mask reconstruction: dqcl's batched `batch_masks` on the GPU vs Cellpose's per-patch
    `compute_masks`; goal >= 50x patches/s, AP@0.5 between them >= 0.99.
 4. DQ selection at N = 100,000 (768-d, 10 bins) for mmv and graphcut; goal <= 60 s each.
+5. CPSAM (``[model] arch = "cpsam"``, Cellpose 4's ViT-L structure, random weights): training
+   throughput at batch 8, 256 px (Cellpose 4's tile), AdamW, fp32 and bf16 autocast, a few
+   timed steps after a warm-up, with the peak GPU memory; skipped without Cellpose 4
+   (``cellpose.vit``) or without CUDA (``--smoke``: the tiny encoder at 48 px on the CPU).
 
 ``--smoke`` runs every part at toy sizes on whatever device there is (to check the script
 itself on a machine without a GPU); its figures mean nothing.
@@ -195,11 +199,52 @@ def dq(dev: torch.device, smoke: bool) -> None:
             torch.cuda.reset_peak_memory_stats()
 
 
+def cpsam(dev: torch.device, smoke: bool) -> None:
+    from dqcl.cpnet.cpsam import CPSAMNet, cellpose4_available
+    from dqcl.cpnet.model import cellpose_loss
+
+    if not cellpose4_available():
+        print("[cpsam] skipped: Cellpose 4 (cellpose.vit with segment_anything) is not installed")
+        return
+    if dev.type != "cuda" and not smoke:
+        print("[cpsam] skipped: no CUDA device")
+        return
+    encoder, size, batch, steps = ("tiny", 48, 8, 3) if smoke else ("vit_l", 256, 8, 10)
+    torch.manual_seed(0)
+    model = CPSAMNet(encoder, bsize=size).to(dev).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.1)  # Cellpose 4's train_seg defaults
+    x = torch.randn(batch, 1, size, size, device=dev)
+    y = torch.zeros(batch, 4, size, size, device=dev)
+    y[:, 1] = (torch.rand(batch, size, size, device=dev) > 0.5).float()
+    y[:, 2:] = torch.randn(batch, 2, size, size, device=dev).clamp(-1, 1)
+    for bf16 in (False, True):
+        def step():
+            opt.zero_grad()
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+                out = model(x)
+            cellpose_loss(out.float(), y).backward()
+            opt.step()
+
+        for _ in range(2):
+            step()  # warm-up
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        _sync(dev)
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        _sync(dev)
+        s = time.perf_counter() - t
+        peak = torch.cuda.max_memory_allocated() / 2**30 if dev.type == "cuda" else float("nan")
+        print(f"[cpsam] {encoder} training, batch {batch} at {size} px, AdamW, {'bf16 autocast' if bf16 else 'fp32'}: "
+              f"{batch * steps / s:.1f} img/s ({s / steps:.2f} s/step over {steps} steps), peak GPU memory {peak:.1f} GiB")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="toy sizes on any device, to check the script runs")
     ap.add_argument("--compile", action="store_true", help="also time the fast path with torch.compile")
-    ap.add_argument("--only", choices=["train", "agree", "masks", "dq"], action="append")
+    ap.add_argument("--only", choices=["train", "agree", "masks", "dq", "cpsam"], action="append")
     args = ap.parse_args()
     if not torch.cuda.is_available() and not args.smoke:
         print("gpu_check: no CUDA device here; nothing to measure (--smoke checks the script on the CPU)")
@@ -209,7 +254,8 @@ def main() -> int:
     print(f"gpu_check: {name}, torch {torch.__version__}{' (smoke sizes)' if args.smoke else ''}")
     t0 = time.perf_counter()
     parts = {"train": lambda: training(dev, args.smoke, args.compile), "agree": lambda: agreement(dev, args.smoke),
-             "masks": lambda: masks(dev, args.smoke), "dq": lambda: dq(dev, args.smoke)}
+             "masks": lambda: masks(dev, args.smoke), "dq": lambda: dq(dev, args.smoke),
+             "cpsam": lambda: cpsam(dev, args.smoke)}
     for part in args.only or list(parts):
         t = time.perf_counter()
         parts[part]()

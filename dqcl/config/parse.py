@@ -377,9 +377,27 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
         spec = replace(spec, model=replace(spec.model, init=str(init)))
     if spec.model.norm not in NORMS:
         raise SpecError(f"{source}: model.norm must be one of {', '.join(NORMS)}, got {spec.model.norm!r}")
+    _check_arch(spec, source)
     if spec.train.fast not in ("auto", "on", "off"):
         raise SpecError(f"{source}: train.fast must be 'auto', 'on' or 'off', got {spec.train.fast!r}")
     return spec
+
+
+ARCHS = ("cpnet", "cpsam")
+
+
+def _check_arch(spec: Spec, source: str) -> None:
+    """model.arch and model.encoder: known values, and CPSAM's tile size (its position embeddings are fixed)."""
+    from ..cpnet.cpsam import ENCODERS
+
+    m = spec.model
+    if m.arch not in ARCHS:
+        raise SpecError(f"{source}: model.arch must be one of {', '.join(ARCHS)}, got {m.arch!r}")
+    if m.encoder not in ENCODERS:
+        raise SpecError(f"{source}: model.encoder must be one of {', '.join(ENCODERS)}, got {m.encoder!r}")
+    if m.arch == "cpsam" and m.encoder == "vit_l" and spec.data.patch_size != 256:
+        raise SpecError(f"{source}: model.arch = \"cpsam\" with the vit_l encoder takes Cellpose 4's 256 px tiles: "
+                        f"set data.patch_size = 256 (got {spec.data.patch_size})")
 
 
 def with_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], source: str) -> dict[str, Any]:

@@ -35,6 +35,8 @@ class ModelSpec:
     widths: tuple[int, ...] = (32, 64, 128, 256)  # CPnet feature widths (Cellpose: 32, 64, 128, 256)
     norm: str = "batch"  # "batch": BatchNorm with running statistics, as Cellpose has it; "group": GroupNorm (no statistics)
     init: str = ""  # a Cellpose 3 model file to start from (its widths must be the spec's); "": random initialisation
+    arch: str = "cpnet"  # "cpnet": Cellpose 3's U-Net (widths, norm); "cpsam": Cellpose 4's CPSAM (needs Cellpose 4; init: a CPSAM file)
+    encoder: str = "vit_l"  # arch "cpsam" only: "vit_l" (Cellpose's ViT-L, for GPUs) or "tiny" (same structure, depth 2, width 32)
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,8 @@ _ADDED_LATER: tuple[tuple[str, str, Any], ...] = (
     ("data", "diameter", 0.0),  # runs stored before rescaling trained at the images' own scale
     ("model", "norm", "batch"),
     ("model", "init", ""),
+    ("model", "arch", "cpnet"),
+    ("model", "encoder", "vit_l"),
     ("train", "steps", 0),
     ("train", "warmup_steps", 0),
     ("train", "reset_optimizer", False),

@@ -74,9 +74,10 @@ class CellposeNet(nn.Module):
         return self.net(self.prepare_input(x))[1]
 
 
-def save_cellpose(model: CellposeNet, path: str | Path) -> Path:
+def save_cellpose(model: nn.Module, path: str | Path) -> Path:
     """Write the network as Cellpose 3 writes its models (``CPnet.save_model``: the CPnet state dict),
-    whole or not at all. With Cellpose's widths and BatchNorm, Cellpose 3's ``CellposeModel(pretrained_model=path)``
+    whole or not at all; a `cpsam.CPSAMNet` as Cellpose 4 writes CPSAM (``save_model``: its float32
+    state dict, ``W2`` included), which Cellpose 4's ``CellposeModel(pretrained_model=path)`` loads. With Cellpose's widths and BatchNorm, Cellpose 3's ``CellposeModel(pretrained_model=path)``
     loads it; other networks load with `resnet.CPnet` ``([1, *widths], 3, 3)`` or Cellpose 3's own
     ``cellpose.resnet_torch.CPnet`` (GroupNorm ones: `CellposeNet`)."""
     from ..core.atomic import atomic_open
@@ -115,9 +116,33 @@ def read_weights(path: str | Path, what: str) -> Any:
     raise DataError(f"{path}: not readable as {what}: {why}")
 
 
-def load_init(model: CellposeNet, path: str | Path) -> None:
-    """Start ``model`` from a Cellpose 3 model file (or one `save_cellpose` wrote); a clear
-    ValueError where the file is not readable or its architecture is not the model's."""
+def _cpsam_state(model: nn.Module, state: Any, path: Path) -> dict[str, torch.Tensor]:
+    """``state`` checked as a Cellpose 4 CPSAM file for ``model`` (a `cpsam.CPSAMNet`), with a
+    DataParallel ``module.`` prefix taken off as Cellpose 4 does; a one-line ValueError otherwise."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path}: not a Cellpose model file (expected a CPSAM state dict)")
+    if "W2" not in state and "module.W2" not in state:
+        raise ValueError(f"{path}: not a Cellpose 4 (CPSAM) model (it has no W2; a Cellpose 3 file?); model.arch = \"cpsam\" "
+                         "starts from a CPSAM file")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    own = model.net.state_dict()
+    missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or extra or wrong:
+        proj = state.get("encoder.patch_embed.proj.weight")
+        depth = len({k.split(".")[2] for k in state if k.startswith("encoder.blocks.")})
+        found = f"embed dim {proj.shape[0]}, depth {depth}" if proj is not None and proj.ndim == 4 else "not a CPSAM of this kind"
+        raise ValueError(
+            f"{path}: its encoder does not match model.encoder = {model.encoder!r} ({model.net.bsize} px tiles): the file holds "
+            f"{found}; {len(missing)} missing, {len(extra)} unexpected and {len(wrong)} differently shaped tensors"
+        )
+    return state
+
+
+def load_init(model: nn.Module, path: str | Path, check_only: bool = False) -> None:
+    """Start ``model`` from a Cellpose 3 model file (or one `save_cellpose` wrote), or a `cpsam.CPSAMNet`
+    from a Cellpose 4 CPSAM file; a clear ValueError where the file is not readable or its architecture
+    is not the model's. ``check_only``: check, load nothing (``model`` may live on the meta device)."""
     from ..errors import DataError
 
     path = Path(path)
@@ -125,6 +150,11 @@ def load_init(model: CellposeNet, path: str | Path) -> None:
         state = read_weights(path, "a Cellpose model file")
     except DataError as err:
         raise ValueError(str(err)) from None
+    if getattr(model, "arch", "cpnet") == "cpsam":
+        state = _cpsam_state(model, state, path)
+        if not check_only:
+            model.net.load_state_dict(state, strict=True)
+        return
     if isinstance(state, dict) and "W2" in state:
         raise ValueError(f"{path}: a Cellpose 4 (CPSAM) model; dqcl trains Cellpose 3's CPnet")
     own = model.net.state_dict()
@@ -147,7 +177,8 @@ def load_init(model: CellposeNet, path: str | Path) -> None:
             f"{path}: trained at an object diameter of {float(theirs):g} px (its diam_mean), the spec at "
             f"{float(ours):g} px; set data.diameter = {float(theirs):g} so the run trains it at the scale it learned"
         )
-    model.net.load_state_dict(state)
+    if not check_only:
+        model.net.load_state_dict(state)
 
 
 def norm_buffers(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -5,7 +5,8 @@
   resized to 224 and ImageNet-normalised. Weights come from a local file or an existing
   Hugging Face cache; without either it stops at once and says how to provide them.
 - ``style``: the Cellpose network's own style vector (the pooled bottleneck of CPnet), from
-  the model being trained or a checkpoint.
+  the model being trained or a checkpoint (a CellposeNet one). For a CPSAM network being
+  trained (``model.arch = "cpsam"``) its `style` is the mean-pooled encoder tokens.
 - ``stats``: cheap hand-made features: intensity histogram and moments, texture, and mask
   morphology (cell count, size distribution, density).
 

@@ -30,6 +30,23 @@ def _patch_count(shapes, patch: int, stride: int, pad: bool) -> int:
     return total
 
 
+def _cpu_note(spec: Spec) -> str | None:
+    """For a CPSAM run on the CPU: a line with the rough time of one training step (`dqcl.train.memory.step_seconds`)."""
+    m, d = spec.model, spec.data
+    if m.arch != "cpsam" or spec.device.startswith("cuda") or spec.device == "auto" and _has_gpu():
+        return None
+    import torch
+
+    from ..train.memory import CPU_FLOPS_PER_CORE, step_seconds
+
+    cores = torch.get_num_threads()
+    secs = step_seconds(m.encoder, d.patch_size, spec.train.batch_size, cores)
+    shown = f"{secs:,.0f}" if secs >= 10 else f"{secs:.2g}"
+    return (f"{spec.source}: CPSAM ({m.encoder} encoder) on the CPU: about {shown} s per training step of batch "
+            f"{spec.train.batch_size} at {d.patch_size} px on {cores} core(s) (a rough estimate at "
+            f"{CPU_FLOPS_PER_CORE / 1e9:g} GFLOP/s per core); the vit_l encoder is meant for GPUs")
+
+
 def _check_memory(spec: Spec, read: dict[str, Domain], concurrent: int = 1) -> None:
     """Refuse a study whose runs would need more memory than the machine has (see `dqcl.train.memory`)."""
     from ..train.memory import available_bytes, estimate_run_bytes, gpu_bytes
@@ -49,8 +66,10 @@ def _check_memory(spec: Spec, read: dict[str, Domain], concurrent: int = 1) -> N
                 continue
             shapes = [(args["size"], args["size"])] * (args["n_train"] + args["n_test"])
         n += _patch_count(shapes, d.patch_size, d.stride, d.pad)
-    net, data = estimate_run_bytes(spec.model.widths, spec.model.norm, d.patch_size, spec.train.batch_size, n)
+    m = spec.model
+    net, data = estimate_run_bytes(m.widths, m.norm, d.patch_size, spec.train.batch_size, n, m.arch, m.encoder)
     gpu = spec.device.startswith("cuda") or spec.device == "auto" and _has_gpu()
+    what = f"CPSAM {m.encoder} encoder" if m.arch == "cpsam" else f"network widths {list(m.widths)}"
     checks = [("host", (data + (0 if gpu else net)) * concurrent, available_bytes())]
     if gpu:
         checks.append(("GPU", net, gpu_bytes(spec.device)))
@@ -58,8 +77,8 @@ def _check_memory(spec: Spec, read: dict[str, Domain], concurrent: int = 1) -> N
         if need > have:
             runs = f" ({concurrent} runs at once)" if concurrent > 1 and where == "host" else ""
             raise DqclError(
-                f"{spec.source}: this spec needs about {need / 2**30:,.1f} GiB of {where} memory{runs} (network widths "
-                f"{list(spec.model.widths)}, {d.patch_size} px patches, batch {spec.train.batch_size}, {n:,} patches) and "
+                f"{spec.source}: this spec needs about {need / 2**30:,.1f} GiB of {where} memory{runs} ({what}, "
+                f"{d.patch_size} px patches, batch {spec.train.batch_size}, {n:,} patches) and "
                 f"{have / 2**30:,.1f} GiB is available; make it smaller, or set DQCL_MAX_RUN_MEMORY (bytes) if the estimate is wrong"
             )
 
@@ -107,11 +126,34 @@ class Study:
     spec: Spec
     runs: tuple[RunConfig, ...]
     skipped: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # lines to show before the study starts (a CPSAM run's CPU step time)
+
+
+# strategies that look inside a CPnet and have no CPSAM counterpart here: strategy -> why (README: "CPSAM backend")
+_NOT_FOR_CPSAM = {
+    "lwf": "it distils CPnet's convolutional encoder features (net.downsample), which CPSAM does not have",
+}
+
+
+def _check_cpsam(spec: Spec) -> None:
+    """model.arch = "cpsam": Cellpose 4 must be installed, and every strategy must work on a transformer."""
+    if spec.model.arch != "cpsam":
+        return
+    from ..cpnet.cpsam import cellpose4_available
+
+    if not cellpose4_available():
+        raise DqclError(f'{spec.source}: model.arch = "cpsam" needs Cellpose 4 (cellpose.vit and segment_anything), which is '
+                        'not importable here; pip install "cellpose>=4"')
+    for st in spec.strategies.values():
+        if st.name in _NOT_FOR_CPSAM:
+            raise DqclError(f'{spec.source}: strategy {st.label!r} ({st.name}) does not support model.arch = "cpsam": '
+                            f"{_NOT_FOR_CPSAM[st.name]}")
 
 
 def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE, concurrent: int = 1) -> Study:
     """``concurrent``: how many runs will be in memory at once on this machine (worker processes)."""
     _check_loggers(spec)
+    _check_cpsam(spec)
     runs = expand(spec)
     skipped: list[str] = []
     read: dict[str, Domain] = {}
@@ -134,7 +176,17 @@ def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE, concurrent: int
         from ..cpnet.model import CellposeNet, load_init
 
         try:
-            load_init(CellposeNet(spec.model.widths, norm=spec.model.norm, diameter=spec.data.diameter), spec.model.init)
+            if spec.model.arch == "cpsam":
+                import torch
+
+                from ..cpnet.cpsam import CPSAMNet
+
+                with torch.device("meta"):  # shapes only: nothing of a 300 M-parameter net is allocated
+                    net = CPSAMNet(spec.model.encoder, bsize=spec.data.patch_size)
+                load_init(net, spec.model.init, check_only=True)
+            else:
+                load_init(CellposeNet(spec.model.widths, norm=spec.model.norm, diameter=spec.data.diameter), spec.model.init)
         except ValueError as err:
             raise DqclError(f"{spec.source}: model.init: {err}") from None
-    return Study(spec, tuple(runs), tuple(skipped))
+    note = _cpu_note(spec)
+    return Study(spec, tuple(runs), tuple(skipped), (note,) if note else ())

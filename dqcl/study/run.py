@@ -100,6 +100,8 @@ def run_spec(
     study = preflight(parsed, concurrent=executor.workers if executor.name == "process" else 1)
     for problem in study.skipped:
         say(f"skipped: {problem}")
+    for note in study.notes:
+        say(note)
     _check_outputs(parsed, Path(store), tuple(cfg.key for cfg in study.runs))
     if dry_run:
         return StudySummary(len(study.runs), 0, 0, 0.0, parsed.name)

@@ -11,6 +11,16 @@ is rough (within about a factor of two of what a run peaks at) and errs high:
 - one training batch: ``batch x patch^2 x sum_l widths[l] / 4^l x 4 bytes x 24`` (each level
   keeps about two dozen feature maps of its width for the backward pass);
 - the data: every patch of every domain with its four flow-target channels, float32.
+
+For ``model.arch = "cpsam"`` (a ViT, `dqcl.cpnet.cpsam`) the network is counted the same way
+(built on the meta device; x 5: weights, gradients, AdamW's two moments, one copy), and one
+training batch keeps, per image, per block, about ``34 x T x D + 3 x heads x T^2`` floats
+(T = (patch / 8)^2 tokens of width D: layer norms, q/k/v, the projection, the MLP's 4D hidden
+layer before and after GELU, residuals; and the attention matrix before and after softmax
+with its relative-position terms, as SAM's attention is not fused). `step_seconds` is the
+rough time of one training step on a CPU: 3 x (2 x parameters x T + 4 x depth x T^2 x D)
+floating-point operations per image (forward once, backward twice) at an assumed
+50 GFLOP/s per core.
 """
 
 from __future__ import annotations
@@ -19,9 +29,29 @@ import os
 
 from ..core.validation import env_number
 
-__all__ = ["estimate_run_bytes", "available_bytes", "gpu_bytes", "ACTIVATION_MAPS"]
+__all__ = ["estimate_run_bytes", "available_bytes", "gpu_bytes", "step_seconds", "ACTIVATION_MAPS", "CPU_FLOPS_PER_CORE"]
 
 ACTIVATION_MAPS = 24
+CPU_FLOPS_PER_CORE = 50e9  # fp32 matrix products on one core, roughly (AVX2/AVX-512): the CPU step estimate's assumption
+
+
+def _cpsam_shape(encoder: str, patch: int) -> tuple[int, int, int, int, int]:
+    """(parameters, tokens per tile, embed dim, depth, heads) of a CPSAM net (built on the meta device)."""
+    import torch
+
+    from ..cpnet.cpsam import ENCODERS, CPSAMNet
+
+    with torch.device("meta"):
+        net = CPSAMNet(encoder, bsize=patch)
+    dim, depth, heads = ENCODERS[encoder][:3]
+    return sum(p.numel() for p in net.parameters()), (patch // 8) ** 2, dim, depth, heads
+
+
+def step_seconds(encoder: str, patch: int, batch: int, cores: int) -> float:
+    """A rough time of one CPSAM training step on ``cores`` CPU cores (see the module docstring)."""
+    params, tokens, dim, depth, _ = _cpsam_shape(encoder, patch)
+    flops = 3 * (2 * params * tokens + 4 * depth * tokens**2 * dim) * batch
+    return flops / (max(1, cores) * CPU_FLOPS_PER_CORE)
 
 
 def _param_count(widths: tuple[int, ...], norm: str) -> int:
@@ -34,11 +64,17 @@ def _param_count(widths: tuple[int, ...], norm: str) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
-def estimate_run_bytes(widths: tuple[int, ...], norm: str, patch: int, batch: int, n_patches: int) -> tuple[int, int]:
+def estimate_run_bytes(widths: tuple[int, ...], norm: str, patch: int, batch: int, n_patches: int,
+                       arch: str = "cpnet", encoder: str = "vit_l") -> tuple[int, int]:
     """(bytes on the training device: the network and a batch's feature maps, bytes of patches on the host)."""
-    params = _param_count(widths, norm) * 4 * 5
-    maps = sum(w / 4**level for level, w in enumerate(widths))
-    activations = batch * patch * patch * maps * 4 * ACTIVATION_MAPS
+    if arch == "cpsam":
+        count, tokens, dim, depth, heads = _cpsam_shape(encoder, patch)
+        params = count * 4 * 5
+        activations = batch * depth * (34 * tokens * dim + 3 * heads * tokens**2) * 4
+    else:
+        params = _param_count(widths, norm) * 4 * 5
+        maps = sum(w / 4**level for level, w in enumerate(widths))
+        activations = batch * patch * patch * maps * 4 * ACTIVATION_MAPS
     data = n_patches * patch * patch * 4 * 5
     return int(params + activations), int(data)
 

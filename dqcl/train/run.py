@@ -242,12 +242,22 @@ def _build(run: _Run, probes: tuple, artifacts: Path | None, on_epoch: Callable 
 
     cfg = run.cfg
     run.bm = make_benchmark([p[0] for p in run.prepared], [p[1] for p in run.prepared])
-    model = CellposeNet(cfg.model.widths, norm=cfg.model.norm, diameter=cfg.data.diameter)
+    if cfg.model.arch == "cpsam":
+        from ..cpnet.cpsam import CPSAMNet
+
+        model = CPSAMNet(cfg.model.encoder, bsize=cfg.data.patch_size, diameter=cfg.data.diameter)
+    else:
+        model = CellposeNet(cfg.model.widths, norm=cfg.model.norm, diameter=cfg.data.diameter)
     if cfg.model.init:
         load_init(model, cfg.model.init)  # checked in preflight: a mismatch never gets this far
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay
-    )
+    if cfg.model.arch == "cpsam":
+        # Cellpose 4 trains CPSAM with AdamW (train_seg: learning_rate 5e-5, weight_decay 0.1); dqcl takes the
+        # optimiser from Cellpose 4 and the rates from the spec's train.lr / train.weight_decay (README: set them)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay
+        )
     out = cfg.output
     run.scores = SegmentationScores(cfg.eval, keep=out.panel_patches if out.panels and artifacts else 0)
     run.counter = ImageCount()

@@ -1,0 +1,253 @@
+"""CPSAM as a backend (``[model] arch = "cpsam"``): Cellpose 4's network structure, trained end to end
+through dqcl's runner with a tiny encoder on the CPU; its files are Cellpose 4's; bad specs stop in
+one line. The tests that build CPSAM need Cellpose 4 (``cellpose.vit``, with segment_anything);
+the spec and preflight refusals run everywhere."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from dqcl.checks import tiny_spec
+from dqcl.cli import main
+from dqcl.config.expand import expand
+from dqcl.config.parse import parse_spec
+from dqcl.cpnet.cpsam import cellpose4_available
+from dqcl.errors import DqclError, SpecError
+
+CP4 = cellpose4_available()
+needs_cp4 = pytest.mark.skipif(not CP4, reason="Cellpose 4 (cellpose.vit with segment_anything) is not importable here")
+
+
+def _raw(workdir, strategy="naive", **model):
+    raw = tiny_spec(strategy, workdir)
+    raw["model"] = {"arch": "cpsam", "encoder": "tiny", **model}
+    raw["train"] = {"epochs": 1, "batch_size": 2, "lr": 1e-3, "weight_decay": 0.1}
+    return raw
+
+
+def _toml(tmp_path, extra_model=""):
+    path = tmp_path / "cpsam.toml"
+    path.write_text(f"""
+[study]
+name = "cpsam"
+seeds = [0]
+orderings = [["cyto", "histo"]]
+device = "cpu"
+[data]
+patch_size = 48
+stride = 48
+cache_dir = "{(tmp_path / 'cache').as_posix()}"
+[domains.cyto]
+n_train = 2
+n_test = 1
+size = 96
+[domains.histo]
+n_train = 2
+n_test = 1
+size = 96
+[model]
+arch = "cpsam"
+encoder = "tiny"
+{extra_model}
+[train]
+epochs = 1
+batch_size = 2
+lr = 0.001
+[eval]
+niter = 50
+[strategies.naive]
+""")
+    return path
+
+
+# ---- everywhere: spec values, and preflight without Cellpose 4 ----
+
+def test_the_default_arch_leaves_run_keys_unchanged(tmp_path):
+    (plain,) = expand(parse_spec(tiny_spec("naive", tmp_path)))
+    raw = tiny_spec("naive", tmp_path)
+    raw["model"] = {**raw["model"], "arch": "cpnet", "encoder": "vit_l"}
+    (spelled,) = expand(parse_spec(raw))
+    assert spelled.key == plain.key and "arch" not in plain.to_dict()["model"]
+    assert "encoder" not in plain.to_dict()["model"]
+
+
+@pytest.mark.parametrize("model, words", [
+    ({"arch": "vit"}, "model.arch must be one of cpnet, cpsam, got 'vit'"),
+    ({"encoder": "vit_h"}, "model.encoder must be one of vit_l, tiny, got 'vit_h'"),
+])
+def test_an_unknown_arch_or_encoder_is_one_spec_error(tmp_path, model, words):
+    with pytest.raises(SpecError) as err:
+        parse_spec(_raw(tmp_path, **model))
+    assert words in str(err.value) and len(str(err.value).splitlines()) == 1
+
+
+def test_vit_l_takes_cellpose_4s_256_px_tiles(tmp_path):
+    with pytest.raises(SpecError, match="data.patch_size = 256"):
+        parse_spec(_raw(tmp_path, encoder="vit_l"))
+
+
+def test_cpsam_without_cellpose_4_stops_in_preflight_in_one_line(tmp_path, monkeypatch, capsys):
+    import dqcl.cpnet.cpsam as cpsam
+
+    monkeypatch.setattr(cpsam, "cellpose4_available", lambda: False)
+    store = tmp_path / "r.sqlite"
+    assert main(["run", "benchmark", str(_toml(tmp_path)), "--store", str(store), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'model.arch = "cpsam" needs Cellpose 4' in err and not store.exists()
+
+
+def test_cellpose4_available_is_false_when_cellpose_vit_cannot_be_imported(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def refuse(name, *args, **kwargs):
+        if name in ("cellpose.vit", "segment_anything"):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", refuse)
+    assert cellpose4_available() is False
+
+
+# ---- with Cellpose 4 ----
+
+@needs_cp4
+def test_vit_l_has_cellpose_4s_state_dict_names_and_shapes():
+    from cellpose.vit import CPSAM
+
+    from dqcl.cpnet.cpsam import CPSAMNet
+
+    with torch.device("meta"):  # nothing of the 300 M parameters is allocated
+        ours, theirs = CPSAMNet("vit_l").net.state_dict(), CPSAM().state_dict()
+    assert list(ours) == list(theirs)
+    assert all(tuple(ours[k].shape) == tuple(theirs[k].shape) for k in theirs)
+    assert 3.0e8 < sum(v.numel() for v in ours.values()) < 3.1e8
+
+
+@needs_cp4
+def test_tiny_forward_is_cellposes_layout_and_grayscale_is_image_zero_zero():
+    from dqcl.cpnet.cpsam import CPSAMNet
+
+    torch.manual_seed(0)
+    net = CPSAMNet("tiny", bsize=48).eval()
+    x = torch.randn(2, 1, 48, 48)
+    y = net(x)
+    assert y.shape == (2, 3, 48, 48)
+    padded = torch.cat([x, torch.zeros_like(x), torch.zeros_like(x)], 1)
+    assert torch.equal(net.net(padded)[0], y)
+    assert net.style(x).shape == (2, 32)
+    assert not net.net.encoder.patch_embed.proj.weight.requires_grad and not net.net.W2.requires_grad
+
+
+@needs_cp4
+def test_a_tiny_cpsam_study_trains_scores_resumes_exactly_and_saves(tmp_path):
+    from dqcl.cpnet.cpsam import CPSAMNet
+    from dqcl.cpnet.model import load_init
+    from dqcl.train.run import run_one
+
+    raw = _raw(tmp_path)
+    raw["output"] = {"save_weights": "final"}
+    (cfg,) = expand(parse_spec(raw))
+    full = run_one(cfg, artifacts=tmp_path / "full")
+    for metric, R in full["R"].items():
+        assert np.asarray(R).shape == (2, 2), metric
+    assert full["images_seen"] > 0 and full["norm_swap"] is None  # no BatchNorm statistics: no swap
+    path = tmp_path / "ckpt.pt"
+
+    class Stop(Exception):
+        pass
+
+    def stop(msg):
+        if msg.startswith("checkpoint saved"):
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_one(cfg, on_step=stop, checkpoint=path)
+    resumed = run_one(cfg, checkpoint=path)
+    assert resumed["resumed_from"] == 1
+    assert resumed["R"] == full["R"] and resumed["model_sha256"] == full["model_sha256"]
+    (final,) = (tmp_path / "full").glob("**/final.pth")
+    state = torch.load(final, weights_only=True)
+    assert "W2" in state and all(v.dtype == torch.float32 for v in state.values())
+    back = CPSAMNet("tiny", bsize=48)
+    load_init(back, final)
+    assert all(torch.equal(back.net.state_dict()[k], v) for k, v in state.items())
+
+
+@needs_cp4
+def test_herding_replay_runs_on_cpsam_tokens(tmp_path):
+    from dqcl.train.run import run_one
+
+    (cfg,) = expand(parse_spec(_raw(tmp_path, strategy="herding_replay")))
+    res = run_one(cfg)
+    assert np.asarray(res["R"]["ap50"]).shape == (2, 2)
+
+
+@needs_cp4
+def test_preflight_states_the_cpu_step_time_and_the_memory_covers_the_vit(tmp_path):
+    from dqcl.study.preflight import preflight
+    from dqcl.train.memory import estimate_run_bytes, step_seconds
+
+    (note,) = preflight(parse_spec(_raw(tmp_path))).notes
+    assert "CPSAM (tiny encoder) on the CPU: about" in note and "s per training step of batch 2 at 48 px" in note
+    assert step_seconds("vit_l", 256, 8, 2) > 60  # ViT-L at Cellpose 4's tiles: minutes per step on two cores
+    net, _ = estimate_run_bytes((32, 64, 128, 256), "batch", 256, 8, 1, "cpsam", "vit_l")
+    assert 20 * 2**30 < net < 100 * 2**30  # 300 M parameters x 5 copies and a batch of 8 x 1024 tokens x 24 blocks
+
+
+@needs_cp4
+def test_lwf_is_refused_for_cpsam_in_one_line(tmp_path):
+    from dqcl.study.preflight import preflight
+
+    with pytest.raises(DqclError) as err:
+        preflight(parse_spec(_raw(tmp_path, strategy="lwf")))
+    assert "lwf" in str(err.value) and 'model.arch = "cpsam"' in str(err.value)
+    assert len(str(err.value).splitlines()) == 1
+
+
+@needs_cp4
+def test_a_cellpose_3_file_or_another_encoder_as_init_stops_in_preflight(tmp_path, capsys):
+    from dqcl.cpnet.cpsam import CPSAMNet
+    from dqcl.cpnet.resnet import CPnet
+
+    torch.save(CPnet([2, 32, 64, 128, 256], nout=3, sz=3).state_dict(), tmp_path / "cp3.pth")
+    torch.save(CPSAMNet("tiny", bsize=64).net.state_dict(), tmp_path / "tiny64.pth")  # a 64 px tiny CPSAM
+    store = tmp_path / "r.sqlite"
+    for name, words in (("cp3.pth", "not a Cellpose 4 (CPSAM) model"), ("tiny64.pth", "does not match model.encoder")):
+        spec = _toml(tmp_path, f'init = "{name}"')
+        assert main(["run", "benchmark", str(spec), "--store", str(store), "--dry-run"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and name in err and words in err, err
+    torch.save(CPSAMNet("tiny", bsize=48).net.state_dict(), tmp_path / "tiny48.pth")
+    assert main(["run", "benchmark", str(_toml(tmp_path, 'init = "tiny48.pth"')), "--store", str(store), "--dry-run"]) == 0
+
+
+@needs_cp4
+def test_a_vit_l_file_dqcl_saves_loads_strictly_in_cellpose_4_and_back(tmp_path):
+    from cellpose.vit import CPSAM
+
+    from dqcl.cpnet.cpsam import CPSAMNet
+    from dqcl.cpnet.model import load_init, save_cellpose
+
+    torch.manual_seed(0)
+    ours = CPSAMNet("vit_l")
+    path = save_cellpose(ours, tmp_path / "vitl.pth")
+    theirs = CPSAM()
+    theirs.load_model(path, device=torch.device("cpu"), strict=True)
+    assert all(torch.equal(theirs.state_dict()[k], v) for k, v in ours.net.state_dict().items())
+    del theirs
+    back = CPSAMNet("vit_l")
+    load_init(back, path)
+    assert all(torch.equal(back.net.state_dict()[k], v) for k, v in ours.net.state_dict().items())
+    del back
+    # Cellpose 4's own API loads it and segments with it (untrained weights: the masks' content is not the point)
+    from cellpose.models import CellposeModel
+
+    model = CellposeModel(gpu=False, pretrained_model=str(path), use_bfloat16=False)
+    assert all(torch.equal(model.net.state_dict()[k], v) for k, v in ours.net.state_dict().items())
+    image = np.random.default_rng(0).random((224, 224)).astype(np.float32)  # one 256 px tile
+    masks = model.eval(image)[0]
+    assert masks.shape == (224, 224)
