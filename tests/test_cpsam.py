@@ -143,6 +143,31 @@ def test_tiny_forward_is_cellposes_layout_and_grayscale_is_image_zero_zero():
 
 
 @needs_cp4
+def test_the_forward_is_cellpose_4s_on_the_same_modules():
+    """Cellpose 4's own ``CPSAM.forward`` run on the tiny net's modules gives the same outputs, in
+    evaluation and in training (layer drop drawn from the same seed)."""
+    from cellpose.vit import CPSAM
+    from torch import nn
+
+    from dqcl.cpnet.cpsam import CPSAMNet
+
+    torch.manual_seed(0)
+    ours = CPSAMNet("tiny", bsize=48)
+    theirs = CPSAM.__new__(CPSAM)
+    nn.Module.__init__(theirs)
+    theirs.encoder, theirs.out, theirs.W2 = ours.net.encoder, ours.net.out, ours.net.W2
+    theirs.ps, theirs.nout, theirs.rdrop = 8, 3, 0.4
+    x = torch.randn(3, 1, 48, 48)
+    for training in (False, True):
+        ours.train(training), theirs.train(training)
+        torch.manual_seed(1)
+        want = theirs(x)[0]  # Cellpose 4 takes a one-channel image as it is: its first channel's weights
+        torch.manual_seed(1)
+        got = ours(x)
+        assert torch.allclose(got, want, atol=1e-6), training
+
+
+@needs_cp4
 def test_a_tiny_cpsam_study_trains_scores_resumes_exactly_and_saves(tmp_path):
     from dqcl.cpnet.cpsam import CPSAMNet
     from dqcl.cpnet.model import load_init
