@@ -224,12 +224,13 @@ def test_preflight_states_the_cpu_step_time_and_the_memory_covers_the_vit(tmp_pa
 
 
 @needs_cp4
-def test_lwf_is_refused_for_cpsam_in_one_line(tmp_path):
+@pytest.mark.parametrize("strategy, why", [("lwf", "net.downsample"), ("agem", "AdamW"), ("gem", "AdamW")])
+def test_strategies_without_a_cpsam_form_are_refused_in_one_line(tmp_path, strategy, why):
     from dqcl.study.preflight import preflight
 
     with pytest.raises(DqclError) as err:
-        preflight(parse_spec(_raw(tmp_path, strategy="lwf")))
-    assert "lwf" in str(err.value) and 'model.arch = "cpsam"' in str(err.value)
+        preflight(parse_spec(_raw(tmp_path, strategy=strategy)))
+    assert f"({strategy})" in str(err.value) and 'model.arch = "cpsam"' in str(err.value) and why in str(err.value)
     assert len(str(err.value).splitlines()) == 1
 
 

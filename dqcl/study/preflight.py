@@ -132,6 +132,8 @@ class Study:
 # strategies that look inside a CPnet and have no CPSAM counterpart here: strategy -> why (README: "CPSAM backend")
 _NOT_FOR_CPSAM = {
     "lwf": "it distils CPnet's convolutional encoder features (net.downsample), which CPSAM does not have",
+    "agem": "it projects an SGD step (dqcl.train.importance), and CPSAM trains with AdamW",
+    "gem": "it projects an SGD step (dqcl.train.importance), and CPSAM trains with AdamW",
 }
 
 
