@@ -220,7 +220,8 @@ def test_preflight_states_the_cpu_step_time_and_the_memory_covers_the_vit(tmp_pa
     assert "CPSAM (tiny encoder) on the CPU: about" in note and "s per training step of batch 2 at 48 px" in note
     assert step_seconds("vit_l", 256, 8, 2) > 60  # ViT-L at Cellpose 4's tiles: minutes per step on two cores
     net, _ = estimate_run_bytes((32, 64, 128, 256), "batch", 256, 8, 1, "cpsam", "vit_l")
-    assert 20 * 2**30 < net < 100 * 2**30  # 300 M parameters x 5 copies and a batch of 8 x 1024 tokens x 24 blocks
+    # 300 M parameters x 5 copies and a batch of 8 x 1024 tokens x 24 blocks: measured peak on an H200 30.3 GiB
+    assert 30 * 2**30 < net < 45 * 2**30
 
 
 @needs_cp4

@@ -13,6 +13,7 @@
    throughput at batch 8, 256 px (Cellpose 4's tile), AdamW, fp32 and bf16 autocast, a few
    timed steps after a warm-up, with the peak GPU memory; skipped without Cellpose 4
    (``cellpose.vit``) or without CUDA (``--smoke``: the tiny encoder at 48 px on the CPU).
+   Measured on one H200 (torch 2.11): 15.7 img/s fp32, 40.0 img/s bf16, peak 30.3 / 30.7 GiB.
 
 ``--smoke`` runs every part at toy sizes on whatever device there is (to check the script
 itself on a machine without a GPU); its figures mean nothing.

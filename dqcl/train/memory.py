@@ -14,10 +14,11 @@ is rough (within about a factor of two of what a run peaks at) and errs high:
 
 For ``model.arch = "cpsam"`` (a ViT, `dqcl.cpnet.cpsam`) the network is counted the same way
 (built on the meta device; x 5: weights, gradients, AdamW's two moments, one copy), and one
-training batch keeps, per image, per block, about ``34 x T x D + 3 x heads x T^2`` floats
-(T = (patch / 8)^2 tokens of width D: layer norms, q/k/v, the projection, the MLP's 4D hidden
-layer before and after GELU, residuals; and the attention matrix before and after softmax
-with its relative-position terms, as SAM's attention is not fused). `step_seconds` is the
+training batch keeps, per image, per block, about ``20 x T x D + heads x T^2`` floats
+(T = (patch / 8)^2 tokens of width D: layer norms, q/k/v, the projection, the MLP's hidden
+layer, residuals; and one attention matrix, as SAM's attention is not fused). Fitted to a
+measurement: ViT-L at batch 8, 256 px, AdamW, fp32 peaked at 30.3 GiB on an H200
+(`benchmarks/perf/gpu_check.py --only cpsam`); this estimate says 33 GiB. `step_seconds` is the
 rough time of one training step on a CPU: 3 x (2 x parameters x T + 4 x depth x T^2 x D)
 floating-point operations per image (forward once, backward twice) at an assumed
 50 GFLOP/s per core.
@@ -70,7 +71,7 @@ def estimate_run_bytes(widths: tuple[int, ...], norm: str, patch: int, batch: in
     if arch == "cpsam":
         count, tokens, dim, depth, heads = _cpsam_shape(encoder, patch)
         params = count * 4 * 5
-        activations = batch * depth * (34 * tokens * dim + 3 * heads * tokens**2) * 4
+        activations = batch * depth * (20 * tokens * dim + heads * tokens**2) * 4
     else:
         params = _param_count(widths, norm) * 4 * 5
         maps = sum(w / 4**level for level, w in enumerate(widths))
