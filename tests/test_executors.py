@@ -43,8 +43,14 @@ def _count(store: Path) -> int:
 
 
 def _dqcl(*args: str) -> subprocess.Popen:
+    """``dqcl ARGS`` as a user starts it from a terminal: with Ctrl-C's default disposition. (A child
+    inherits an ignored SIGINT, and under Cellpose 4 something earlier in the suite leaves the
+    pytest process ignoring it; a terminal's dqcl never starts that way.)"""
+    import signal
+
     code = "import sys; from dqcl.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _reference(tmp_path_factory, threads: int | None):
