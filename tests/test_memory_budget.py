@@ -148,3 +148,25 @@ def test_a_rehearsal_strategy_that_ignores_the_shared_budget_fails_the_contract(
             check_obeys_memory_budget("own_memory", tmp_path)
     finally:
         STRATEGIES.unregister("own_memory")
+
+
+def test_a_domain_smaller_than_one_batch_is_refused_under_matched_compute(tmp_path, capsys):
+    # compute = "matched" drops short batches: a 1-patch domain under batch 4 would train no step at all
+    import sqlite3
+
+    from dqcl.cli import main
+
+    from conftest import tiny_spec_text
+
+    text = tiny_spec_text(tmp_path).replace("[domains.histo]\nn_train = 2\nn_test = 1\nsize = 96",
+                                            "[domains.histo]\nn_train = 1\nn_test = 1\nsize = 48")
+    text += '\n[memory]\nsize = 4\nprotocol = "batch"\nreplay_batch = 1\ncompute = "matched"\n'
+    spec = tmp_path / "small.toml"
+    spec.write_text(text)
+    store = tmp_path / "runs.sqlite"
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "domain 'histo': 1 training patches, fewer than one batch of 4" in err[0], err
+    assert "Traceback" not in err[0]
+    if store.exists():
+        assert sqlite3.connect(store).execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0

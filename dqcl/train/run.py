@@ -215,6 +215,7 @@ def _prepare(cfg: RunConfig, step: Callable[[str], None]) -> _Run:
 
     step("preparing data")
     prepared = [prepare_domain(ds, cfg) for ds in cfg.domains]
+    _check_full_batches(cfg, prepared)
     epochs = cfg.train.epochs
     subset_info = None
     if cfg.subset is not None:
@@ -226,6 +227,18 @@ def _prepare(cfg: RunConfig, step: Callable[[str], None]) -> _Run:
         epochs = max(1, math.ceil(cfg.subset.steps * cfg.train.batch_size / len(idx)))
         subset_info = {"indices": idx.tolist(), "size": int(len(idx)), "available": len(train), "epochs": epochs}
     return _Run(cfg, step, device, prepared, epochs, subset_info, t_start, time.perf_counter())
+
+
+def _check_full_batches(cfg: RunConfig, prepared: list[tuple[PatchData, PatchData]]) -> None:
+    """compute = "matched" drops every short batch, so a domain with fewer training patches than one
+    batch would train no step at all: refuse it, before anything is trained or stored."""
+    if cfg.memory.compute != "matched":
+        return
+    for ds, (train, _) in zip(cfg.domains, prepared):
+        if len(train) < cfg.train.batch_size:
+            raise DqclError(f"domain '{ds.name}': {len(train)} training patches, fewer than one batch of {cfg.train.batch_size}; "
+                            'with memory.compute = "matched" every batch is full, so it would train no step '
+                            "(give it more images, or a smaller train.batch_size)")
 
 
 def budget_of(cfg: RunConfig) -> Budget | None:
