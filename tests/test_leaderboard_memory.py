@@ -203,3 +203,20 @@ def test_the_prediction_interval_of_one_new_run_is_wider_than_the_mean_s():
     # mean ± t(0.975, 4) * s * sqrt(1 + 1/5), t = 2.776
     assert pi.hi - pi.mean == pytest.approx(2.7764451 * ci.std * (1 + 1 / 5) ** 0.5, rel=1e-6)
     assert predict([0.3]).n == 1 and predict([]) is None
+
+
+def test_joint_training_shows_all_for_memory(tmp_path):
+    # joint trains on every patch of every domain at once: its memory cell is "all", as cumulative's, not "—"
+    with Store(tmp_path / "r.sqlite") as store:
+        for s in SEEDS:
+            _put_new(store, "naive", "naive", s, [[0.8, 0.0], [0.10, 0.7]], NO_BUDGET, None, study="j")
+            _put_new(store, "joint", "joint", s, [[0.75, 0.7]], NO_BUDGET, None, study="j")
+        write_leaderboard(store, tmp_path / "lb")
+    rows = {}
+    part = (tmp_path / "lb" / "leaderboard.md").read_text().split("### j — ap50")[1].split("### ")[0]
+    for line in part.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("|"):
+            rows[cells[1]] = cells
+    mem = rows["strategy"].index("memory (patches)")
+    assert rows["joint"][mem] == "all" and rows["naive"][mem] == "—"

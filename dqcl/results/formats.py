@@ -42,9 +42,10 @@ rank. `joint` trains once on all domains, so it has only ACC and final scores.
 
 MEMORY_LEGEND = """\
 Where the runs recorded them: `memory (patches)` is the most patches of earlier domains a strategy held (over its
-seeds; "all" where it keeps every patch, — where it keeps none) and `samples/step` the mean samples backpropagated
-per optimiser step. A study whose rehearsal strategies ran at several memory budgets has one table per budget,
-ranked on its own, each with the strategies that keep no bounded memory (no budget changes their runs).
+seeds; "all" where it keeps every patch, and for joint, which trains on every domain at once; — where it keeps
+none) and `samples/step` the mean samples backpropagated per optimiser step. A study whose rehearsal strategies
+ran at several memory budgets has one table per budget, ranked on its own, each with the strategies that keep
+no bounded memory (no budget changes their runs).
 """
 
 

@@ -106,13 +106,18 @@ def _memory_kind(name: str) -> str | None:
         return None
 
 
+def _trained_at_once(e: dict[str, Any]) -> bool:
+    """Joint training: one R row over two or more domains, every patch of each in the one training set."""
+    return len(e["R"]) == 1 and len(e["ordering"]) > 1
+
+
 def _memory_cells(es: list[dict[str, Any]], memory: bool, samples: bool) -> list[str]:
     """The patches of earlier domains held (the most over the seeds' runs; "all" for a strategy that
-    keeps every patch; — where none was recorded) and the mean samples backpropagated per step."""
+    keeps every patch, and for joint training, which trains on every domain at once; — where none was recorded) and the mean samples backpropagated per step."""
     out = []
     if memory:
         held = [e["memory_held"] for e in es if e.get("memory_held") is not None]
-        out.append("all" if any(_memory_kind(e["strategy_name"]) == "all" for e in es)
+        out.append("all" if any(_memory_kind(e["strategy_name"]) == "all" or _trained_at_once(e) for e in es)
                    else f"{max(held):,}" if held else "—")
     if samples:
         mean = _mean([e.get("samples_per_step") for e in es])
