@@ -220,3 +220,30 @@ def test_joint_training_shows_all_for_memory(tmp_path):
             rows[cells[1]] = cells
     mem = rows["strategy"].index("memory (patches)")
     assert rows["joint"][mem] == "all" and rows["naive"][mem] == "—"
+
+
+def test_the_replay_rate_figure_draws_each_way_of_replaying_apart(monkeypatch, tmp_path):
+    # the same [memory] rate replayed by mixing and by a minibatch are two lines, not one averaged line;
+    # a budget in patches has no rate and is not drawn on the rate axis
+    from dqcl.results import plots
+
+    legends = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out, dpi=100: legends.append(
+        [t.get_text() for t in fig.axes[0].get_legend().get_texts()]) or out)
+    rows = []
+    for s in SEEDS:
+        rows.append(_entry("naive", [[0.8, 0.0], [0.1, 0.7]], None))
+        rows.append(_entry("cumulative", [[0.8, 0.0], [0.6, 0.7]], None))
+        for rate in (0.05, 0.1):
+            rows.append(_entry("replay", [[0.8, 0.0], [0.2 + rate, 0.7]], {**NO_BUDGET, "rate": rate, "protocol": "mix",
+                                                                          "compute": "appended"}))
+            rows.append(_entry("replay", [[0.8, 0.0], [0.4 + rate, 0.7]], {**NO_BUDGET, "rate": rate, "protocol": "batch",
+                                                                          "replay_batch": 2, "compute": "matched"}))
+        rows.append(_entry("replay", [[0.8, 0.0], [0.5, 0.7]], _budget(32)))
+    assert plots.replay_rate_curves(rows, tmp_path / "r.png") is not None
+    assert sorted(legends[0]) == ["random replay (2 per step, compute matched)", "random replay (mixed, compute appended)"]
+
+
+def _entry(name: str, R: list, memory: dict | None) -> dict:
+    return {"strategy": name, "strategy_name": name, "params": {}, "R": R, "ordering": list(ORDER), "study": "m",
+            "metric": "ap50", "memory": memory}

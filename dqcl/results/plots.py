@@ -189,30 +189,50 @@ def forgetting_plasticity(rows: list[dict[str, Any]], out: Path) -> Path:
 
 
 @plain_text_figures
+def _replay_rate(e: dict[str, Any]) -> tuple[float, str] | None:
+    """A replay run's rate and how its memory was replayed: the shared budget's rate ([memory] rate) with its
+    protocol and compute, or the strategy's own ``rate`` (no [memory] table); None for a run without a rate
+    (a budget in patches is a count, not a rate: it has no place on this figure's axis)."""
+    b = e.get("memory")
+    if b:
+        if not b.get("rate"):
+            return None
+        how = ("mixed" if b["protocol"] == "mix" else f"{b['replay_batch'] or 'batch'} per step") + f", compute {b['compute']}"
+        return float(b["rate"]), how
+    rate = e["params"].get("rate")
+    return None if rate is None else (float(rate), "")
+
+
 def replay_rate_curves(rows: list[dict[str, Any]], out: Path) -> Path | None:
-    """Final source and target scores (%) vs replay rate, DQ vs random (naive = 0 %, cumulative = 100 %)."""
+    """Final source and target scores (%) vs replay rate, DQ vs random (naive = 0 %, cumulative = 100 %);
+    one line per strategy and way of replaying (budgets of other protocols or compute are not merged)."""
     plt = _plt()
-    series: dict[str, dict[float, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
+    series: dict[tuple[str, str], dict[float, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
+    ends: list[tuple[float, tuple[float, float]]] = []
     for e in rows:
         if len(e["R"]) < 2:
             continue
         point = (100 * e["R"][-1][0], 100 * e["R"][-1][-1])
-        if e["strategy_name"] in ("replay", "dq_replay") and e["params"].get("rate") is not None:
-            series[e["strategy_name"]][float(e["params"]["rate"])].append(point)
+        if e["strategy_name"] in ("replay", "dq_replay") and (rate := _replay_rate(e)) is not None:
+            series[(e["strategy_name"], rate[1])][rate[0]].append(point)
         elif e["strategy_name"] in ("cumulative", "naive"):
-            for name in ("replay", "dq_replay"):
-                series[name][1.0 if e["strategy_name"] == "cumulative" else 0.0].append(point)
+            ends.append((1.0 if e["strategy_name"] == "cumulative" else 0.0, point))
+    for key in list(series):
+        for rate, point in ends:
+            series[key][rate].append(point)
     if not any(len([r for r in s if 0 < r < 1]) >= 2 for s in series.values()):
         return None
     order = [_label(d) for d in rows[0]["ordering"]]
-    names = sorted(series)
+    keys = sorted(series)
+    names = [f"{n} {how}" for n, how in keys]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     for ax, which, title in ((axes[0], 0, f"source ({order[0]}) after {order[-1]}"), (axes[1], 1, f"target ({order[-1]})")):
-        for name in names:
-            rates = sorted(series[name])
-            ax.errorbar(np.array(rates) * 100, [np.mean([p[which] for p in series[name][r]]) for r in rates],
-                        yerr=[_std([p[which] for p in series[name][r]]) for r in rates], capsize=3,
-                        label={"replay": "random replay", "dq_replay": "DQ replay"}.get(name, name), **style_of(name, names))
+        for key, name in zip(keys, names):
+            rates = sorted(series[key])
+            label = {"replay": "random replay", "dq_replay": "DQ replay"}[key[0]] + (f" ({key[1]})" if key[1] else "")
+            ax.errorbar(np.array(rates) * 100, [np.mean([p[which] for p in series[key][r]]) for r in rates],
+                        yerr=[_std([p[which] for p in series[key][r]]) for r in rates], capsize=3,
+                        label=label, **style_of(name, names))
         ax.set_xscale("symlog", linthresh=1)
         ax.set_xlabel("source replayed (% of its patches)")
         ax.set_title(title, fontsize=9)
