@@ -43,5 +43,33 @@ def test_the_verdict_names_the_quantity_that_decides_the_gain(governs, verdict):
     assert "144 source patches" in claim.evidence and "576" in claim.evidence
 
 
-def test_budgeted_runs_are_not_read_as_the_strategy_own_rate():
+def test_rate_or_count_runs_are_not_read_as_claim_c():
+    # claim (c) is about the generalist "cyto" with DQ replay; this study's sources are cyto_s/m/l and replay is random
     assert not [c for c in claims(_rows("rate")) if c.claim.startswith("replay: ")]
+
+
+def _budgeted(protocol: str) -> list[dict]:
+    """cyto -> histo under a shared [memory] rate: 5 % DQ replay restores the source, full replay costs the target."""
+    rows = []
+    for seed in range(3):
+        e = 0.01 * seed
+        def put(name, rate, source, target):
+            memory = None if rate is None else {"size": 0, "rate": rate, "protocol": protocol,
+                                                 "replay_batch": 2 if protocol == "batch" else 0, "compute": "appended"}
+            rows.append({"study": "r", "metric": "ap50", "selector": None, "ordering": ["cyto", "histo"], "seed": seed,
+                         "strategy": name, "strategy_name": name, "params": {}, "memory": memory,
+                         "R": [[0.7, 0.0], [source, target]]})
+        put("naive", None, 0.10 + e, 0.60)
+        put("dq_replay", 0.05, 0.66 + e, 0.60 - e)
+        put("replay", 0.05, 0.50 + e, 0.60)
+        put("replay", 1.0, 0.68, 0.50 + e)
+    return rows
+
+
+def test_claim_c_reads_a_shared_memory_rate_mixed_into_the_training_set():
+    found = {c.claim: c for c in claims(_budgeted("mix"))}
+    assert found["replay: 5% DQ replay restores the source"].verdict == "supported"
+    assert "DQ − random at 5%: +0.160" in found["replay: 5% DQ replay restores the source"].evidence
+    assert found["replay: full (100 %) replay hurts the target"].verdict == "supported"
+    # a rate replayed by minibatch is another protocol than the paper's: not read as claim (c)
+    assert not [c for c in claims(_budgeted("batch")) if c.claim.startswith("replay: ")]

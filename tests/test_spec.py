@@ -106,6 +106,8 @@ def test_shipped_specs_parse():
     # one budget: every strategy once per ordering and seed; the headline file adds seeds 3-9 of 7 strategies
     assert sizes["budget_baselines"] == 14 * 2 * 3 and sizes["budget_baselines_headline"] == 7 * 2 * 7
     # naive once per source size, replay at each of two budgets per source size
+    # claim (c) at one shared rate: naive, and random and DQ replay at 5, 10 and 100 %
+    assert sizes["budget_claims_replay"] == (1 + 2 * 3) * 3
     assert sizes["rate_or_count_rate"] == sizes["rate_or_count_count"] == sizes["rate_or_count_share"] == 3 * (1 + 2) * 3
 
 

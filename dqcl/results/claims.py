@@ -9,7 +9,8 @@
     domain, R[0][0] - R[1][0], generalist-first minus specialist-first, paired by seed.
 (c) Replay: while adapting the generalist, replaying 5-10 % of the source chosen by DQ
     restores the source, and replaying all of it hurts the target. From replay runs at
-    0 (naive), 1, 5, 10, 50, 100 %: source score R[1][0] and target score R[1][1].
+    0 (naive), 1, 5, 10, 50, 100 % (each strategy's own rate, or a shared [memory] rate mixed
+    into the training set): source score R[1][0] and target score R[1][1].
 (d) Rate, count or share (a question the paper leaves open, issue 18): random replay budgets of
     three kinds over sources of three sizes (`_rate_or_count`); the verdict names the quantity
     whose arm keeps its gain on the source as the source grows.
@@ -120,14 +121,17 @@ def _asymmetry(rows: list[dict[str, Any]], metric: str, name: Name) -> list[Clai
 
 
 def _rate_label(e: dict[str, Any]) -> tuple[str, float] | None:
-    name, params = e["strategy_name"], e["params"]
-    if e.get("memory") is not None:  # a [memory] budget, not the strategy's own rate, decided its memory
-        return None
+    """(replay kind, rate) of a run for claim (c): the strategy's own ``rate``, or a shared ``[memory] rate``
+    mixed into the training set (the paper's protocol; a rate replayed by minibatch is another protocol and
+    not pooled with it); naive is ("none", 0)."""
+    name, params, budget = e["strategy_name"], e["params"], e.get("memory")
     if name == "naive":
         return ("none", 0.0)
-    if name in ("replay", "dq_replay") and params.get("rate") is not None:
-        return (name, float(params["rate"]))
-    return None
+    if name not in ("replay", "dq_replay"):
+        return None
+    if budget is not None:  # the shared budget, not the strategy's own rate, decided its memory
+        return (name, float(budget["rate"])) if budget.get("rate") and budget["protocol"] == "mix" else None
+    return None if params.get("rate") is None else (name, float(params["rate"]))
 
 
 def _rate_cells(rows: list[dict[str, Any]], metric: str) -> dict[tuple[str, tuple[str, ...]], dict[tuple[str, float], list[dict]]]:
