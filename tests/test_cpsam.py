@@ -28,37 +28,15 @@ def _raw(workdir, strategy="naive", **model):
 
 
 def _toml(tmp_path, extra_model=""):
+    """The suite's tiny spec (conftest) with a tiny-encoder CPSAM, as a file."""
+    from conftest import tiny_spec_text
+
+    text = tiny_spec_text(tmp_path, "[strategies.naive]\n")
+    text = text.replace("[model]\nwidths = [8, 16, 32, 64]", f'[model]\narch = "cpsam"\nencoder = "tiny"\n{extra_model}')
+    text = text.replace("batch_size = 4", "batch_size = 2\nlr = 0.001")
+    assert 'arch = "cpsam"' in text and "batch_size = 2" in text, "conftest's tiny spec changed shape"
     path = tmp_path / "cpsam.toml"
-    path.write_text(f"""
-[study]
-name = "cpsam"
-seeds = [0]
-orderings = [["cyto", "histo"]]
-device = "cpu"
-[data]
-patch_size = 48
-stride = 48
-cache_dir = "{(tmp_path / 'cache').as_posix()}"
-[domains.cyto]
-n_train = 2
-n_test = 1
-size = 96
-[domains.histo]
-n_train = 2
-n_test = 1
-size = 96
-[model]
-arch = "cpsam"
-encoder = "tiny"
-{extra_model}
-[train]
-epochs = 1
-batch_size = 2
-lr = 0.001
-[eval]
-niter = 50
-[strategies.naive]
-""")
+    path.write_text(text)
     return path
 
 

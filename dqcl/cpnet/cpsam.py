@@ -149,9 +149,9 @@ class CPSAMNet(nn.Module):
 
     def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
         """Grayscale into CPSAM's 3 channels as Cellpose 4 puts a one-channel image: (image, 0, 0)."""
-        if x.shape[1] < self.in_channels:
-            x = torch.cat([x, x.new_zeros((x.shape[0], self.in_channels - x.shape[1], *x.shape[2:]))], dim=1)
-        return x
+        from .model import zero_channels
+
+        return zero_channels(x, self.in_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.prepare_input(x))[0]

@@ -31,6 +31,14 @@ def _groups(channels: int) -> int:
     return 8 if channels % 8 == 0 else 1
 
 
+def zero_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """A batch with fewer channels than a network takes, filled up with zero channels, as Cellpose puts
+    a one-channel image into its nets (Cellpose 3: image and a zero second channel; CPSAM: image, 0, 0)."""
+    if x.shape[1] >= channels:
+        return x
+    return torch.cat([x, x.new_zeros((x.shape[0], channels - x.shape[1], *x.shape[2:]))], dim=1)
+
+
 class CellposeNet(nn.Module):
     """Cellpose 3's CPnet (dqcl's own copy of its architecture, `resnet.CPnet`) returning only its
     3 output maps (Y flow, X flow, cell probability).
@@ -62,9 +70,7 @@ class CellposeNet(nn.Module):
 
     def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
         """The input as the network takes it: a grayscale batch gets Cellpose's zero second channel where the net has two."""
-        if x.shape[1] < self.in_channels:  # grayscale into Cellpose's two channels: the second is zero
-            x = torch.cat([x, x.new_zeros((x.shape[0], self.in_channels - x.shape[1], *x.shape[2:]))], dim=1)
-        return x
+        return zero_channels(x, self.in_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.prepare_input(x))[0]
