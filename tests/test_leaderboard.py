@@ -20,6 +20,9 @@ def test_ranks_only_where_the_paired_difference_is_beyond_its_interval():
     # a consistent small gain on every seed is a real difference even where the spreads overlap
     r = _ranks({"a": {0: 0.60, 1: 0.80, 2: 0.70}, "b": {0: 0.58, 1: 0.77, 2: 0.68}})
     assert r == {"a": "1", "b": "2"}
+    # a strategy with one seed so far (a study still running) is not ranked, and the others still are
+    r = _ranks({"a": {0: 0.9, 1: 0.91, 2: 0.92}, "b": {0: 0.2, 1: 0.25, 2: 0.21}, "late": {0: 0.95}})
+    assert r == {"a": "1", "b": "2", "late": "—"}
 
 
 def test_leaderboard_files_tables_and_plots(tmp_path):

@@ -34,10 +34,11 @@ R[i][j] = score on domain j (training order) after experience i; T experiences; 
 | final: D | R[T-1][j] for domain D |
 
 Cells are mean ± std over seeds (ddof = 1; n = number of seeds) and, where marked, the 95 % Student-t interval
-over seeds. `ACC − naive` is the difference to naive fine-tuning paired by seed (same initial network and batch
-order), with its 95 % interval; "better"/"worse" is printed only where that interval excludes 0. A strategy ranks
-below the one above it only where their paired ACC difference's interval lies above 0; otherwise they share the
-rank. `joint` trains once on all domains, so it has only ACC and final scores.
+over seeds. `ACC − naive` is the difference to naive fine-tuning paired by seed (same initial network, batch
+order and, with per-seed data, images), with its 95 % interval; "better"/"worse" is printed only where that
+interval excludes 0. A strategy ranks below the one above it only where their paired ACC difference's interval
+lies above 0; otherwise they share the rank. A strategy with fewer than two seeds is not ranked (—).
+`joint` trains once on all domains, so it has only ACC and final scores.
 """
 
 MEMORY_LEGEND = """\

@@ -46,10 +46,12 @@ def _cell(values, interval: bool = False) -> str:
 
 def _ranks(accs: dict[str, dict[int, float]]) -> dict[str, str]:
     """Rank by mean ACC; a strategy ranks below the one above it only where their paired difference
-    (over the seeds both ran) has a 95 % interval above zero, else it shares that rank. Fewer than
-    two shared seeds: no ranks."""
-    order = sorted(accs, key=lambda k: -float(np.mean(list(accs[k].values()))))
-    out, rank = {}, 1
+    (over the seeds both ran) has a 95 % interval above zero, else it shares that rank. A strategy with
+    fewer than two seeds (a study still running) is not ranked ("—") and leaves the others' ranks alone;
+    fewer than two seeds shared by two neighbours: no ranks at all."""
+    out = {k: "—" for k, v in accs.items() if len(v) < 2}
+    order = sorted((k for k in accs if k not in out), key=lambda k: -float(np.mean(list(accs[k].values()))))
+    rank = 1
     for pos, label in enumerate(order):
         if pos:
             diff = paired(accs[order[pos - 1]], accs[label])
