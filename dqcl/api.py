@@ -182,17 +182,24 @@ def benchmark(spec: str | Path | dict[str, Any], ordering: str | Sequence[str] |
 
 def network(spec: str | Path | dict[str, Any] | None = None):
     """The network a dqcl run of ``spec`` trains (a ``torch.nn.Module``): Cellpose 3's CPnet with
-    the spec's ``[model]`` widths and normalisation and its ``[data]`` diameter, started from
-    ``[model] init`` where the spec names a file. Input (B, 1, H, W); output (B, 3, H, W): Y flow,
-    X flow, cell-probability logit. Seed torch first (``torch.manual_seed``) for a repeatable
-    start. ``None``: Cellpose's own widths."""
-    from .cpnet.model import CellposeNet, load_init
+    the spec's ``[model]`` widths and normalisation and its ``[data]`` diameter, or with
+    ``arch = "cpsam"`` Cellpose 4's CPSAM structure with its ``encoder`` (tiles of the patch size),
+    started from ``[model] init`` where the spec names a file. Input (B, 1, H, W); output
+    (B, 3, H, W): Y flow, X flow, cell-probability logit. Seed torch first (``torch.manual_seed``)
+    for a repeatable start. ``None``: Cellpose's own widths."""
+    from .cpnet.model import CellposeNet, build_network, load_init
     from .errors import DqclError
 
     if spec is None:
         return CellposeNet()
     parsed = _parsed(spec)
-    model = CellposeNet(parsed.model.widths, norm=parsed.model.norm, diameter=parsed.data.diameter)
+    if parsed.model.arch == "cpsam":
+        from .cpnet.cpsam import cellpose4_available
+
+        if not cellpose4_available():
+            raise DqclError(f'{parsed.source}: model.arch = "cpsam" needs Cellpose 4 (cellpose.vit and segment_anything), '
+                            'which is not importable here; pip install "cellpose>=4"')
+    model = build_network(parsed.model, parsed.data)
     if parsed.model.init:
         try:
             load_init(model, parsed.model.init)

@@ -256,3 +256,16 @@ def test_a_vit_l_file_dqcl_saves_loads_strictly_in_cellpose_4_and_back(tmp_path)
     image = np.random.default_rng(0).random((224, 224)).astype(np.float32)  # one 256 px tile
     masks = model.eval(image)[0]
     assert masks.shape == (224, 224)
+
+
+@needs_cp4
+def test_dqcl_network_builds_cpsam_for_a_cpsam_spec(tmp_path):
+    # dqcl.network (the Avalanche users' entry) gives the network a run of the spec trains: CPSAM here
+    import dqcl
+    from dqcl.cpnet.cpsam import CPSAMNet
+
+    torch.manual_seed(0)
+    net = dqcl.network(_raw(tmp_path))
+    assert isinstance(net, CPSAMNet)
+    out = net(torch.rand(1, 1, 48, 48))
+    assert out.shape == (1, 3, 48, 48)

@@ -80,6 +80,17 @@ class CellposeNet(nn.Module):
         return self.net(self.prepare_input(x))[1]
 
 
+def build_network(model, data) -> nn.Module:
+    """The network a run trains from a spec's ``[model]`` and ``[data]`` tables (`dqcl.config.schema`):
+    `CellposeNet` (Cellpose 3's CPnet) or, for ``arch = "cpsam"``, `cpsam.CPSAMNet` with the patch size
+    as its tile; randomly initialised from torch's generator (``init`` is loaded by the caller)."""
+    if model.arch == "cpsam":
+        from .cpsam import CPSAMNet
+
+        return CPSAMNet(model.encoder, bsize=data.patch_size, diameter=data.diameter)
+    return CellposeNet(model.widths, norm=model.norm, diameter=data.diameter)
+
+
 def save_cellpose(model: nn.Module, path: str | Path) -> Path:
     """Write the network as Cellpose 3 writes its models (``CPnet.save_model``: the CPnet state dict),
     whole or not at all; a `cpsam.CPSAMNet` as Cellpose 4 writes CPSAM (``save_model``: its float32

@@ -22,7 +22,7 @@ from ..config.schema import DomainSpec, RunConfig, Subset
 from ..core.provenance import versions
 from ..core.text import one_line, safe_stem
 from ..cpnet.model import (
-    CellposeNet,
+    build_network,
     cellpose_loss,
     load_init,
     norm_buffers,
@@ -255,12 +255,7 @@ def _build(run: _Run, probes: tuple, artifacts: Path | None, on_epoch: Callable 
 
     cfg = run.cfg
     run.bm = make_benchmark([p[0] for p in run.prepared], [p[1] for p in run.prepared])
-    if cfg.model.arch == "cpsam":
-        from ..cpnet.cpsam import CPSAMNet
-
-        model = CPSAMNet(cfg.model.encoder, bsize=cfg.data.patch_size, diameter=cfg.data.diameter)
-    else:
-        model = CellposeNet(cfg.model.widths, norm=cfg.model.norm, diameter=cfg.data.diameter)
+    model = build_network(cfg.model, cfg.data)
     if cfg.model.init:
         load_init(model, cfg.model.init)  # checked in preflight: a mismatch never gets this far
     if cfg.model.arch == "cpsam":
