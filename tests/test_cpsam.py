@@ -269,3 +269,23 @@ def test_dqcl_network_builds_cpsam_for_a_cpsam_spec(tmp_path):
     assert isinstance(net, CPSAMNet)
     out = net(torch.rand(1, 1, 48, 48))
     assert out.shape == (1, 3, 48, 48)
+
+
+@needs_cp4
+def test_a_whole_image_of_any_size_segments_through_cpsam_tiles():
+    # CPSAM takes tiles of its own size only: segment_image covers an image of another size with
+    # overlapping tiles; on an image of exactly one tile that is one plain forward pass
+    from dqcl.cpnet.cpsam import CPSAMNet
+    from dqcl.evaluation.segment import _tiled, segment_image
+
+    torch.manual_seed(0)
+    net = CPSAMNet("tiny", bsize=48, diameter=16.0).eval()
+    rng = np.random.default_rng(0)
+    one = rng.random((48, 48)).astype(np.float32)
+    with torch.no_grad():
+        assert torch.allclose(_tiled(net, one, 48), net(torch.from_numpy(one)[None, None]), atol=1e-5)
+    image = rng.random((100, 70)).astype(np.float32)
+    mask = segment_image(net, image, diameter=16.0)
+    assert mask.shape == (100, 70) and mask.dtype == np.int32
+    small = segment_image(net, rng.random((30, 20)).astype(np.float32), diameter=16.0)  # smaller than a tile
+    assert small.shape == (30, 20)
