@@ -188,7 +188,6 @@ def forgetting_plasticity(rows: list[dict[str, Any]], out: Path) -> Path:
     return save_figure(fig, out, dpi=100)
 
 
-@plain_text_figures
 def _replay_rate(e: dict[str, Any]) -> tuple[float, str] | None:
     """A replay run's rate and how its memory was replayed: the shared budget's rate ([memory] rate) with its
     protocol and compute, or the strategy's own ``rate`` (no [memory] table); None for a run without a rate
@@ -203,6 +202,7 @@ def _replay_rate(e: dict[str, Any]) -> tuple[float, str] | None:
     return None if rate is None else (float(rate), "")
 
 
+@plain_text_figures
 def replay_rate_curves(rows: list[dict[str, Any]], out: Path) -> Path | None:
     """Final source and target scores (%) vs replay rate, DQ vs random (naive = 0 %, cumulative = 100 %);
     one line per strategy and way of replaying (budgets of other protocols or compute are not merged)."""
@@ -229,7 +229,8 @@ def replay_rate_curves(rows: list[dict[str, Any]], out: Path) -> Path | None:
     for ax, which, title in ((axes[0], 0, f"source ({order[0]}) after {order[-1]}"), (axes[1], 1, f"target ({order[-1]})")):
         for key, name in zip(keys, names):
             rates = sorted(series[key])
-            label = {"replay": "random replay", "dq_replay": "DQ replay"}[key[0]] + (f" ({key[1]})" if key[1] else "")
+            # the budget's words come from a store: drawn as plain text, as every name is
+            label = {"replay": "random replay", "dq_replay": "DQ replay"}[key[0]] + (f" ({_label(key[1])})" if key[1] else "")
             ax.errorbar(np.array(rates) * 100, [np.mean([p[which] for p in series[key][r]]) for r in rates],
                         yerr=[_std([p[which] for p in series[key][r]]) for r in rates], capsize=3,
                         label=label, **style_of(name, names))
