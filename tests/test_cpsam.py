@@ -289,3 +289,14 @@ def test_a_whole_image_of_any_size_segments_through_cpsam_tiles():
     assert mask.shape == (100, 70) and mask.dtype == np.int32
     small = segment_image(net, rng.random((30, 20)).astype(np.float32), diameter=16.0)  # smaller than a tile
     assert small.shape == (30, 20)
+
+
+def test_dqcl_network_without_cellpose4_is_one_line(tmp_path, monkeypatch):
+    import dqcl
+    from dqcl.cpnet import cpsam
+    from dqcl.errors import DqclError
+
+    monkeypatch.setattr(cpsam, "cellpose4_available", lambda: False)
+    with pytest.raises(DqclError) as err:
+        dqcl.network(_raw(tmp_path))
+    assert 'model.arch = "cpsam" needs Cellpose 4' in str(err.value) and "\n" not in str(err.value)

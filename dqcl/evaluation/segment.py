@@ -53,10 +53,15 @@ def segment_image(model: CellposeNet, image: np.ndarray, diameter: float, settin
 
 
 def _taper(bsize: int, sig: float = 7.5) -> torch.Tensor:
-    """A tile's blending weight: near 1 inside, falling off over the last ~20 px of each edge (Cellpose's taper)."""
-    d = torch.arange(bsize, dtype=torch.float32)
+    """A tile's blending weight, Cellpose's taper: a logistic fall-off over the last ~20 px of each
+    edge of a square of max(224, bsize) px, of which the central ``bsize`` px are kept (so a small
+    tile is weighted by the middle of a 224-px taper, as Cellpose weights it)."""
+    full = max(224, bsize)
+    d = torch.arange(full, dtype=torch.float64)
     d = (d - d.mean()).abs()
-    edge = 1.0 / (1.0 + torch.exp((d - (bsize / 2 - 20.0)) / sig))
+    edge = 1.0 / (1.0 + torch.exp((d - (full / 2 - 20.0)) / sig))
+    lo = full // 2 - bsize // 2
+    edge = edge[lo: lo + bsize].float()
     return edge[:, None] * edge[None, :]
 
 
