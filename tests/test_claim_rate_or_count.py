@@ -73,3 +73,15 @@ def test_claim_c_reads_a_shared_memory_rate_mixed_into_the_training_set():
     assert found["replay: full (100 %) replay hurts the target"].verdict == "supported"
     # a rate replayed by minibatch is another protocol than the paper's: not read as claim (c)
     assert not [c for c in claims(_budgeted("batch")) if c.claim.startswith("replay: ")]
+
+
+def test_claim_c_does_not_pool_two_computes_of_one_rate():
+    # the same 5 % DQ budget at compute appended (restores) and matched (does not): two cells, not one mixed cell
+    rows = _budgeted("mix")
+    for seed in range(3):
+        rows.append({"study": "r", "metric": "ap50", "selector": None, "ordering": ["cyto", "histo"], "seed": seed,
+                     "strategy": "dq_replay", "strategy_name": "dq_replay", "params": {},
+                     "memory": {"size": 0, "rate": 0.05, "protocol": "mix", "replay_batch": 0, "compute": "matched"},
+                     "R": [[0.7, 0.0], [0.12, 0.6]]})
+    claim = {c.claim: c for c in claims(rows)}["replay: 5% DQ replay restores the source"]
+    assert claim.verdict == "supported" and "DQ − random at 5%: +0.160" in claim.evidence, claim.evidence

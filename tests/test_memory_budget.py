@@ -166,7 +166,13 @@ def test_a_domain_smaller_than_one_batch_is_refused_under_matched_compute(tmp_pa
     store = tmp_path / "runs.sqlite"
     assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "domain 'histo': 1 training patches, fewer than one batch of 4" in err[0], err
+    assert len(err) == 1 and "domain 'histo': 1 training patches, fewer than one batch of 4 new samples" in err[0], err
     assert "Traceback" not in err[0]
-    if store.exists():
-        assert sqlite3.connect(store).execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+    assert not store.exists() and not list(tmp_path.glob("runs.sqlite*"))  # a study that stored nothing leaves no store
+    # a store that was there before keeps what it held
+    from dqcl.results.store import Store
+
+    with Store(store) as s:
+        s.put("earlier", {"study": "x", "strategy": {"label": "naive", "name": "naive"}, "ordering": ["cyto"], "seed": 0}, {"R": {}})
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 2
+    assert sqlite3.connect(store).execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1

@@ -136,13 +136,15 @@ def _rate_label(e: dict[str, Any]) -> tuple[str, float] | None:
 
 def _rate_cells(rows: list[dict[str, Any]], metric: str) -> dict[tuple[str, tuple[str, ...]], dict[tuple[str, float], list[dict]]]:
     """Per (study, ordering): the runs of each (replay kind, rate), naive as ("none", 0). A cell is one
-    strategy label: two labels of the same kind and rate (DQ with two embedders, say) are not pooled;
-    the cell is left out and the first label (by name) kept."""
+    strategy label (and compute, under a shared budget): two labels of the same kind and rate (DQ with
+    two embedders, say, or one at compute appended and matched) are not pooled; the first (by name) is kept."""
     by_label: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for e in rows:
         lab = _rate_label(e) if e["metric"] == metric and e.get("selector") is None and len(e["ordering"]) == 2 else None
         if lab is not None:
-            by_label[(e["study"], tuple(e["ordering"]), lab)][e["strategy"]].append(e)
+            # runs of one label at two budgets of the same rate (compute appended and matched) are two cells too
+            cell = e["strategy"] + ("" if e.get("memory") is None else f" (compute {e['memory']['compute']})")
+            by_label[(e["study"], tuple(e["ordering"]), lab)][cell].append(e)
     groups: dict = defaultdict(dict)
     for (study, order, lab), labels in by_label.items():
         groups[(study, order)][lab] = labels[sorted(labels)[0]]

@@ -196,7 +196,7 @@ def _replay_rate(e: dict[str, Any]) -> tuple[float, str] | None:
     if b:
         if not b.get("rate"):
             return None
-        how = ("mixed" if b["protocol"] == "mix" else f"{b['replay_batch'] or 'batch'} per step") + f", compute {b['compute']}"
+        how = ("mixed" if b["protocol"] == "mix" else f"{b['replay_batch'] or 'a batch'} per step") + f", compute {b['compute']}"
         return float(b["rate"]), how
     rate = e["params"].get("rate")
     return None if rate is None else (float(rate), "")

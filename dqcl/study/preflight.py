@@ -175,19 +175,18 @@ def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE, concurrent: int
     _check_device(spec)  # before the memory check, which asks the device how much it has
     _check_memory(spec, read, concurrent)
     if spec.model.init:
-        from ..cpnet.model import CellposeNet, load_init
+        import contextlib
 
+        import torch
+
+        from ..cpnet.model import build_network, load_init
+
+        cpsam = spec.model.arch == "cpsam"
         try:
-            if spec.model.arch == "cpsam":
-                import torch
-
-                from ..cpnet.cpsam import CPSAMNet
-
-                with torch.device("meta"):  # shapes only: nothing of a 300 M-parameter net is allocated
-                    net = CPSAMNet(spec.model.encoder, bsize=spec.data.patch_size)
-                load_init(net, spec.model.init, check_only=True)
-            else:
-                load_init(CellposeNet(spec.model.widths, norm=spec.model.norm, diameter=spec.data.diameter), spec.model.init)
+            # CPSAM: shapes only, on the meta device (nothing of a 300 M-parameter net is allocated)
+            with torch.device("meta") if cpsam else contextlib.nullcontext():
+                net = build_network(spec.model, spec.data)
+            load_init(net, spec.model.init, check_only=cpsam)
         except ValueError as err:
             raise DqclError(f"{spec.source}: model.init: {err}") from None
     note = _cpu_note(spec)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from ..config.parse import load_spec, parse_spec, with_overrides, with_skip_bad
 from ..config.schema import Spec, shipped_spec
 from ..data.prepared import DOMAIN_CACHE
-from ..errors import Interrupted, OutputError, SpecError
+from ..errors import DqclError, Interrupted, OutputError, SpecError
 from ..results.store import Store
 from .executors import ExecutorOptions, StudySummary, execute
 from .preflight import Study, preflight
@@ -105,11 +105,21 @@ def run_spec(
     _check_outputs(parsed, Path(store), tuple(cfg.key for cfg in study.runs))
     if dry_run:
         return StudySummary(len(study.runs), 0, 0, 0.0, parsed.name)
-    with Store(store) as s:
-        try:
-            return run_study(study, s, executor, progress)
-        except KeyboardInterrupt:
-            raise Interrupted(
-                f"{parsed.name}: interrupted; {len(s)} run(s) in {store}, none half-written. "
-                "Run the same command again to finish (killed runs resume from their checkpoints)."
-            ) from None
+    created, empty = not Path(store).exists(), False
+    try:
+        with Store(store) as s:
+            try:
+                return run_study(study, s, executor, progress)
+            except KeyboardInterrupt:
+                raise Interrupted(
+                    f"{parsed.name}: interrupted; {len(s)} run(s) in {store}, none half-written. "
+                    "Run the same command again to finish (killed runs resume from their checkpoints)."
+                ) from None
+            except DqclError:
+                empty = len(s) == 0
+                raise
+    except DqclError:
+        if created and empty:  # a study stopped by a run's bad input before storing anything leaves no store behind
+            for path in (Path(store), Path(f"{store}-wal"), Path(f"{store}-shm")):
+                path.unlink(missing_ok=True)
+        raise

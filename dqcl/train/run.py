@@ -230,13 +230,19 @@ def _prepare(cfg: RunConfig, step: Callable[[str], None]) -> _Run:
 
 
 def _check_full_batches(cfg: RunConfig, prepared: list[tuple[PatchData, PatchData]]) -> None:
-    """compute = "matched" drops every short batch, so a domain with fewer training patches than one
-    batch would train no step at all: refuse it, before anything is trained or stored."""
+    """compute = "matched" drops every short batch, so a domain with fewer training patches than its
+    batch of new samples would train no step at all: refuse it, before anything is trained or stored.
+    The first domain's batch is all new samples; a later one's is the batch less its memory samples
+    where a replay minibatch takes part of it (`Budget.new_per_step`). Checked when the run starts:
+    a domain's patch count is known only once its images are drawn and rescaled."""
     if cfg.memory.compute != "matched":
         return
-    for ds, (train, _) in zip(cfg.domains, prepared):
-        if len(train) < cfg.train.batch_size:
-            raise DqclError(f"domain '{ds.name}': {len(train)} training patches, fewer than one batch of {cfg.train.batch_size}; "
+    budget = budget_of(cfg)
+    later = budget.new_per_step(budget.protocol == "batch") if budget else cfg.train.batch_size
+    for i, (ds, (train, _)) in enumerate(zip(cfg.domains, prepared)):
+        need = cfg.train.batch_size if i == 0 else later
+        if len(train) < need:
+            raise DqclError(f"domain '{ds.name}': {len(train)} training patches, fewer than one batch of {need} new samples; "
                             'with memory.compute = "matched" every batch is full, so it would train no step '
                             "(give it more images, or a smaller train.batch_size)")
 
