@@ -149,7 +149,7 @@ class CPSAMNet(nn.Module):
 
     def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
         """Grayscale into CPSAM's 3 channels as Cellpose 4 puts a one-channel image: (image, 0, 0)."""
-        from .model import zero_channels
+        from .resnet import zero_channels
 
         return zero_channels(x, self.in_channels)
 

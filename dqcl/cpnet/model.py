@@ -9,7 +9,7 @@ from torch.nn import functional as F
 from pathlib import Path
 from typing import Any
 
-from .resnet import CPnet
+from .resnet import CPnet, zero_channels
 
 __all__ = [
     "CellposeNet", "NORMS", "CELLPOSE_WIDTHS", "cellpose_loss", "dihedral", "norm_buffers",
@@ -29,14 +29,6 @@ def cellpose_compatible(widths: tuple[int, ...], norm: str = "batch") -> bool:
 def _groups(channels: int) -> int:
     """GroupNorm groups for a layer: 8 where the width allows it (Wu & He 2018 use 32 of wider layers)."""
     return 8 if channels % 8 == 0 else 1
-
-
-def zero_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
-    """A batch with fewer channels than a network takes, filled up with zero channels, as Cellpose puts
-    a one-channel image into its nets (Cellpose 3: image and a zero second channel; CPSAM: image, 0, 0)."""
-    if x.shape[1] >= channels:
-        return x
-    return torch.cat([x, x.new_zeros((x.shape[0], channels - x.shape[1], *x.shape[2:]))], dim=1)
 
 
 class CellposeNet(nn.Module):

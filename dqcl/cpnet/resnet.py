@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["CPnet", "batch_norm"]
+__all__ = ["CPnet", "batch_norm", "zero_channels"]
 
 Norm = Callable[[int], nn.Module]
 
@@ -173,3 +173,11 @@ class CPnet(nn.Module):
         features = self.downsample(x)
         style = self.make_style(features[-1])
         return self.output(self.upsample(style, features)), style, features
+
+
+def zero_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """A batch with fewer channels than a network takes, filled up with zero channels, as Cellpose puts
+    a one-channel image into its nets (Cellpose 3: image and a zero second channel; CPSAM: image, 0, 0)."""
+    if x.shape[1] >= channels:
+        return x
+    return torch.cat([x, x.new_zeros((x.shape[0], channels - x.shape[1], *x.shape[2:]))], dim=1)
