@@ -194,11 +194,9 @@ def network(spec: str | Path | dict[str, Any] | None = None):
         return CellposeNet()
     parsed = _parsed(spec)
     if parsed.model.arch == "cpsam":
-        from .cpnet.cpsam import cellpose4_available
+        from .study.preflight import require_cellpose4
 
-        if not cellpose4_available():
-            raise DqclError(f'{parsed.source}: model.arch = "cpsam" needs Cellpose 4 (cellpose.vit and segment_anything), '
-                            'which is not importable here; pip install "cellpose>=4"')
+        require_cellpose4(parsed)
     model = build_network(parsed.model, parsed.data)
     if parsed.model.init:
         try:

@@ -137,15 +137,20 @@ _NOT_FOR_CPSAM = {
 }
 
 
-def _check_cpsam(spec: Spec) -> None:
-    """model.arch = "cpsam": Cellpose 4 must be installed, and every strategy must work on a transformer."""
-    if spec.model.arch != "cpsam":
-        return
+def require_cellpose4(spec: Spec) -> None:
+    """One line, naming the spec, where a CPSAM spec meets a Python without Cellpose 4."""
     from ..cpnet.cpsam import cellpose4_available
 
     if not cellpose4_available():
         raise DqclError(f'{spec.source}: model.arch = "cpsam" needs Cellpose 4 (cellpose.vit and segment_anything), which is '
                         'not importable here; pip install "cellpose>=4"')
+
+
+def _check_cpsam(spec: Spec) -> None:
+    """model.arch = "cpsam": Cellpose 4 must be installed, and every strategy must work on a transformer."""
+    if spec.model.arch != "cpsam":
+        return
+    require_cellpose4(spec)
     for st in spec.strategies.values():
         if st.name in _NOT_FOR_CPSAM:
             raise DqclError(f'{spec.source}: strategy {st.label!r} ({st.name}) does not support model.arch = "cpsam": '
