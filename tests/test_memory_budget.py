@@ -72,6 +72,36 @@ def test_compute_matched_takes_memory_out_of_the_batch():
     assert Budget(size=32, protocol="batch", replay_batch=2, batch_size=8).new_per_step(True) == 8
 
 
+def test_compute_counts_a_teacher_encoder_pass_and_a_whole_pass_once():
+    # LwF's teacher runs only the old network's encoder on each batch: forwarded samples a user pays for
+    from types import SimpleNamespace
+
+    from dqcl.cpnet.model import CellposeNet
+    from dqcl.strategies.lwf import FeatureDistillation
+    from dqcl.train.plugins import ComputeCount
+
+    torch.manual_seed(0)
+    counter, model = ComputeCount(), CellposeNet(widths=(8, 16, 32, 64))
+    run = SimpleNamespace(model=model, mb_x=torch.rand(4, 1, 32, 32))
+    counter.before_training(run)
+    counter.before_training_iteration(run)
+    run.loss = model(run.mb_x).mean()  # a whole pass goes through the encoder too: counted once
+    counter.after_training_iteration(run)
+    assert counter.result()["forward"] == 4 and counter.result()["backward"] == 4
+
+    teacher = FeatureDistillation(alpha=1.0)
+    teacher.after_training_exp(run)  # the old network: a deep copy, hooks and all
+    counter.before_training_iteration(run)
+    teacher.before_forward(run)
+    run.loss = model(run.mb_x).mean()
+    teacher.after_forward(run)
+    teacher.before_backward(run)  # the teacher's encoder pass, without gradients
+    counter.after_training_iteration(run)
+    t = counter.result()
+    assert (t["forward"], t["backward"], t["step_forward"], t["step_backward"]) == (12, 8, 12, 8)
+    assert t["per_step"] == [4, 4] and t["samples_per_step"] == 4.0
+
+
 def _spec(tmp_path, strategies: dict, memory: dict | None = None, **train):
     raw = tiny_spec("naive", tmp_path)
     raw["strategies"] = strategies

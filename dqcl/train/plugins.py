@@ -113,8 +113,10 @@ class ComputeCount(SupervisedPlugin):
     backpropagated. Samples inside a step (from the loader's batch to the optimiser step:
     replayed memory, DER++'s memory outputs, A-GEM's and GEM's reference passes) are told
     apart from passes between steps (EWC's Fisher, MAS's and SI's importances, DQ's and
-    herding's selection); a teacher network copied from this one (LwF) keeps the hook and is
-    counted too. ``per_step`` gives the fewest and most samples backpropagated in one step.
+    herding's selection); a network copied from this one keeps the hooks and is counted too.
+    A pass through the encoder alone (``net.downsample``, not entered through the network: LwF's
+    teacher features) counts its samples as forwarded; inside a whole pass the encoder is not
+    counted twice. ``per_step`` gives the fewest and most samples backpropagated in one step.
     """
 
     def __init__(self) -> None:
@@ -125,6 +127,7 @@ class ComputeCount(SupervisedPlugin):
         self._in_step = False
         self._step_backward = 0
         self._hooked: set[int] = set()
+        self._whole = 0  # whole-network passes under way: an encoder pass inside one is not counted again
 
     checkpoint_transient = ("_hooked",)
 
@@ -145,7 +148,22 @@ class ComputeCount(SupervisedPlugin):
                 counter.tally["step_forward"] += n
                 counter._step_backward += n if grad else 0
 
-        model.register_forward_pre_hook(seen)
+        def enter(module, args) -> None:
+            counter._whole += 1
+            seen(module, args)
+
+        def leave(module, args, output) -> None:
+            counter._whole -= 1
+
+        def encoder(module, args) -> None:
+            if counter._whole == 0:
+                seen(module, args)
+
+        model.register_forward_pre_hook(enter)
+        model.register_forward_hook(leave, always_call=True)
+        part = getattr(getattr(model, "net", None), "downsample", None)
+        if isinstance(part, torch.nn.Module):
+            part.register_forward_pre_hook(encoder)
 
     def before_training(self, strategy, **kwargs) -> None:
         self.hook(strategy.model)
