@@ -247,3 +247,24 @@ def test_the_replay_rate_figure_draws_each_way_of_replaying_apart(monkeypatch, t
 def _entry(name: str, R: list, memory: dict | None) -> dict:
     return {"strategy": name, "strategy_name": name, "params": {}, "R": R, "ordering": list(ORDER), "study": "m",
             "metric": "ap50", "memory": memory}
+
+
+def test_naive_at_both_computes_is_two_rows_and_each_budget_is_compared_with_its_own(tmp_path):
+    # the rate-or-count study runs naive at compute appended (beside mixed replay) and at compute matched
+    # (beside replay by minibatch, short batches dropped): neither run replaces the other, and a block's
+    # "ACC − naive" reads the naive of its own compute
+    with Store(tmp_path / "s.sqlite") as store:
+        for s in SEEDS:
+            e = 0.01 * s
+            _put_new(store, "naive", "naive", s, [[0.8, 0.0], [0.10 + e, 0.7]], None, None)
+            _put_new(store, "naive", "naive", s, [[0.8, 0.0], [0.20 + e, 0.7]], NO_BUDGET, None)
+            _put_new(store, "replay", "replay", s, [[0.8, 0.0], [0.60 + e, 0.7]], _budget(32, "mix", "appended"), 32)
+            _put_new(store, "replay", "replay", s, [[0.8, 0.0], [0.60 + e, 0.7]], _budget(32), 32)
+        write_leaderboard(store, tmp_path / "lb")
+    blocks = _md_blocks((tmp_path / "lb" / "leaderboard.md").read_text())
+    versus = {}
+    for title, rows in blocks.items():
+        headers = rows["__headers__"]
+        assert set(rows) - {"__headers__"} == {"replay", "naive (compute appended)", "naive (compute matched)"}
+        versus["matched" if "compute matched" in title else "appended"] = rows["replay"][headers.index("ACC − naive (paired)")]
+    assert versus["appended"].startswith("+0.250") and versus["matched"].startswith("+0.200"), versus

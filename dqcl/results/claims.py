@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..core.text import NAME_LIMIT, markdown_text, shorten
+from .entries import naive_label
 from .stats import Summary, fmt, paired, summarise
 
 __all__ = ["Claim", "claims", "claims_markdown", "GENERALIST"]
@@ -103,8 +104,11 @@ def _redundancy(rows: list[dict[str, Any]], metric: str, name: Name) -> list[Cla
 def _asymmetry(rows: list[dict[str, Any]], metric: str, name: Name) -> list[Claim]:
     out = []
     groups: dict[tuple[str, tuple[str, ...]], list[dict]] = defaultdict(list)
+    labels = _labels(rows)
     for e in rows:
-        if e["metric"] == metric and e["strategy_name"] == "naive" and e.get("selector") is None and len(e["ordering"]) == 2:
+        # naive at compute appended where a study ran it at both computes: one run per seed
+        if (e["metric"] == metric and e["strategy"] == naive_label(labels[e["study"]], "appended")
+                and e.get("selector") is None and len(e["ordering"]) == 2):
             groups[(e["study"], tuple(e["ordering"]))].append(e)
     for (study, order), es in sorted(groups.items()):
         if order[0] != GENERALIST or (study, order[::-1]) not in groups:
@@ -117,6 +121,14 @@ def _asymmetry(rows: list[dict[str, Any]], metric: str, name: Name) -> list[Clai
                     f"{second} → {first} {fmt(summarise(s2g.values()))}; difference {fmt(diff, signed=True)}")
         out.append(Claim("asymmetry: generalist → specialist forgets more", name(study), f"{first} ↔ {second}",
                          evidence, _verdict(diff, expect_positive=True)))
+    return out
+
+
+def _labels(rows: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Each study's strategy labels."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for e in rows:
+        out[e["study"]].add(e["strategy"])
     return out
 
 
@@ -209,6 +221,7 @@ def _rate_or_count(rows: list[dict[str, Any]], metric: str, name: Name) -> list[
     out = []
     cells: dict[str, dict] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     sizes: dict[str, dict[tuple[str, ...], int]] = defaultdict(dict)
+    labels = _labels(rows)
     for e in rows:
         if e["metric"] != metric or e.get("selector") is not None or len(e["ordering"]) != 2:
             continue
@@ -217,21 +230,24 @@ def _rate_or_count(rows: list[dict[str, Any]], metric: str, name: Name) -> list[
             continue
         sizes[e["study"]][order] = int(n)
         if e["strategy_name"] == "naive":
-            cells[e["study"]][("naive", "")][order].append(e)
+            # each arm is paired with naive at its own compute (matched drops the short last batch)
+            compute = e.get("compute") or "appended"
+            if e["strategy"] == naive_label(labels[e["study"]], compute):
+                cells[e["study"]][("naive", compute)][order].append(e)
         elif e["strategy_name"] == "replay" and e.get("memory"):
             cells[e["study"]][_arm(e["memory"], e.get("batch_size") or 8)][order].append(e)
     for study, arms in sorted(cells.items()):
         by_size = sorted(sizes[study], key=lambda o: sizes[study][o])
-        if len({o[1] for o in by_size}) != 1 or len(by_size) < 2 or ("naive", "") not in arms:
+        if len({o[1] for o in by_size}) != 1 or len(by_size) < 2:
             continue
         small, large = by_size[0], by_size[-1]
         source = lambda e: e["R"][1][0]  # noqa: E731
-        naive = arms[("naive", "")]
         flat: dict[str, list[bool]] = defaultdict(list)
         parts = []
         for (arm, value), by_order in sorted(arms.items()):
             if arm == "naive" or small not in by_order or large not in by_order:
                 continue
+            naive = arms.get(("naive", by_order[large][0]["memory"]["compute"]), {})
             gains = {o: paired(_by_seed(by_order[o], source), _by_seed(naive.get(o, []), source)) for o in (small, large)}
             if any(g is None for g in gains.values()):
                 continue

@@ -23,7 +23,7 @@ from ..evaluation.metrics import METRICS
 from .cl_metrics import cl_metrics
 from .store import Store
 
-__all__ = ["budget_of", "budget_text", "check_data", "entries"]
+__all__ = ["budget_of", "budget_text", "check_data", "compute_of", "entries", "naive_label"]
 
 
 def budget_of(cfg: dict[str, Any]) -> dict[str, Any] | None:
@@ -59,8 +59,37 @@ def _latest(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         sub = cfg.get("subset") or {}
         ident = [cfg["study"], cfg["strategy"]["label"], list(cfg["ordering"]), cfg["seed"], sub.get("selector"), sub.get("rate")]
         budget = budget_of(cfg)
-        keep[json.dumps(ident + ([budget] if budget else []))] = run
+        # a strategy without a budget run at compute matched (short batches dropped) beside its runs
+        # at compute appended is a cell of its own, not a rerun of them
+        matched = budget is None and compute_of(cfg) == "matched"
+        keep[json.dumps(ident + ([budget] if budget else []) + (["compute matched"] if matched else []))] = run
     return list(keep.values())
+
+
+def compute_of(cfg: dict[str, Any]) -> str:
+    """How a run's batches were made: "matched" (memory samples replace part of the batch, short
+    batches dropped) or "appended" (the default, and every run without a [memory] table)."""
+    return bounded(str((cfg.get("memory") or {}).get("compute") or "appended"), 40)
+
+
+def naive_label(labels, compute: str | None) -> str:
+    """The label of the naive runs that runs at ``compute`` are compared with: "naive", or "naive
+    (compute matched)" / "naive (compute appended)" where a study ran naive at both (`_split_computes`)."""
+    split = f"naive (compute {compute or 'appended'})"
+    return split if "naive" not in labels and split in labels else "naive"
+
+
+def _split_computes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A strategy label without a budget that a study ran at both computes (naive beside replay at
+    compute appended and at compute matched) gets its compute after its label, "naive (compute
+    matched)", so no table, figure or claim pools the two; labels run at one compute stay as they are."""
+    seen: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for e in rows:
+        if not e.get("memory"):
+            seen[(e["study"], e["strategy"])].add(e["compute"])
+    split = {k for k, computes in seen.items() if len(computes) > 1}
+    return [{**e, "strategy": f"{e['strategy']} (compute {e['compute']})"} if not e.get("memory") and (e["study"], e["strategy"]) in split
+            else e for e in rows]
 
 
 def _recorded(cfg: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
@@ -125,9 +154,10 @@ def entries(store: Store, study: str | None = None) -> list[dict[str, Any]]:
                     "diverged": _diverged(res.get("curve")),
                     **_norm_swap(R, res.get("norm_swap"), metric),
                     **_recorded(cfg, res),
+                    "compute": compute_of(cfg),
                 }
             )
-    return out
+    return _split_computes(out)
 
 
 def _diverged(curve: list[dict] | None) -> int | None:
@@ -168,7 +198,8 @@ def check_data(rows: list[dict[str, Any]]) -> None:
 
 def _curve_runs(store: Store, study: str | None) -> list[dict[str, Any]]:
     """The training curve of each stored run (the newest of each cell), with its study, strategy and ordering."""
-    return [{"study": bounded(r["config"]["study"]), "strategy": bounded(r["config"]["strategy"]["label"]),
-             "ordering": [bounded(d) for d in r["config"]["ordering"]], "curve": r["result"].get("curve"),
-             **({"memory": budget_of(r["config"])} if "memory" in r["config"] else {})} for r in _latest(list(store.runs(study)))
-            if r["result"].get("curve") and not r["config"].get("subset")]
+    return _split_computes([
+        {"study": bounded(r["config"]["study"]), "strategy": bounded(r["config"]["strategy"]["label"]),
+         "ordering": [bounded(d) for d in r["config"]["ordering"]], "curve": r["result"].get("curve"),
+         "compute": compute_of(r["config"]), **({"memory": budget_of(r["config"])} if "memory" in r["config"] else {})}
+        for r in _latest(list(store.runs(study))) if r["result"].get("curve") and not r["config"].get("subset")])

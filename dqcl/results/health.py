@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from .entries import naive_label
+
 __all__ = ["health_flags", "LEARNED_MARGIN"]
 
 LEARNED_MARGIN = 0.05  # R[i][i] must beat the random-init score by this much (AP@0.5)
@@ -40,8 +42,9 @@ def health_flags(rows: list[dict[str, Any]], metric: str = "ap50") -> list[tuple
             groups[(e["study"], tuple(e["ordering"]), e["strategy"])].append(e)
     flags = []
     for (study, order, label), es in sorted(groups.items()):
-        naive = {e["seed"]: e for e in groups.get((study, order, "naive"), [])}
-        if label != "naive" and naive:
+        reference = naive_label({k[2] for k in groups if k[:2] == (study, order)}, es[0].get("compute"))
+        naive = {e["seed"]: e for e in groups.get((study, order, reference), [])}
+        if label != reference and naive:
             same = [e["seed"] for e in es if e["seed"] in naive and e.get("model_sha256")
                     and e.get("model_sha256") == naive[e["seed"]].get("model_sha256")]
             if same:
@@ -59,7 +62,7 @@ def health_flags(rows: list[dict[str, Any]], metric: str = "ap50") -> list[tuple
                           f"for seed(s) {bad}"))
         if label == "joint":
             mean = float(np.mean([e["acc"] for e in es]))
-            for other in ("cumulative", "naive"):
+            for other in ("cumulative", reference):
                 theirs = groups.get((study, order, other))
                 their_mean = float(np.mean([e["acc"] for e in theirs])) if theirs else None
                 if their_mean is not None and mean < their_mean:

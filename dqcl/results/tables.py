@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core.text import NAME_LIMIT, shorten
 from .cl_metrics import CL_METRICS
-from .entries import budget_text
+from .entries import budget_text, naive_label
 from .health import health_flags
 from .stats import fmt, paired, summarise
 
@@ -222,12 +222,12 @@ def _table(block: dict[str, list[dict[str, Any]]], order: tuple[str, ...], cost:
     """Headers and rows of one continual table (or block) of label -> entries, ranked within it."""
     labels = sorted(block)
     ranks = _ranks({lab: {e["seed"]: e["acc"] for e in block[lab]} for lab in labels})
-    naive = block.get("naive", [])
     table = []
     for label in labels:
         es = block[label]
+        naive = naive_label(block, es[0].get("compute"))
         row = [ranks[label], name(label), len(es), _cell([e["acc"] for e in es], interval=True),
-               "—" if label == "naive" else _versus(es, naive)]
+               "—" if label == naive else _versus(es, block.get(naive, []))]
         row += [_cell([e[k] for e in es], interval=k == "forgetting") for k in CL_METRICS if k != "acc"]
         row += [_cell([e["R"][-1][j] for e in es]) for j in range(len(order))]
         row += _memory_cells(es, memory, samples)
