@@ -98,3 +98,21 @@ def test_claim_c_does_not_pool_two_computes_of_one_rate():
                      "R": [[0.7, 0.0], [0.12, 0.6]]})
     claim = {c.claim: c for c in claims(rows)}["replay: 5% DQ replay restores the source"]
     assert claim.verdict == "supported" and "DQ − random at 5%: +0.160" in claim.evidence, claim.evidence
+
+
+def test_claim_c_compares_replay_with_naive_at_the_replay_runs_compute():
+    # naive ran at both computes (labelled by compute, as the leaderboard's entries do); 5 % DQ replay ran at
+    # compute matched: its gain is over naive at compute matched (source 0.45), not appended naive (0.10)
+    rows = []
+    for seed in range(3):
+        e = 0.01 * seed
+        for compute, source in (("appended", 0.10), ("matched", 0.45)):
+            rows.append({"study": "r", "metric": "ap50", "selector": None, "ordering": ["cyto", "histo"], "seed": seed,
+                         "strategy": f"naive (compute {compute})", "strategy_name": "naive", "params": {}, "memory": None,
+                         "compute": compute, "R": [[0.7, 0.0], [source + e, 0.6]]})
+        rows.append({"study": "r", "metric": "ap50", "selector": None, "ordering": ["cyto", "histo"], "seed": seed,
+                     "strategy": "dq_replay", "strategy_name": "dq_replay", "params": {}, "compute": "matched",
+                     "memory": {"size": 0, "rate": 0.05, "protocol": "mix", "replay_batch": 0, "compute": "matched"},
+                     "R": [[0.7, 0.0], [0.50 + 2 * e, 0.6]]})
+    claim = {c.claim: c for c in claims(rows)}["replay: 5% DQ replay restores the source"]
+    assert "0.460 ± 0.010" in claim.evidence and "gain +0.060" in claim.evidence, claim.evidence

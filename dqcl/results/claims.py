@@ -149,7 +149,8 @@ def _rate_label(e: dict[str, Any]) -> tuple[str, float] | None:
 def _rate_cells(rows: list[dict[str, Any]], metric: str) -> dict[tuple[str, tuple[str, ...]], dict[tuple[str, float], list[dict]]]:
     """Per (study, ordering): the runs of each (replay kind, rate), naive as ("none", 0). A cell is one
     strategy label (and compute, under a shared budget): two labels of the same kind and rate (DQ with
-    two embedders, say, or one at compute appended and matched) are not pooled; the first (by name) is kept."""
+    two embedders, say, or one at compute appended and matched) are not pooled; the first (by name) is kept,
+    except naive run at both computes, where the one at the replay cells' compute is kept."""
     by_label: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for e in rows:
         lab = _rate_label(e) if e["metric"] == metric and e.get("selector") is None and len(e["ordering"]) == 2 else None
@@ -160,6 +161,12 @@ def _rate_cells(rows: list[dict[str, Any]], metric: str) -> dict[tuple[str, tupl
     groups: dict = defaultdict(dict)
     for (study, order, lab), labels in by_label.items():
         groups[(study, order)][lab] = labels[sorted(labels)[0]]
+    for (study, order), cells in groups.items():
+        # naive run at both computes: the one at the replay cells' compute (the first's, by rate)
+        naive = {runs[0].get("compute", "appended"): runs for runs in by_label.get((study, order, ("none", 0.0)), {}).values()}
+        replayed = [runs[0].get("compute", "appended") for lab, runs in sorted(cells.items()) if lab != ("none", 0.0)]
+        if len(naive) > 1 and replayed and replayed[0] in naive:
+            cells[("none", 0.0)] = naive[replayed[0]]
     return groups
 
 
