@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
 # Runs every published CPU study into the committed store leaderboard/runs.sqlite, then rebuilds
-# leaderboard/. Resumable: stored runs are skipped and a killed run resumes from its checkpoint.
-# About 4 hours on a 2-core CPU (two worker processes); run it in the background:
+# leaderboard/: every strategy at one memory budget with compute matched (budget_baselines, 10 seeds for
+# the headline strategies), the paper's replay claim under one shared rate (budget_claims_replay), the
+# rate-or-count study and the redundancy study, with per-seed data and >= 1,000 test objects per domain.
+# Resumable: stored runs are skipped and a killed run resumes from its checkpoint. 338 runs; from an
+# empty store about 7 hours with two workers on a 2-core CPU. Run it in the background:
 #   nohup bash benchmarks/publish.sh > publish.log 2>&1 &
+# The studies published before (dqcl 0.3, Cellpose 3.1.1.3, generator 1) are kept in leaderboard/archive/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# one Cellpose for every run of the store: its flow targets differ between 3.x and 4.x (see README)
+"$(dirname "$(command -v dqcl)")/python" -c "
+import sys
+from importlib.metadata import version
+v = version('cellpose')
+sys.exit(0 if v == '4.2.1.1' else f'publish.sh: the published store holds runs of Cellpose 4.2.1.1; this environment has {v}')"
 store=leaderboard/runs.sqlite
 opts=(--store "$store" --quiet --executor process --workers "${DQCL_WORKERS:-2}")
-for spec in baselines baselines_headline; do
+for spec in budget_baselines budget_claims_replay rate_or_count_rate rate_or_count_count rate_or_count_share budget_baselines_headline; do
     dqcl run benchmark "benchmarks/$spec.toml" "${opts[@]}"
 done
-dqcl run claims "${opts[@]}"
+dqcl run redundancy benchmarks/redundancy.toml "${opts[@]}"
 dqcl leaderboard build --store "$store" --out leaderboard
