@@ -70,14 +70,19 @@ def _real_run() -> tuple[str, dict[str, Any], dict[str, Any]]:
 def _recorded(cfg: dict[str, Any], res: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The run with what dqcl 0.4 runs record beside their scores, where it has none (the published
     runs are older): a [memory] table, compute counts, the memory held and the data record, so that
-    the cases and the fuzzing below reach those fields too."""
-    cfg.setdefault("memory", {"size": 32, "rate": 0.0, "protocol": "batch", "replay_batch": 4, "compute": "matched"})
-    res.setdefault("compute", {"steps": 4, "forward": 32, "backward": 32, "step_forward": 32, "step_backward": 32,
-                               "per_step": [8, 8], "samples_per_step": 8.0})
-    res.setdefault("memory", {"budget": "32 patches", "size": 32, "rate": None, "protocol": "batch", "replay_batch": 4,
-                              "compute": "matched", "held": [0, 32], "max_held": 32})
-    res.setdefault("data", {d: {"train_hash": "0" * 16, "test_hash": "1" * 16, "train_patches": 40, "test_patches": 10,
-                                "test_objects": 120} for d in cfg["ordering"]})
+    the cases and the fuzzing below reach those fields too. A published naive run records its memory
+    as null (it keeps none): it gets the record of a budgeted run too."""
+    def put(part: dict, name: str, value: Any) -> None:
+        if part.get(name) is None:
+            part[name] = value
+
+    put(cfg, "memory", {"size": 32, "rate": 0.0, "protocol": "batch", "replay_batch": 4, "compute": "matched"})
+    put(res, "compute", {"steps": 4, "forward": 32, "backward": 32, "step_forward": 32, "step_backward": 32,
+                         "per_step": [8, 8], "samples_per_step": 8.0})
+    put(res, "memory", {"budget": "32 patches", "size": 32, "rate": None, "protocol": "batch", "replay_batch": 4,
+                        "compute": "matched", "held": [0, 32], "max_held": 32})
+    put(res, "data", {d: {"train_hash": "0" * 16, "test_hash": "1" * 16, "train_patches": 40, "test_patches": 10,
+                          "test_objects": 120} for d in cfg["ordering"]})
     return cfg, res
 
 

@@ -81,7 +81,7 @@ def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
 
     try:
         with atomic_open(path, "wb") as f:
-            fig.savefig(f, format="png", dpi=dpi)
+            fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.1)  # long labels are not cut off
     finally:
         plt.close(fig)
     return Path(path)

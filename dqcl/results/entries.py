@@ -39,12 +39,14 @@ def budget_of(cfg: dict[str, Any]) -> dict[str, Any] | None:
 
 def budget_text(b: dict[str, Any], short: bool = False) -> str:
     """A budget in words, "memory 32 patches, replayed by minibatch, replay minibatch 4, compute matched",
-    or ``short`` for a figure's legend, "32 patches, batch, replay 4, matched"."""
+    or ``short`` for a figure's legend, "32 patches, 4 per step, matched" ("mixed in" for the mix protocol,
+    whose replay minibatch plays no part)."""
     rate = f"{100 * b['rate']:g} %"
     held = f"{b['size']:,} patches" if b["size"] > 0 else rate + ("" if short else " of each earlier domain")
     rb = b["replay_batch"]
     if short:
-        return f"{held}, {b['protocol']}, replay {rb or 'batch size'}, {b['compute']}"
+        how = {"mix": "mixed in", "batch": f"{rb or 'a batch'} per step"}.get(b["protocol"], b["protocol"])
+        return f"{held}, {how}, {b['compute']}"
     how = {"mix": "mixed into the training set", "batch": "replayed by minibatch"}.get(b["protocol"], f"protocol {b['protocol']}")
     return f"memory {held}, {how}, replay minibatch {rb or 'of the batch size'}, compute {b['compute']}"
 

@@ -168,7 +168,7 @@ def _block_heading(key: tuple | None, budget: dict[str, Any] | None) -> str | No
 def budget_labels(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``rows`` (entries or curve runs) with, in every study whose runs hold more than one memory
     budget, each budgeted run's strategy label followed by its budget in brackets ("replay [32
-    patches, mix, replay 4, matched]"), so that a figure or a health line that groups by label keeps
+    patches, 4 per step, matched]"), so that a figure or a health line that groups by label keeps
     the budgets apart; other rows are returned as they are."""
     out = []
     by_study: dict[str, list[dict]] = defaultdict(list)
