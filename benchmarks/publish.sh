@@ -17,8 +17,6 @@ v = version('cellpose')
 sys.exit(0 if v == '4.2.1.1' else f'publish.sh: the published store holds runs of Cellpose 4.2.1.1; this environment has {v}')"
 store=leaderboard/runs.sqlite
 opts=(--store "$store" --quiet --executor process --workers "${DQCL_WORKERS:-2}")
-for spec in budget_baselines budget_claims_replay rate_or_count_rate rate_or_count_count rate_or_count_share budget_baselines_headline; do
-    dqcl run benchmark "benchmarks/$spec.toml" "${opts[@]}"
-done
-dqcl run redundancy benchmarks/redundancy.toml "${opts[@]}"
+# every study the Claims section reads, budget_baselines (all strategies) among them
+dqcl run claims "${opts[@]}"
 dqcl leaderboard build --store "$store" --out leaderboard

@@ -108,3 +108,21 @@ def test_a_rerun_at_another_thread_count_lands_inside_the_prediction_interval(tm
         f"rerun at 2 threads: ACC {acc:.3f} is outside the prediction interval of one run of the published cell, "
         f"{published.mean:.3f} [{published.lo:.3f}, {published.hi:.3f}] (n = {published.n})"
     )
+
+
+@pytest.mark.skipif(not STORE.is_file(), reason="no published store in this checkout")
+def test_dqcl_run_claims_is_exactly_the_published_store():
+    """`dqcl run claims` (and publish.sh, which calls it) runs the studies the published Claims section
+    reads: against the committed store it has nothing left to run, and the store holds no run those
+    specs do not make (a study resumes from what is committed, and nothing in the published tables
+    comes from elsewhere)."""
+    from dqcl.config.expand import expand
+    from dqcl.config.parse import load_spec
+    from dqcl.study.run import CLAIMS_SPECS
+
+    wanted = {c.key for name in CLAIMS_SPECS for c in expand(load_spec(ROOT / "benchmarks" / name))}
+    with sqlite3.connect(f"file:{STORE}?mode=ro&immutable=1", uri=True) as c:
+        stored = {key for (key,) in c.execute("SELECT key FROM runs")}
+    assert len(wanted) == 338
+    assert wanted - stored == set(), f"{len(wanted - stored)} run(s) of `dqcl run claims` are not published"
+    assert stored - wanted == set(), f"{len(stored - wanted)} published run(s) come from no spec `dqcl run claims` runs"
