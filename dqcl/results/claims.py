@@ -14,6 +14,9 @@
 (d) Rate, count or share (a question the paper leaves open, issue 18): random replay budgets of
     three kinds over sources of three sizes (`_rate_or_count`); the verdict names the quantity
     whose arm keeps its gain on the source as the source grows.
+(e) The same question, factorial (`_replay_threshold`): replay by minibatch at two source sizes, two
+    memory sizes and two shares of each batch; each hypothesis predicts a sign per contrast, and the
+    verdict names the one whose signs all three contrasts fit.
 
 A verdict is "supported" when the interval of the deciding difference (a 95 % t interval
 over seeds, paired by seed, see `dqcl.results.stats`) lies on the claim's side of zero,
@@ -245,8 +248,8 @@ def _rate_or_count(rows: list[dict[str, Any]], metric: str, name: Name) -> list[
             cells[e["study"]][_arm(e["memory"], e.get("batch_size") or 8)][order].append(e)
     for study, arms in sorted(cells.items()):
         by_size = sorted(sizes[study], key=lambda o: sizes[study][o])
-        if len({o[1] for o in by_size}) != 1 or len(by_size) < 2:
-            continue
+        if len({o[1] for o in by_size}) != 1 or len(by_size) < 2 or not {"rate", "count"} <= {a for a, _ in arms}:
+            continue  # a study without rate and count arms (replay_threshold's factorial, say) is not this one
         small, large = by_size[0], by_size[-1]
         source = lambda e: e["R"][1][0]  # noqa: E731
         flat: dict[str, list[bool]] = defaultdict(list)
@@ -284,6 +287,80 @@ def _rate_or_count(rows: list[dict[str, Any]], metric: str, name: Name) -> list[
     return out
 
 
+# claim (e): the sign each hypothesis predicts for the three contrasts of `_replay_threshold`
+# (+ above 0, - below 0, 0 an interval across 0), in the order size, count, share
+THRESHOLD_SIGNS = {"count": ("0", "+", "0"), "share of each batch": ("0", "0", "+"), "rate": ("-", "+", "0")}
+
+
+def _sign(s: Summary) -> str:
+    return "+" if s.n >= 2 and s.lo > 0 else "-" if s.n >= 2 and s.hi < 0 else "0"
+
+
+def _replay_threshold(rows: list[dict[str, Any]], metric: str, name: Name) -> list[Claim]:
+    """Is the replay threshold a count, a share of each batch, or a rate? From a factorial study (see
+    benchmarks/replay_threshold_k*.toml): random replay by minibatch at compute matched, two source sizes
+    with one target, two memory sizes (patches) and two shares (memory samples per batch). The gain on the
+    source (replay - naive, final R[1][0], paired by seed) gives three contrasts, each the mean over the
+    other two factors' cells, seed by seed: size (largest source - smallest), count (largest memory -
+    smallest), share (most memory samples per batch - fewest). The verdict names the hypothesis whose
+    predicted signs (`THRESHOLD_SIGNS`) all three contrasts' intervals fit; none fits: "none alone"."""
+    out = []
+    naive: dict[str, dict] = defaultdict(lambda: defaultdict(dict))  # study -> source -> seed -> score
+    gains: dict[str, dict] = defaultdict(lambda: defaultdict(dict))  # study -> (source, count, share) -> seed -> replay score
+    sizes: dict[str, dict[tuple[str, ...], int]] = defaultdict(dict)
+    for e in rows:
+        if e["metric"] != metric or e.get("selector") is not None or len(e["ordering"]) != 2:
+            continue
+        order, n, b = tuple(e["ordering"]), (e.get("train_patches") or {}).get(e["ordering"][0]), e.get("memory")
+        if n is None:
+            continue
+        if e["strategy_name"] == "naive" and (e.get("compute") or "appended") == "matched":
+            naive[e["study"]][order][e["seed"]] = float(e["R"][1][0])
+            sizes[e["study"]][order] = int(n)
+        elif (e["strategy_name"] == "replay" and b and b.get("protocol") == "batch" and b.get("size") and not b.get("rate")
+              and b.get("compute") == "matched"):
+            gains[e["study"]][(order, int(b["size"]), int(b["replay_batch"] or (e.get("batch_size") or 8)))][e["seed"]] = \
+                float(e["R"][1][0])
+    for study, cells in sorted(gains.items()):
+        orders = sorted(sizes[study], key=lambda o: sizes[study][o])
+        counts, shares = sorted({c for _, c, _ in cells}), sorted({k for _, _, k in cells})
+        if len({o[1] for o in orders}) != 1 or len(orders) < 2 or len(counts) < 2 or len(shares) < 2:
+            continue
+        factors = [(o, c, k) for o in (orders[0], orders[-1]) for c in (counts[0], counts[-1]) for k in (shares[0], shares[-1])]
+        if any(f not in cells for f in factors):
+            continue
+        seeds = sorted(set.intersection(*(set(cells[f]) for f in factors), *(set(naive[study][o]) for o in orders)))
+        if len(seeds) < 2:
+            continue
+        gain = {f: {s: cells[f][s] - naive[study][f[0]][s] for s in seeds} for f in factors}
+
+        def contrast(axis: int, hi, lo) -> Summary:
+            per_seed = []
+            for s in seeds:
+                diffs = [gain[f][s] - gain[tuple(lo if i == axis else x for i, x in enumerate(f))][s] for f in factors if f[axis] == hi]
+                per_seed.append(sum(diffs) / len(diffs))
+            return summarise(per_seed)
+
+        small, large = orders[0], orders[-1]
+        found = (contrast(0, large, small), contrast(1, counts[-1], counts[0]), contrast(2, shares[-1], shares[0]))
+        signs = tuple(_sign(c) for c in found)
+        fits = [h for h, predicted in THRESHOLD_SIGNS.items() if predicted == signs]
+        moved = [axis for axis, sign in zip(("source size", "count", "share"), signs) if sign != "0"]
+        verdict = fits[0] if len(fits) == 1 else ("none alone: depends on " + " and ".join(moved) if moved else "undecided")
+        batch = 8
+        cell_text = "; ".join(
+            f"{sizes[study][o]} source patches, {c} memory patches, {k} of {batch} per batch: gain "
+            f"{fmt(summarise(gain[(o, c, k)].values()), signed=True)}" for o, c, k in factors)
+        evidence = (f"{metric} on the source, random replay − naive ({len(seeds)} seeds): {cell_text}. Contrasts: source "
+                    f"{sizes[study][large]} − {sizes[study][small]} patches {fmt(found[0], signed=True)} ({signs[0]}); memory "
+                    f"{counts[-1]} − {counts[0]} patches {fmt(found[1], signed=True)} ({signs[1]}); {shares[-1]} − {shares[0]} "
+                    f"of {batch} per batch {fmt(found[2], signed=True)} ({signs[2]}); predicted (size, count, share): "
+                    + ", ".join(f"{h} ({' '.join(p)})" for h, p in THRESHOLD_SIGNS.items()))
+        out.append(Claim("replay threshold: count, share of each batch or rate? (factorial)", name(study),
+                         f"{name(small[0])}, {name(large[0])} → {name(small[1])}", evidence, verdict))
+    return out
+
+
 def _gain_by_seed(runs: list[dict], naive: list[dict], value) -> dict[int, float]:
     """Replay − naive, seed by seed."""
     a, b = _by_seed(runs, value), _by_seed(naive, value)
@@ -295,7 +372,7 @@ def claims(rows: list[dict[str, Any]], metric: str = "ap50", name: Name = _plain
     names (in ``study``, ``pair`` and ``evidence``) are shown by ``name``: shortened by default, for
     a writer that escapes whole fields (HTML); Markdown passes its own escaping."""
     return (_redundancy(rows, metric, name) + _asymmetry(rows, metric, name) + _replay(rows, metric, name)
-            + _rate_or_count(rows, metric, name))
+            + _rate_or_count(rows, metric, name) + _replay_threshold(rows, metric, name))
 
 
 def _curve_table(rows: list[dict[str, Any]], metric: str) -> list[str]:
