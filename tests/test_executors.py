@@ -86,6 +86,8 @@ def _same_results(got: dict, ref: dict) -> None:
     for key in ref:
         assert got[key]["R"] == ref[key]["R"], f"run {key} differs from the uninterrupted local study"
         assert got[key]["model_sha256"] == ref[key]["model_sha256"], f"run {key} trained different weights"
+        # the processor, recorded with every CPU run: bit-identity holds only on the same kind (README, Determinism)
+        assert got[key]["cpu"] == ref[key]["cpu"] and got[key]["cpu"]["torch_capability"]
 
 
 def test_process_executor_gives_the_local_results(reference_2_workers, tmp_path):

@@ -119,3 +119,26 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[pkg] = "not installed"
     return out
+
+
+def cpu_identity() -> dict[str, str]:
+    """What decides a CPU run's float sums besides the thread count: the processor's model name, the
+    vector instruction sets it offers (the avx* and amx* flags: oneDNN and MKL pick their kernels by
+    them) and the capability torch dispatches to. Two runs train to the same weights bit for bit only
+    where these agree; where they differ, a run lands elsewhere in its cell's distribution."""
+    import platform
+
+    import torch
+
+    model, flags = platform.processor() or platform.machine(), []
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = sorted({f for f in value.split() if f.startswith(("avx", "amx", "fma", "sse4"))})
+                break
+    except OSError:
+        pass
+    return {"model": model[:200], "isa": " ".join(flags)[:1000], "torch_capability": torch.backends.cpu.get_cpu_capability()}

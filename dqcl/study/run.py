@@ -25,11 +25,11 @@ __all__ = ["run_spec", "run_study", "StudySummary", "CLAIMS_SPECS"]
 
 # the shipped specs whose runs the published Claims section reads (see dqcl.results.claims), in the order
 # `dqcl run claims` runs them: asymmetry from budget_baselines' naive runs (10 seeds with its headline file),
-# 5-10 % and full replay from budget_claims_replay, the rate-or-count study, redundancy. benchmarks/publish.sh
-# runs these into the published store.
+# 5-10 % and full replay from budget_claims_replay, the rate-or-count study and its factorial follow-up
+# (replay_threshold), redundancy. benchmarks/publish.sh runs these into the published store.
 CLAIMS_SPECS = ("budget_baselines.toml", "budget_claims_replay.toml", "rate_or_count_rate.toml",
                 "rate_or_count_count.toml", "rate_or_count_share.toml", "budget_baselines_headline.toml",
-                "redundancy.toml")
+                "redundancy.toml", "replay_threshold_k1.toml", "replay_threshold_k2.toml")
 
 
 def run_study(study: Study, store: Store, executor: ExecutorOptions = ExecutorOptions(), progress: bool = True) -> StudySummary:

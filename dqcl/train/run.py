@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..config.schema import DomainSpec, RunConfig, Subset
-from ..core.provenance import versions
+from ..core.provenance import cpu_identity, versions
 from ..core.text import one_line, safe_stem
 from ..cpnet.model import (
     build_network,
@@ -457,6 +457,7 @@ def _result(run: _Run, norm_swap: dict | None) -> dict[str, Any]:
         "subset": run.subset_info,
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": torch.get_num_threads(),  # bit-identity needs the same hardware and the same thread count
+        **({"cpu": cpu_identity()} if device.type == "cpu" else {}),
         "fast_path": {"bf16_channels_last": fast_enabled(cfg.train.fast, device), "compile": cfg.train.compile},
         "versions": versions(),
     }
