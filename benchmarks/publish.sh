@@ -2,9 +2,9 @@
 # Runs every published CPU study into the committed store leaderboard/runs.sqlite, then rebuilds
 # leaderboard/: every strategy at one memory budget with compute matched (budget_baselines, 10 seeds for
 # the headline strategies), the paper's replay claim under one shared rate (budget_claims_replay), the
-# rate-or-count study and the redundancy study, with per-seed data and >= 1,000 test objects per domain.
-# Resumable: stored runs are skipped and a killed run resumes from its checkpoint. 338 runs; from an
-# empty store about 7 hours with two workers on a 2-core CPU. Run it in the background:
+# rate-or-count study and its factorial follow-up (replay_threshold) and the redundancy study, with per-seed data and >= 1,000 test objects per domain.
+# Resumable: stored runs are skipped and a killed run resumes from its checkpoint. 388 runs; from an
+# empty store about 8 hours with two workers on a 2-core CPU. Run it in the background:
 #   nohup bash benchmarks/publish.sh > publish.log 2>&1 &
 # The studies published before (dqcl 0.3, Cellpose 3.1.1.3, generator 1) are kept in leaderboard/archive/.
 set -euo pipefail

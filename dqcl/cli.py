@@ -115,7 +115,7 @@ def run_redundancy(**options) -> None:
 @_study_options
 def run_claims(spec: Path | None, **options) -> None:
     """Run the shipped studies whose runs the published Claims section reads (SPEC: one of them only;
-    338 runs, about 7 hours with two workers on a 2-core CPU); then `dqcl leaderboard build` writes it."""
+    388 runs, about 8 hours with two workers on a 2-core CPU); then `dqcl leaderboard build` writes it."""
     from .config.schema import shipped_spec
     from .study.run import CLAIMS_SPECS
 

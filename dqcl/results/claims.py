@@ -307,7 +307,7 @@ def _replay_threshold(rows: list[dict[str, Any]], metric: str, name: Name) -> li
     out = []
     naive: dict[str, dict] = defaultdict(lambda: defaultdict(dict))  # study -> source -> seed -> score
     gains: dict[str, dict] = defaultdict(lambda: defaultdict(dict))  # study -> (source, count, share) -> seed -> replay score
-    sizes: dict[str, dict[tuple[str, ...], int]] = defaultdict(dict)
+    patches: dict[str, dict[tuple[str, ...], list[int]]] = defaultdict(lambda: defaultdict(list))
     for e in rows:
         if e["metric"] != metric or e.get("selector") is not None or len(e["ordering"]) != 2:
             continue
@@ -316,13 +316,15 @@ def _replay_threshold(rows: list[dict[str, Any]], metric: str, name: Name) -> li
             continue
         if e["strategy_name"] == "naive" and (e.get("compute") or "appended") == "matched":
             naive[e["study"]][order][e["seed"]] = float(e["R"][1][0])
-            sizes[e["study"]][order] = int(n)
+            patches[e["study"]][order].append(int(n))
         elif (e["strategy_name"] == "replay" and b and b.get("protocol") == "batch" and b.get("size") and not b.get("rate")
               and b.get("compute") == "matched"):
             gains[e["study"]][(order, int(b["size"]), int(b["replay_batch"] or (e.get("batch_size") or 8)))][e["seed"]] = \
                 float(e["R"][1][0])
+    # a source's size: its training patches, the mean over seeds (each seed draws its own images)
+    sizes = {study: {o: round(sum(ns) / len(ns)) for o, ns in by_order.items()} for study, by_order in patches.items()}
     for study, cells in sorted(gains.items()):
-        orders = sorted(sizes[study], key=lambda o: sizes[study][o])
+        orders = sorted(sizes.get(study, {}), key=lambda o: sizes[study][o])
         counts, shares = sorted({c for _, c, _ in cells}), sorted({k for _, _, k in cells})
         if len({o[1] for o in orders}) != 1 or len(orders) < 2 or len(counts) < 2 or len(shares) < 2:
             continue
@@ -351,7 +353,8 @@ def _replay_threshold(rows: list[dict[str, Any]], metric: str, name: Name) -> li
         cell_text = "; ".join(
             f"{sizes[study][o]} source patches, {c} memory patches, {k} of {batch} per batch: gain "
             f"{fmt(summarise(gain[(o, c, k)].values()), signed=True)}" for o, c, k in factors)
-        evidence = (f"{metric} on the source, random replay − naive ({len(seeds)} seeds): {cell_text}. Contrasts: source "
+        evidence = (f"{metric} on the source, random replay − naive ({len(seeds)} seeds; source sizes in training patches, "
+                    f"the mean over seeds): {cell_text}. Contrasts: source "
                     f"{sizes[study][large]} − {sizes[study][small]} patches {fmt(found[0], signed=True)} ({signs[0]}); memory "
                     f"{counts[-1]} − {counts[0]} patches {fmt(found[1], signed=True)} ({signs[1]}); {shares[-1]} − {shares[0]} "
                     f"of {batch} per batch {fmt(found[2], signed=True)} ({signs[2]}); predicted (size, count, share): "
