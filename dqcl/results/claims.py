@@ -306,7 +306,8 @@ def _replay_threshold(rows: list[dict[str, Any]], metric: str, name: Name) -> li
     predicted signs (`THRESHOLD_SIGNS`) all three contrasts' intervals fit; none fits: "none alone"."""
     out = []
     naive: dict[str, dict] = defaultdict(lambda: defaultdict(dict))  # study -> source -> seed -> score
-    gains: dict[str, dict] = defaultdict(lambda: defaultdict(dict))  # study -> (source, count, share) -> seed -> replay score
+    replayed: dict[str, dict] = defaultdict(lambda: defaultdict(dict))  # study -> (source, count, share) -> seed -> replay score
+    batches: dict[str, set[int]] = defaultdict(set)  # study -> the batch sizes its replay runs trained with
     patches: dict[str, dict[tuple[str, ...], list[int]]] = defaultdict(lambda: defaultdict(list))
     for e in rows:
         if e["metric"] != metric or e.get("selector") is not None or len(e["ordering"]) != 2:
@@ -319,12 +320,15 @@ def _replay_threshold(rows: list[dict[str, Any]], metric: str, name: Name) -> li
             patches[e["study"]][order].append(int(n))
         elif (e["strategy_name"] == "replay" and b and b.get("protocol") == "batch" and b.get("size") and not b.get("rate")
               and b.get("compute") == "matched"):
-            gains[e["study"]][(order, int(b["size"]), int(b["replay_batch"] or (e.get("batch_size") or 8)))][e["seed"]] = \
-                float(e["R"][1][0])
+            batch = int(e.get("batch_size") or 8)
+            batches[e["study"]].add(batch)
+            replayed[e["study"]][(order, int(b["size"]), int(b["replay_batch"] or batch))][e["seed"]] = float(e["R"][1][0])
     # a source's size: its training patches, the mean over seeds (each seed draws its own images)
     sizes = {study: {o: round(sum(ns) / len(ns)) for o, ns in by_order.items()} for study, by_order in patches.items()}
-    for study, cells in sorted(gains.items()):
+    for study, cells in sorted(replayed.items()):
         orders = sorted(sizes.get(study, {}), key=lambda o: sizes[study][o])
+        if len(batches[study]) != 1:
+            continue  # a share of each batch means nothing across batch sizes
         counts, shares = sorted({c for _, c, _ in cells}), sorted({k for _, _, k in cells})
         if len({o[1] for o in orders}) != 1 or len(orders) < 2 or len(counts) < 2 or len(shares) < 2:
             continue
@@ -349,7 +353,7 @@ def _replay_threshold(rows: list[dict[str, Any]], metric: str, name: Name) -> li
         fits = [h for h, predicted in THRESHOLD_SIGNS.items() if predicted == signs]
         moved = [axis for axis, sign in zip(("source size", "count", "share"), signs) if sign != "0"]
         verdict = fits[0] if len(fits) == 1 else ("none alone: depends on " + " and ".join(moved) if moved else "undecided")
-        batch = 8
+        (batch,) = batches[study]
         cell_text = "; ".join(
             f"{sizes[study][o]} source patches, {c} memory patches, {k} of {batch} per batch: gain "
             f"{fmt(summarise(gain[(o, c, k)].values()), signed=True)}" for o, c, k in factors)
