@@ -274,16 +274,26 @@ def test_dqcl_network_builds_cpsam_for_a_cpsam_spec(tmp_path):
 @needs_cp4
 def test_a_whole_image_of_any_size_segments_through_cpsam_tiles():
     # CPSAM takes tiles of its own size only: segment_image covers an image of another size with
-    # overlapping tiles; on an image of exactly one tile that is one plain forward pass
+    # overlapping tiles, padded and blended as Cellpose 4's own run_net does it with the same network
+    from cellpose import core
+
     from dqcl.cpnet.cpsam import CPSAMNet
     from dqcl.evaluation.segment import _tiled, segment_image
 
     torch.manual_seed(0)
     net = CPSAMNet("tiny", bsize=48, diameter=16.0).eval()
+
+    class AsRunNetCalls(torch.nn.Module):  # run_net reads a device and a dtype, and stores 256-d styles
+        device, dtype = torch.device("cpu"), torch.float32
+
+        def forward(self, x):
+            return net.net(x)[0], torch.zeros(len(x), 256)
+
     rng = np.random.default_rng(0)
-    one = rng.random((48, 48)).astype(np.float32)
-    with torch.no_grad():
-        assert torch.allclose(_tiled(net, one, 48), net(torch.from_numpy(one)[None, None]), atol=1e-5)
+    for shape in ((48, 48), (70, 100)):
+        img = rng.random(shape).astype(np.float32)
+        theirs, _ = core.run_net(AsRunNetCalls(), np.stack([img, 0 * img, 0 * img], -1)[None], bsize=48)
+        assert np.abs(_tiled(net, img, 48)[0].numpy() - theirs[0].transpose(2, 0, 1)).max() < 1e-4
     image = rng.random((100, 70)).astype(np.float32)
     mask = segment_image(net, image, diameter=16.0)
     assert mask.shape == (100, 70) and mask.dtype == np.int32
