@@ -1,0 +1,69 @@
+"""Does the published protocol under-train? Reads `steps_check` (naive and joint at 500 steps per
+experience) against the same runs of `budget_baselines` at 250, paired by strategy, ordering and seed
+(each pair trained on the same images: the script refuses a pair whose data manifests differ), and
+prints, per strategy and ordering, plasticity, ACC and forgetting (AP@0.5) at 250 and at 500 steps
+with the paired change and its 95 % t-interval over the seeds.
+
+    dqcl run benchmark benchmarks/steps_check.toml --store leaderboard/steps_check.sqlite --executor process --workers 2
+    python benchmarks/steps_check.py [--published leaderboard/runs.sqlite] [--check leaderboard/steps_check.sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+from scipy import stats
+
+import dqcl
+from dqcl.errors import DqclError
+from dqcl.core.text import markdown_text
+
+MEASURES = ("plasticity", "acc", "forgetting")
+
+
+def paired(published, check, metric: str = "ap50"):
+    """One row per (strategy, ordering, measure): mean at 250 and 500 steps, the paired change and
+    its interval, the number of seeds."""
+    keys = ["strategy", "ordering", "seed"]
+    a = published[published.metric == metric].set_index(keys)
+    b = check[check.metric == metric].set_index(keys)
+    both = a.index.intersection(b.index)
+    if len(both) == 0:
+        raise DqclError("steps_check: no run of the check has a budget_baselines run of the same strategy, ordering and seed")
+    for key in both:
+        if a.loc[key, "data_manifests"] != b.loc[key, "data_manifests"]:
+            raise DqclError(f"steps_check: {'/'.join(map(str, key))} trained on other data than budget_baselines; the pair is not comparable")
+    rows = []
+    for (strategy, ordering), idx in both.to_frame(index=False).groupby(["strategy", "ordering"]):
+        sel = list(map(tuple, idx[keys].to_numpy()))
+        for m in MEASURES:
+            x, y = a.loc[sel, m].to_numpy(float), b.loc[sel, m].to_numpy(float)
+            d = y - x
+            half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+            rows.append({"strategy": strategy, "ordering": ordering, "measure": m, "seeds": len(d),
+                         "250 steps": x.mean(), "500 steps": y.mean(), "change": d.mean(), "lo": d.mean() - half, "hi": d.mean() + half})
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--published", default="leaderboard/runs.sqlite")
+    p.add_argument("--check", default="leaderboard/steps_check.sqlite")
+    args = p.parse_args(argv)
+    try:
+        rows = paired(dqcl.load_results(args.published, study="budget_baselines"), dqcl.load_results(args.check, study="steps_check"))
+    except DqclError as e:
+        print(e, file=sys.stderr)
+        return 2
+    print("| strategy | ordering | measure | seeds | 250 steps | 500 steps | change [95 % interval] |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {markdown_text(r['strategy'])} | {markdown_text(r['ordering'])} | {r['measure']} | {r['seeds']} | {r['250 steps']:.3f} | {r['500 steps']:.3f} | "
+              f"{r['change']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}] |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
