@@ -1,7 +1,7 @@
 """Does the published protocol under-train? Reads `steps_check` (naive and joint at 500 steps per
 experience) against the same runs of `budget_baselines` at 250, paired by strategy, ordering and seed
 (each pair trained on the same images: the script refuses a pair whose data manifests differ), and
-prints, per strategy and ordering, plasticity, ACC and forgetting (AP@0.5) at 250 and at 500 steps
+prints, per strategy and ordering, plasticity, ACC and forgetting (AP@0.5; joint, one experience, has ACC only) at 250 and at 500 steps
 with the paired change and its 95 % t-interval over the seeds.
 
     dqcl run benchmark benchmarks/steps_check.toml --store leaderboard/steps_check.sqlite --executor process --workers 2
@@ -27,6 +27,9 @@ def paired(published, check, metric: str = "ap50"):
     """One row per (strategy, ordering, measure): mean at 250 and 500 steps, the paired change and
     its interval, the number of seeds."""
     keys = ["strategy", "ordering", "seed"]
+    for frame, what in ((published, "budget_baselines"), (check, "steps_check")):
+        if frame.empty:
+            raise DqclError(f"steps_check: the store holds no run of {what}")
     a = published[published.metric == metric].set_index(keys)
     b = check[check.metric == metric].set_index(keys)
     both = a.index.intersection(b.index)
@@ -40,6 +43,8 @@ def paired(published, check, metric: str = "ap50"):
         sel = list(map(tuple, idx[keys].to_numpy()))
         for m in MEASURES:
             x, y = a.loc[sel, m].to_numpy(float), b.loc[sel, m].to_numpy(float)
+            if np.isnan(x).all() and np.isnan(y).all():
+                continue  # a measure the strategy does not have (joint: one experience, no forgetting)
             d = y - x
             half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
             rows.append({"strategy": strategy, "ordering": ordering, "measure": m, "seeds": len(d),
@@ -53,7 +58,12 @@ def main(argv=None) -> int:
     p.add_argument("--check", default="leaderboard/steps_check.sqlite")
     args = p.parse_args(argv)
     try:
-        rows = paired(dqcl.load_results(args.published, study="budget_baselines"), dqcl.load_results(args.check, study="steps_check"))
+        frames = {}
+        for path, study in ((args.published, "budget_baselines"), (args.check, "steps_check")):
+            frames[study] = dqcl.load_results(path, study=study)
+            if frames[study].empty:
+                raise DqclError(f"{path}: holds no run of study {study}")
+        rows = paired(frames["budget_baselines"], frames["steps_check"])
     except DqclError as e:
         print(e, file=sys.stderr)
         return 2
