@@ -1,6 +1,6 @@
 """Realism of the built-in data: train only on built-in `nuclei`, score on real fluorescent nuclei.
 
-    python benchmarks/realism.py [--store leaderboard/runs.sqlite] [--figure docs/realism.png]
+    python benchmarks/realism.py [--store leaderboard/realism.sqlite] [--figure docs/realism.png]
 
 Writes the real image shipped in the stardist wheel as a folder domain (left half to train on,
 right half to test on; see `dqcl.data.sources.packaged`), runs `benchmarks/realism.toml`
@@ -79,7 +79,7 @@ def comparison_figure(spec, out: Path) -> Path:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--store", default=str(ROOT / "leaderboard" / "runs.sqlite"))
+    ap.add_argument("--store", default=str(ROOT / "leaderboard" / "realism.sqlite"))
     ap.add_argument("--figure", default=str(ROOT / "docs" / "realism.png"))
     ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args()
