@@ -13,7 +13,7 @@ from .results.store import DEFAULT_STORE
 __all__ = ["load_results", "load_curves", "run", "benchmark", "network", "loss", "scores", "evaluator"]
 
 
-def _rows(source: str | Path, study: str | None) -> list[dict[str, Any]]:
+def _rows(source: str | Path, study: str | None, split_protocols: bool = False) -> list[dict[str, Any]]:
     """Leaderboard entries from a results store, or from a published ``leaderboard.json``; either
     is checked for shape as it is read (`dqcl.results.shape`), so whatever a file holds, what
     goes wrong is a `StoreError`."""
@@ -25,10 +25,10 @@ def _rows(source: str | Path, study: str | None) -> list[dict[str, Any]]:
     if path.suffix == ".json":
         return [r for r in load_entries(path) if study is None or r["study"] == study]
     with Store(path, readonly=True) as s:
-        return entries(s, study)
+        return entries(s, study, split_protocols)
 
 
-def load_results(source: str | Path = DEFAULT_STORE, study: str | None = None):
+def load_results(source: str | Path = DEFAULT_STORE, study: str | None = None, split_protocols: bool = False):
     """One row per stored run x metric: study, strategy, ordering ("cyto>histo"), seed, metric,
     ACC/BWT/forgetting/FWT/plasticity, R and baseline (nested lists), params (text), cost and provenance.
 
@@ -36,12 +36,17 @@ def load_results(source: str | Path = DEFAULT_STORE, study: str | None = None):
     filter by hold hashable values, so ``df.groupby(["strategy", "ordering"])`` works as is.
     Anything a file can hold that is not a dqcl store or leaderboard (missing, a folder, another
     format, another application's database, JSON of the wrong shape) raises `dqcl.errors.StoreError`.
+
+    From a store: a study whose runs differ in their protocol (`dqcl.config.protocol`) raises
+    `dqcl.errors.ProtocolError`, or with ``split_protocols`` comes as one study per protocol; the
+    ``broken`` column says why a run broke its protocol (None where it kept it): leave those rows out
+    of any comparison (the leaderboard does).
     """
     import json
 
     import pandas as pd
 
-    rows = _rows(source, study)
+    rows = _rows(source, study, split_protocols)
     for r in rows:
         r["ordering"] = ">".join(r["ordering"]) if isinstance(r["ordering"], list) else r["ordering"]
         r["params"] = json.dumps(r.get("params", {}), sort_keys=True) if not isinstance(r.get("params"), str) else r["params"]

@@ -111,12 +111,13 @@ def _run(name: str, workdir: Path, memory: dict[str, Any] | None = None) -> dict
 
 
 def _budget_table(name: str, size: int) -> dict[str, Any]:
-    """A ``[memory]`` table the strategy accepts: ``size`` patches, 2 memory samples per step in batches of 4,
-    compute matched; replayed by minibatch where the strategy can, else mixed into the data."""
+    """A ``[memory]`` table the strategy accepts: ``size`` patches, 2 memory samples per step in batches of 4
+    (1 from a memory of 1 patch, which cannot give 2), compute matched; replayed by minibatch where the
+    strategy can, else mixed into the data."""
     from .config.strategies import strategy_entry
 
     protocols = getattr(strategy_entry(name).factory, "protocols", ("batch",))
-    return {"size": size, "protocol": "batch" if "batch" in protocols else protocols[0], "replay_batch": 2,
+    return {"size": size, "protocol": "batch" if "batch" in protocols else protocols[0], "replay_batch": min(2, size),
             "compute": "matched"}
 
 

@@ -227,14 +227,15 @@ def leaderboard() -> None:
               help="Folder to write; the published tables are rebuilt with --out leaderboard, explicitly.")
 @click.option("--study", default=None, help="Only this study.")
 @click.option("--cost", is_flag=True, help="Add cost columns (wall time, images seen, peak memory, device) to the tables.")
-@click.option("--allow-mixed-data", is_flag=True, help="Put runs on different data manifests of a domain in one table.")
-def leaderboard_build(store_path: Path, out: Path, study: str | None, cost: bool, allow_mixed_data: bool) -> None:
+@click.option("--split-protocols", "--allow-mixed-data", "split_protocols", is_flag=True,
+              help="Show a study whose runs differ in their protocol (data, Cellpose, steps, ...) as one study per protocol, instead of refusing it.")
+def leaderboard_build(store_path: Path, out: Path, study: str | None, cost: bool, split_protocols: bool) -> None:
     """Write leaderboard.md/.csv/.json/.tex, index.html and the figures (default: under results/)."""
     from .results.leaderboard import write_leaderboard
     from .results.store import Store
 
     with Store(store_path, readonly=True) as store:
-        paths = write_leaderboard(store, out, study=study, cost=cost, allow_mixed_data=allow_mixed_data)
+        paths = write_leaderboard(store, out, study=study, cost=cost, split_protocols=split_protocols)
     for p in paths:
         click.echo(str(p))
 

@@ -6,7 +6,7 @@ it into one line on stderr and exit code 2. Anything else is a bug and keeps its
 
 from __future__ import annotations
 
-__all__ = ["DqclError", "DataError", "SpecError", "RegistryError", "StoreError", "CheckpointError", "OutputError", "Interrupted"]
+__all__ = ["DqclError", "DataError", "SpecError", "RegistryError", "StoreError", "CheckpointError", "OutputError", "ProtocolError", "Interrupted"]
 
 
 class DqclError(Exception):
@@ -31,6 +31,10 @@ class StoreError(DqclError):
 
 class CheckpointError(DqclError):
     """A run checkpoint that cannot be written, or read back into the run it belongs to."""
+
+
+class ProtocolError(DqclError):
+    """Stored runs that would be pooled or compared though their protocols differ."""
 
 
 class OutputError(DqclError):

@@ -82,6 +82,7 @@ class StepAGEM(AGEMPlugin, Rehearsal):
     description="averaged GEM: project the step so the loss on a memory sample of past domains does not rise",
     reference="Chaudhry et al. 2019, ICLR",
     effects=("memory",),
+    draws="per_domain",
 )
 def agem(base: Base, *, patterns_per_exp: int = 16, sample_size: int = 16) -> Naive:
     # Avalanche's AGEM template is this template with the plugin appended

@@ -93,6 +93,7 @@ class DerppPlugin(SupervisedPlugin, Rehearsal):
     effects=("penalty", "memory"),
     memory="size",
     protocols=("batch",),
+    draws="pooled",
 )
 def derpp(base: Base, *, mem_size: int = 32, alpha: float = 0.3, beta: float = 0.5) -> Naive:
     """``mem_size`` holds when the spec has no ``[memory]`` table; with one, its size and replay minibatch win."""

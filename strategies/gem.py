@@ -59,6 +59,7 @@ class StepGEM(GEMPlugin, Rehearsal):
     description="gradient episodic memory: project the step (quadratic program) so no past domain's memory loss rises",
     reference="Lopez-Paz & Ranzato 2017, NeurIPS",
     effects=("memory",),
+    draws="per_domain",
 )
 def gem(base: Base, *, patterns_per_exp: int = 16, memory_strength: float = 0.5) -> Naive:
     return Naive(**base.kwargs(StepGEM(patterns_per_exp, memory_strength, base.memory, base.seed)))

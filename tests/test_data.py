@@ -286,8 +286,14 @@ def test_leaderboard_refuses_runs_on_different_data_unless_told(tmp_path, capsys
         assert c.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 3  # new data, new run; the old ones kept
     assert main(["leaderboard", "build", "--store", str(store), "--out", str(tmp_path / "lb")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "domain 'mine'" in err and "--allow-mixed-data" in err
-    assert main(["leaderboard", "build", "--store", str(store), "--out", str(tmp_path / "lb"), "--allow-mixed-data"]) == 0
+    assert len(err.splitlines()) == 1 and "domain 'mine'" in err and "--split-protocols" in err and "..." not in err
+    # split: each data is a study of its own (never one table), named by its manifest; the old flag says the same
+    for flag in ("--split-protocols", "--allow-mixed-data"):
+        assert main(["leaderboard", "build", "--store", str(store), "--out", str(tmp_path / "lb"), flag]) == 0
+        rows = json.loads((tmp_path / "lb" / "leaderboard.json").read_text())
+        by_study = {st: {r["data_manifests"]["mine"] for r in rows if r["study"] == st} for st in {r["study"] for r in rows}}
+        assert len(by_study) == 2 and all(len(m) == 1 for m in by_study.values())
+        assert all(st.startswith("tiny (the data of domain 'mine' folder:") for st in by_study)
     # once replay is rerun on the new data too, the table is whole again (the newest run of each cell)
     assert main(["run", "benchmark", spec("[strategies.naive]\n[strategies.replay]\nrate = 0.5\n"), "--store", str(store), "--quiet"]) == 0
     assert main(["leaderboard", "build", "--store", str(store), "--out", str(tmp_path / "lb")]) == 0

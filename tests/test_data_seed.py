@@ -60,7 +60,8 @@ def test_an_integer_data_seed_gives_every_seed_the_same_data(tmp_path):
     assert [r.data_seed for r in runs] == [7, 7]
     r0, r1 = (_record(r, tmp_path / "cache") for r in runs)
     assert r0 == r1
-    assert set(r0["cyto"]) == {"train_hash", "test_hash", "train_patches", "test_patches", "test_objects"}
+    assert set(r0["cyto"]) == {"train_hash", "test_hash", "train_patches", "test_patches", "test_objects", "test_in_train"}
+    assert r0["cyto"]["test_in_train"] == 0  # no test patch is a training patch
     assert r0["cyto"]["test_objects"] > 0
 
 

@@ -59,8 +59,10 @@ def expand(spec: Spec) -> list[RunConfig]:
     """One run per ordering x strategy x seed (or per selector x rate x seed for a redundancy study)."""
     r = spec.redundancy
     if r is None:
-        return [_run(spec, strat, order, seed, memory=memory) for order in spec.orderings for strat in spec.strategies.values()
+        runs = [_run(spec, strat, order, seed, memory=memory) for order in spec.orderings for strat in spec.strategies.values()
                 for memory in budgets_of(spec, strat) for seed in spec.seeds]
+        # two settings that mean the same run (a budget written two ways) are one run, trained once
+        return list({cfg.key: cfg for cfg in runs}.values())  # the first of each key, in expansion order
     runs = []
     for rate in r.rates:
         # at rate 1 every selector keeps everything: one run, labelled 'all'

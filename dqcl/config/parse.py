@@ -211,8 +211,11 @@ def _orderings(value: Any, domains: dict[str, DomainSpec], source: str) -> list[
     return [list(o) for o in dict.fromkeys(tuple(o) for o in out)]
 
 
-def _memory(table: Any, where: str, train: TrainSpec, strategies: dict[str, StrategySpec]) -> tuple[MemorySpec, ...]:
-    """The budgets of a ``[memory]`` table: one per size (or rate) when it lists several."""
+def _memory(table: Any, where: str, train: TrainSpec, strategies: dict[str, StrategySpec], longest: int = 2) -> tuple[MemorySpec, ...]:
+    """The budgets of a ``[memory]`` table: one per size (or rate) when it lists several, none the same
+    budget as another (1 and 1.0, or a replay minibatch of 0 and of the batch size, are one budget).
+    A budget must supply what every strategy of the spec draws from it each step (`_check_supply`);
+    ``longest`` is the most domains an ordering of the spec holds."""
     from .schema import COMPUTE, PROTOCOLS
     from .strategies import strategy_entry
 
@@ -242,7 +245,12 @@ def _memory(table: Any, where: str, train: TrainSpec, strategies: dict[str, Stra
             raise SpecError(f"{where}.replay_batch: with compute = \"matched\" the memory samples take part of the batch, so "
                             f"they must be fewer than train.batch_size ({train.batch_size}); got {per_step}"
                             + ("" if one.replay_batch else " (0 means the batch size)"))
+        same = next((b for b in budgets if _same_budget(b, one, train)), None)
+        if same is not None:
+            raise SpecError(f"{where}.{key}: {quoted(repr(values[len(budgets)]))} is the same budget as "
+                            f"{quoted(repr(values[budgets.index(same)]))}; a list of budgets must repeat none")
         budgets.append(one)
+    _check_supply(budgets, where, train, strategies, longest)
     for label, st in strategies.items():
         factory = strategy_entry(st.name).factory
         if getattr(factory, "memory", None) in (None, "all"):
@@ -253,6 +261,41 @@ def _memory(table: Any, where: str, train: TrainSpec, strategies: dict[str, Stra
         if factory.memory == "size" and any(b.rate > 0 for b in budgets):
             raise SpecError(f"{where}.rate: strategy '{label}' ({st.name}) keeps a fixed number of patches; give [memory] size")
     return tuple(budgets)
+
+
+def _same_budget(a: MemorySpec, b: MemorySpec, train: TrainSpec) -> bool:
+    """Whether two budgets are one: equal once a replay minibatch of 0 is read as the batch size it means."""
+    return replace(a, replay_batch=a.replay_batch or train.batch_size) == replace(b, replay_batch=b.replay_batch or train.batch_size)
+
+
+def _check_supply(budgets: list[MemorySpec], where: str, train: TrainSpec, strategies: dict[str, StrategySpec], longest: int) -> None:
+    """Refuse a budget that cannot give a strategy of the spec the memory samples it takes every step
+    (`dqcl.config.strategies.DRAWS`): a memory of fewer patches than its replay minibatch, or a
+    minibatch smaller than the earlier domains a per-domain strategy (A-GEM, GEM) takes one of each
+    of. Such a run would replay fewer or more samples than its budget says, and under compute
+    matched would backpropagate other than the batch. What depends on the patch counts (a rate, or
+    a domain smaller than its share) is checked when each run has drawn its data."""
+    from .strategies import strategy_entry
+
+    for b in budgets:
+        per_step = b.replay_batch or train.batch_size
+        for label, st in strategies.items():
+            factory = strategy_entry(st.name).factory
+            if getattr(factory, "memory", None) in (None, "all"):
+                continue
+            draws = getattr(factory, "draws", "protocol")
+            if draws == "protocol" and b.protocol != "batch":
+                continue
+            if b.size > 0 and b.size < per_step:
+                raise SpecError(f"{where}.replay_batch: strategy {quoted(label)!r} ({st.name}) takes {per_step} memory "
+                                f"samples every step from a memory of {b.size} patch(es) (memory.size): every step would replay "
+                                f"fewer than its budget says; give memory.size >= {per_step} or a smaller memory.replay_batch"
+                                + ("" if b.replay_batch else " (0 means the batch size)"))
+            if draws == "per_domain" and per_step < longest - 1:
+                raise SpecError(f"{where}.replay_batch: strategy {quoted(label)!r} ({st.name}) takes at least one memory "
+                                f"sample of each earlier domain every step: {longest - 1} at the last domain of a "
+                                f"{longest}-domain ordering, more than the {per_step} per step the budget gives; give "
+                                f"memory.replay_batch >= {longest - 1}")
 
 
 def _check_run_count(spec: Spec) -> None:
@@ -342,7 +385,7 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
     if "memory" in raw:
         if redundancy is not None:
             raise SpecError(f"{source}: [memory] is for continual studies; a redundancy study keeps no memory")
-        memory = _memory(raw["memory"], f"{source}: memory", train, strategies)
+        memory = _memory(raw["memory"], f"{source}: memory", train, strategies, max(len(o) for o in orderings))
     spec = Spec(
         name=str(name),
         seeds=tuple(seeds),

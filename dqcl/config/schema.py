@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.version import __version__
-from ..cpnet.masks import MaskSettings
+from ..cpnet.settings import MaskSettings
 
 __all__ = [
     "DataSpec", "ModelSpec", "TrainSpec", "EvalSpec", "MemorySpec", "PROTOCOLS", "COMPUTE", "DomainSpec", "StrategySpec", "RedundancySpec", "Subset",

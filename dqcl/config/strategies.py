@@ -31,7 +31,7 @@ from ..core.validation import out_of_range, type_ok, unknown_key
 from ..errors import SpecError
 
 __all__ = [
-    "STRATEGIES", "EFFECTS", "MEMORY_KINDS", "register_strategy", "list_strategies", "strategy_entry", "resolve_params",
+    "STRATEGIES", "EFFECTS", "MEMORY_KINDS", "DRAWS", "register_strategy", "list_strategies", "strategy_entry", "resolve_params",
     "load_strategies", "load_plugin", "forget_plugins", "loaded_plugins",
 ]
 
@@ -51,9 +51,17 @@ MEMORY_KINDS = {
 }
 
 
+# how a strategy with the memory effect takes memory samples in a step (`dqcl.config.quotas.supply_problem`)
+DRAWS = {
+    "protocol": "as the budget's protocol says: replay_batch samples from all of memory every step under 'batch', none under 'mix'",
+    "pooled": "replay_batch samples from all of memory every step, whatever the protocol (DER++'s memory pass)",
+    "per_domain": "replay_batch samples every step, shared among the earlier domains, at least one of each (A-GEM, GEM)",
+}
+
+
 def register_strategy(
     name: str, *, description: str, reference: str = "", effects: tuple[str, ...] = (),
-    memory: str = "budget", protocols: tuple[str, ...] = ("mix", "batch"),
+    memory: str = "budget", protocols: tuple[str, ...] = ("mix", "batch"), draws: str = "protocol",
 ) -> Callable[[Callable], Callable]:
     """Register a strategy factory under ``name``.
 
@@ -61,8 +69,12 @@ def register_strategy(
     `EFFECTS`); the contract suite (`dqcl.checks`) checks that each declared effect happens.
     A strategy with the ``memory`` effect reads the run's budget from ``base.memory`` and obeys
     it as ``memory`` says (`MEMORY_KINDS`; checked by the contract suite), under the replay
-    protocols it lists (a spec asking for another is refused where it is read).
+    protocols it lists (a spec asking for another is refused where it is read), and takes its
+    memory samples in a step as ``draws`` says (`DRAWS`): a budget that cannot supply them is
+    refused before a run trains.
     """
+    if draws not in DRAWS:
+        raise SpecError(f"strategy '{name}': unknown draws '{draws}'; known: {', '.join(DRAWS)}")
     unknown = set(effects) - set(EFFECTS)
     if unknown:
         raise SpecError(f"strategy '{name}': unknown effect(s) {sorted(unknown)}; known: {', '.join(EFFECTS)}")
@@ -73,6 +85,7 @@ def register_strategy(
         factory.effects = tuple(effects)
         factory.memory = memory if "memory" in effects else None
         factory.protocols = tuple(protocols)
+        factory.draws = draws
         return STRATEGIES.register(name, description=description, reference=reference)(factory)
 
     return decorate

@@ -19,26 +19,16 @@ The last step (filling holes, dropping small masks) is Cellpose's own function.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from numba import njit, prange
 
+from .settings import MaskSettings
+
 __all__ = ["MaskSettings", "batch_masks", "flows_to_masks", "outputs_from_targets"]
 
 _RPAD = 20  # histogram padding, as in cellpose.dynamics.get_masks_torch
-
-
-@dataclass(frozen=True)
-class MaskSettings:
-    """Cellpose's `compute_masks` settings (a spec's ``[eval]`` table holds the same fields)."""
-
-    flow_threshold: float = 0.4
-    cellprob_threshold: float = 0.0
-    niter: int = 200
-    min_size: int = 15
-    max_size_fraction: float = 0.4
 
 
 @njit(inline="always")

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core.registry import Registry
 
-__all__ = ["Split", "Domain", "DOMAINS", "register_domain", "list_domains"]
+__all__ = ["Split", "Domain", "DOMAINS", "register_domain", "list_domains", "seed_dependent"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,12 @@ class Domain:
 
 DOMAINS: Registry[Callable[..., Domain]] = Registry("domain")
 register_domain = DOMAINS.register
+
+
+def seed_dependent(kind: str, params: dict) -> bool:
+    """Whether a domain's images depend on the data seed: a built-in domain draws them with it, a
+    folder only where ``resplit = true`` divides its pairs anew (see `dqcl.data.folders.load_folder`)."""
+    return not (kind == "folder" and not params.get("resplit"))
 
 
 def list_domains(pattern: str = "*") -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.text import quoted
 from ..core.validation import expand_user
 from .domains import Domain, Split, register_domain
 from ..errors import DataError
@@ -184,7 +185,27 @@ def load_folder(
         splits = [replace(sp, diameters=(float(diameter),) * len(sp)) for sp in splits]
     if resplit:
         splits = resplit_pairs(splits[0], splits[1], seed, (train_dir, test_dir))
+    _check_disjoint(root, *splits)
     return Domain(name, *splits, tuple(skipped or ()))
+
+
+def _check_disjoint(root: Path, train: Split, test: Split) -> None:
+    """Refuse a test split that holds a training image (the same pixels and mask, whatever the file
+    names or folders: ``train_dir = "test"``, a copy under another name): its scores would measure
+    what the network memorised, not how it segments."""
+    import hashlib
+
+    def key(image: np.ndarray, mask: np.ndarray) -> bytes:
+        h = hashlib.sha256(str(image.shape).encode())
+        h.update(np.ascontiguousarray(image).tobytes())
+        h.update(np.ascontiguousarray(mask).tobytes())
+        return h.digest()
+
+    seen = {key(im, m): n for im, m, n in zip(train.images, train.masks, train.names)}
+    for im, m, n in zip(test.images, test.masks, test.names):
+        if key(im, m) in seen:
+            raise DataError(f"{root}: test image {quoted(n)!r} is training image {quoted(seen[key(im, m)])!r} (same pixels and "
+                            "mask); a test split must hold no training image: give train_dir and test_dir folders of different images")
 
 
 def resplit_pairs(train: Split, test: Split, seed: int, dirs: tuple[str, str] = ("train", "test")) -> list[Split]:

@@ -11,16 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .domains import DOMAINS, Domain
+from .domains import DOMAINS, Domain, seed_dependent
 from .streams import PatchData, prepare
 
 __all__ = ["PreparedDomains", "DOMAIN_CACHE"]
 
 
 def _seed_used(kind: str, params: dict[str, Any], seed: int) -> int | None:
-    """``seed``, or None where the domain does not depend on it (a folder read as it is split, see
-    `dqcl.data.folders.load_folder`): then one read serves every data seed of a study."""
-    return None if kind == "folder" and not params.get("resplit") else seed
+    """``seed``, or None where the domain does not depend on it: then one read serves every data seed of a study."""
+    return seed if seed_dependent(kind, params) else None
 
 
 def _domain_key(kind: str, params: dict[str, Any], seed: int, manifest: str) -> str:

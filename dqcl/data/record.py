@@ -15,7 +15,7 @@ import numpy as np
 
 from .streams import PatchData
 
-__all__ = ["data_record", "patch_hash", "patch_objects"]
+__all__ = ["data_record", "patch_hash", "patch_objects", "test_in_train"]
 
 
 def patch_hash(data: PatchData) -> str:
@@ -37,9 +37,22 @@ def patch_objects(data: PatchData) -> int:
     return int(sum(np.count_nonzero(np.unique(row) > 0) for row in labels))
 
 
+def test_in_train(train: PatchData, test: PatchData) -> int:
+    """Test patches whose image is a training patch's, byte for byte (flat patches left out: two
+    empty corners may be equal without any image being shared). A test set that holds training
+    images scores memory, not segmentation: a run records the count, and the leaderboard sets
+    aside a run where it is not 0."""
+    def key(a: np.ndarray) -> bytes:
+        return hashlib.sha256(np.ascontiguousarray(a, dtype=np.float32).tobytes()).digest()
+
+    seen = {key(im) for im in train.images if float(np.ptp(im)) > 0}
+    return sum(1 for im in test.images if float(np.ptp(im)) > 0 and key(im) in seen)
+
+
 def data_record(prepared: Iterable[tuple[PatchData, PatchData]]) -> dict[str, dict[str, Any]]:
     """Per domain (in the order given): the hashes of its train and test patches (`patch_hash`),
-    the number of each, and the number of test objects (`patch_objects`)."""
+    the number of each, the number of test objects (`patch_objects`) and of test patches that are
+    training patches (`test_in_train`)."""
     out: dict[str, dict[str, Any]] = {}
     for train, test in prepared:
         out[train.domain] = {
@@ -48,5 +61,6 @@ def data_record(prepared: Iterable[tuple[PatchData, PatchData]]) -> dict[str, di
             "train_patches": len(train),
             "test_patches": len(test),
             "test_objects": patch_objects(test),
+            "test_in_train": test_in_train(train, test),
         }
     return out

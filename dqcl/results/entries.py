@@ -18,80 +18,145 @@ from typing import Any
 
 import numpy as np
 
+from ..config.protocol import arm, arm_suffixes, canonical_budget, data_draws, describe_value, differing, percent, setting
 from ..core.text import bounded, quoted
+from ..errors import DqclError
 from ..evaluation.metrics import METRICS
 from .cl_metrics import cl_metrics
 from .store import Store
 
-__all__ = ["budget_of", "budget_text", "check_data", "compute_of", "entries", "naive_label"]
+__all__ = ["budget_of", "budget_text", "cells", "compute_of", "curve_runs", "entries", "naive_label", "rows_of"]
 
 
 def budget_of(cfg: dict[str, Any]) -> dict[str, Any] | None:
-    """The memory budget of a run's config (``size`` or ``rate``, ``protocol``, ``replay_batch``,
-    ``compute``, as `dqcl.config.schema.MemorySpec` stores them), or None: no ``[memory]`` table, or
-    a strategy that keeps no bounded memory (its table holds neither a size nor a rate)."""
-    m = cfg.get("memory")
-    if not m or not ((m.get("size") or 0) > 0 or (m.get("rate") or 0) > 0):
-        return None
-    return {"size": int(m.get("size") or 0), "rate": float(m.get("rate") or 0.0), "protocol": bounded(str(m.get("protocol", "mix")), 40),
-            "replay_batch": int(m.get("replay_batch") or 0), "compute": bounded(str(m.get("compute", "appended")), 40)}
+    """The memory budget of a run's config in canonical form (`dqcl.config.protocol.canonical_budget`:
+    ``size``, ``rate``, ``protocol``, ``replay_batch`` ``compute``), or
+    None: no ``[memory]`` table, or a strategy that keeps no bounded memory. The replay minibatch stays
+    as the spec gave it (0: the batch size)."""
+    return canonical_budget(cfg, resolve=False)
 
 
 def budget_text(b: dict[str, Any], short: bool = False) -> str:
     """A budget in words, "memory 32 patches, replayed by minibatch, replay minibatch 4, compute matched",
-    or ``short`` for a figure's legend, "32 patches, 4 per step, matched" ("mixed in" for the mix protocol,
-    whose replay minibatch plays no part)."""
-    rate = f"{100 * b['rate']:g} %"
+    or ``short`` for a label or a figure's legend, "32 patches, 4 per step, matched" (a replay minibatch
+    under the mix protocol, "mixed in, 4 per step", is what DER++, A-GEM and GEM take each step). Rates
+    are written exactly (`dqcl.config.protocol.percent`), so two budgets never print alike."""
+    rate = f"{percent(b['rate'])} %"
     held = f"{b['size']:,} patches" if b["size"] > 0 else rate + ("" if short else " of each earlier domain")
     rb = b["replay_batch"]
     if short:
-        how = {"mix": "mixed in", "batch": f"{rb or 'a batch'} per step"}.get(b["protocol"], b["protocol"])
+        how = {"mix": "mixed in" + (f", {rb} per step" if rb else ""),
+               "batch": f"{rb or 'a batch'} per step"}.get(b["protocol"], b["protocol"])
         return f"{held}, {how}, {b['compute']}"
     how = {"mix": "mixed into the training set", "batch": "replayed by minibatch"}.get(b["protocol"], f"protocol {b['protocol']}")
     return f"memory {held}, {how}, replay minibatch {rb or 'of the batch size'}, compute {b['compute']}"
 
 
-def _latest(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """For each strategy x ordering x seed (x subset, x memory budget) of a study, its newest run: a
-    study rerun after an upgrade or a change of its spec or data replaces what it ran before, while
-    the runs of one strategy at each of several memory budgets are cells of their own."""
-    keep: dict[str, dict] = {}
-    for run in runs:  # oldest first
-        cfg = run["config"]
-        sub = cfg.get("subset") or {}
-        ident = [cfg["study"], cfg["strategy"]["label"], list(cfg["ordering"]), cfg["seed"], sub.get("selector"), sub.get("rate")]
-        budget = budget_of(cfg)
-        # a strategy without a budget run at compute matched (short batches dropped) beside its runs
-        # at compute appended is a cell of its own, not a rerun of them
-        matched = budget is None and compute_of(cfg) == "matched"
-        keep[json.dumps(ident + ([budget] if budget else []) + (["compute matched"] if matched else []))] = run
-    return list(keep.values())
-
-
 def compute_of(cfg: dict[str, Any]) -> str:
     """How a run's batches were made: "matched" (memory samples replace part of the batch, short
     batches dropped) or "appended" (the default, and every run without a [memory] table)."""
-    return bounded(str((cfg.get("memory") or {}).get("compute") or "appended"), 40)
+    m = cfg.get("memory") if isinstance(cfg.get("memory"), dict) else {}
+    return bounded(str(m.get("compute") or "appended"), 40)
 
 
 def naive_label(labels, compute: str | None) -> str:
     """The label of the naive runs that runs at ``compute`` are compared with: "naive", or "naive
-    (compute matched)" / "naive (compute appended)" where a study ran naive at both (`_split_computes`)."""
+    (compute matched)" / "naive (compute appended)" where a study ran naive at both computes (each
+    is a cell of its own, `dqcl.config.protocol.arm_suffixes`)."""
     split = f"naive (compute {compute or 'appended'})"
     return split if "naive" not in labels and split in labels else "naive"
 
 
-def _split_computes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A strategy label without a budget that a study ran at both computes (naive beside replay at
-    compute appended and at compute matched) gets its compute after its label, "naive (compute
-    matched)", so no table, figure or claim pools the two; labels run at one compute stay as they are."""
-    seen: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for e in rows:
-        if not e.get("memory"):
-            seen[(e["study"], e["strategy"])].add(e["compute"])
-    split = {k for k, computes in seen.items() if len(computes) > 1}
-    return [{**e, "strategy": f"{e['strategy']} (compute {e['compute']})"} if not e.get("memory") and (e["study"], e["strategy"]) in split
-            else e for e in rows]
+def cells(runs: list[dict[str, Any]], split_protocols: bool = False) -> list[dict[str, Any]]:
+    """The stored runs a leaderboard shows, each with the study, label and data draw it is shown under
+    (``study``, ``label``, ``draw``) and why it broke its protocol (``broken``, `dqcl.results.invariants`;
+    None for a run that kept it), oldest first.
+
+    - **One run per cell and seed.** A cell is a study's (strategy label, ordering, arm): runs of one
+      label whose arms differ (`dqcl.config.protocol.arm`: strategy parameters, memory budget, compute,
+      subset) are cells of their own, labelled by what tells them apart; of the runs of one cell and
+      seed the newest is kept, so a study rerun after a change of its data or spec replaces what it
+      ran before.
+    - **One setting per study.** The runs kept must share their setting (`dqcl.config.protocol.setting`):
+      a study whose runs differ in it (a partial rerun on new data or another data seed, runs from
+      another Cellpose, other steps) is refused with a `ProtocolError` naming the field and runs, or,
+      with ``split_protocols``, each setting becomes a study of its own, named by its values of the
+      fields that differ ("study (cellpose 3.1.1.3)"). Never are two settings pooled."""
+    keep: dict[str, dict[str, Any]] = {}
+    for run in runs:  # oldest first: a newer run of a cell and seed replaces an older one
+        cfg = run["config"]
+        ident = [cfg["study"], cfg["strategy"]["label"], list(cfg["ordering"]), cfg["seed"], arm(cfg)]
+        keep[json.dumps(ident, sort_keys=True)] = run
+    kept = list(keep.values())
+    by_study: dict[str, list[dict]] = defaultdict(list)
+    for run in kept:
+        by_study[run["config"]["study"]].append(run)
+    out: dict[str, dict] = {}
+    for study, mine in by_study.items():
+        draws = data_draws((r["key"], r["config"]["seed"], r["config"].get("data_seed")) for r in mine)
+        settings = {r["key"]: setting(r["config"], r["result"], draws[r["key"]]) for r in mine}
+        differ = differing(list(settings.values()))
+        if differ and not split_protocols:
+            raise _mixed(study, differ[0], mine, settings)
+        for r in mine:
+            s = settings[r["key"]]
+            parts = [f"{_field_words(f)} {describe_value(s[f], 40)}" for f in differ if f in s]
+            out[r["key"]] = {**r, "study": bounded(f"{study} ({', '.join(parts)})" if parts else study),
+                             "draw": draws[r["key"]], "setting": s}
+    shown = [out[r["key"]] for r in kept]
+    _label(shown)
+    from .invariants import broken_runs
+
+    broken = broken_runs(shown, budget_of, compute_of)
+    for r in shown:
+        r["broken"] = broken.get(r["key"])
+    return shown
+
+
+def _field_words(field: str) -> str:
+    """A setting field as a sentence names it: "data_manifests.mine" -> "the data of domain 'mine'"."""
+    table, _, rest = field.partition(".")
+    if table == "data_manifests":
+        return f"the data of domain {quoted(rest)!r}"
+    if table == "domains":
+        return f"the parameters of domain {quoted(rest)!r}"
+    return quoted(field)
+
+
+def _mixed(study: str, field: str, runs: list[dict[str, Any]], settings: dict[str, dict[str, str]]) -> DqclError:
+    """The one line that refuses a study whose runs differ in ``field`` of their setting."""
+    from ..errors import ProtocolError
+
+    groups: dict[str, list[str]] = defaultdict(list)
+    for r in runs:
+        if field in settings[r["key"]]:
+            groups[settings[r["key"]][field]].append(r["key"])
+    shown = "; ".join(f"{quoted(describe_value(v, 32))} in {len(keys)} run(s), e.g. run {quoted(keys[0], 24)}"
+                      for v, keys in sorted(groups.items(), key=lambda kv: -len(kv[1]))[:2])
+    return ProtocolError(
+        f"study {quoted(study)!r}: its runs differ in {_field_words(field)} ({shown}); one study is one protocol, never "
+        "pooled: rerun the older runs, or pass --split-protocols to show each protocol as a study of its own")
+
+
+def _label(runs: list[dict[str, Any]]) -> None:
+    """Give every run its ``label``: the spec's strategy label, followed where a study's label stands
+    for several arms by what tells its arm apart (`dqcl.config.protocol.arm_suffixes`). Redundancy runs
+    (a subset) keep their label: their selector and rate are columns of their own."""
+    arms: dict[tuple[str, str], dict[str, tuple[dict, str | None]]] = defaultdict(dict)
+    for r in runs:
+        if not r["config"].get("subset"):
+            a, b = arm(r["config"]), budget_of(r["config"])
+            arms[(r["study"], r["config"]["strategy"]["label"])][json.dumps(a, sort_keys=True)] = (a, b and budget_text(b, short=True))
+    suffix: dict[tuple[str, str, str], str] = {}
+    for (study, label), by_text in arms.items():
+        if len(by_text) > 1:
+            found = list(by_text.values())
+            for text, s in zip(by_text, arm_suffixes([a for a, _ in found], [b for _, b in found])):
+                suffix[(study, label, text)] = s
+    for r in runs:
+        label = r["config"]["strategy"]["label"]
+        text = json.dumps(arm(r["config"]), sort_keys=True)
+        r["label"] = bounded(label) + suffix.get((r["study"], label, text), "")
 
 
 def _recorded(cfg: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
@@ -115,10 +180,17 @@ def _recorded(cfg: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def entries(store: Store, study: str | None = None) -> list[dict[str, Any]]:
-    """One entry per (stored run, metric); a run superseded by a newer run of the same cell is left out."""
+def entries(store: Store, study: str | None = None, split_protocols: bool = False) -> list[dict[str, Any]]:
+    """One entry per (stored run, metric) of the runs a leaderboard shows (`cells`), each with
+    ``broken``: why the run broke its protocol (`dqcl.results.invariants`), or None. A study whose
+    runs differ in their setting raises `ProtocolError` unless ``split_protocols``."""
+    return rows_of(cells(list(store.runs(study)), split_protocols))
+
+
+def rows_of(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The entries of runs as `cells` gives them (one per run and metric)."""
     out = []
-    for run in _latest(list(store.runs(study))):
+    for run in runs:
         cfg, res = run["config"], run["result"]
         for metric in METRICS:
             R, base = res["R"][metric], res["baseline"][metric]
@@ -126,8 +198,8 @@ def entries(store: Store, study: str | None = None) -> list[dict[str, Any]]:
                 {
                     # names past NAME_LIMIT (a spec refuses them; a store someone sent may hold them) are cut
                     # here, once, so no table, file or figure pays for a name of a million characters
-                    "study": bounded(cfg["study"]),
-                    "strategy": bounded(cfg["strategy"]["label"]),
+                    "study": run["study"],
+                    "strategy": run["label"],
                     "strategy_name": bounded(cfg["strategy"]["name"]),
                     "params": cfg["strategy"]["params"],
                     "ordering": [bounded(d) for d in cfg["ordering"]],
@@ -150,6 +222,8 @@ def entries(store: Store, study: str | None = None) -> list[dict[str, Any]]:
                     "executor": res.get("executor", "local"),
                     "version": cfg.get("version"),
                     "commit": (res.get("versions") or {}).get("dqcl_commit"),
+                    "cellpose": bounded(str((res.get("versions") or {}).get("cellpose") or "not recorded")),
+                    "data_draw": run["draw"],
                     "data_manifests": {bounded(str(d)): bounded(str(m)) for d, m in dict(cfg.get("data_manifests") or []).items()},
                     "model_sha256": res.get("model_sha256"),
                     "steps": res.get("steps"),
@@ -157,9 +231,10 @@ def entries(store: Store, study: str | None = None) -> list[dict[str, Any]]:
                     **_norm_swap(R, res.get("norm_swap"), metric),
                     **_recorded(cfg, res),
                     "compute": compute_of(cfg),
+                    "broken": run["broken"],
                 }
             )
-    return _split_computes(out)
+    return out
 
 
 def _diverged(curve: list[dict] | None) -> int | None:
@@ -181,27 +256,10 @@ def _norm_swap(R: list[list[float]], swap: dict | None, metric: str) -> dict[str
             "old_weights_new_stats": float(np.mean(swap["old_weights_new_stats"][metric]))}
 
 
-def check_data(rows: list[dict[str, Any]]) -> None:
-    """Refuse tables that mix runs trained or scored on different data of the same domain."""
-    from ..errors import DqclError
-
-    seen: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for e in rows:
-        for domain, manifest in e.get("data_manifests", {}).items():
-            seen[(e["study"], domain)].add(manifest)
-    for (study, domain), manifests in sorted(seen.items()):
-        if len(manifests) > 1:
-            raise DqclError(
-                f"study {quoted(study)!r}: its runs used different data for domain {quoted(domain)!r} (manifests "
-                f"{quoted(', '.join(sorted(manifests)), 200)}); rerun the older runs on the current data, give the new data "
-                "another study name, or pass --allow-mixed-data"
-            )
-
-
-def _curve_runs(store: Store, study: str | None) -> list[dict[str, Any]]:
-    """The training curve of each stored run (the newest of each cell), with its study, strategy and ordering."""
-    return _split_computes([
-        {"study": bounded(r["config"]["study"]), "strategy": bounded(r["config"]["strategy"]["label"]),
-         "ordering": [bounded(d) for d in r["config"]["ordering"]], "curve": r["result"].get("curve"),
-         "compute": compute_of(r["config"]), **({"memory": budget_of(r["config"])} if "memory" in r["config"] else {})}
-        for r in _latest(list(store.runs(study))) if r["result"].get("curve") and not r["config"].get("subset")])
+def curve_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The training curve of each run `cells` gives that kept its protocol (continual runs only),
+    with its study, label and ordering."""
+    return [{"study": r["study"], "strategy": r["label"], "ordering": [bounded(d) for d in r["config"]["ordering"]],
+             "curve": r["result"].get("curve"), "compute": compute_of(r["config"]),
+             **({"memory": budget_of(r["config"])} if "memory" in r["config"] else {})}
+            for r in runs if r["result"].get("curve") and not r["config"].get("subset") and not r["broken"]]

@@ -17,7 +17,7 @@ from ..core.atomic import write_text
 from ..core.text import csv_cell, markdown_text, safe_stem, tex_text
 from .cl_metrics import CL_METRICS
 from .claims import claims_markdown
-from .tables import _SWAP_HEADERS, MEMORY_HEADERS, _cell, _cl_tables, _health_lines, _provenance, _shown, _split_rows, budget_labels
+from .tables import _SWAP_HEADERS, MEMORY_HEADERS, _cell, _cl_tables, _health_lines, _provenance, _shown, _split_rows
 
 __all__ = ["LEGEND", "MEMORY_LEGEND"]
 
@@ -125,15 +125,17 @@ def _split_table(rows: list[dict[str, Any]], study: str, metric: str = "ap50") -
             tabulate(table, _SWAP_HEADERS, tablefmt="github", disable_numparse=[0, 1]), ""]
 
 
-def _health(rows: list[dict[str, Any]], study: str) -> list[str]:
-    flags = _health_lines(rows, study, _md)
+def _health(rows: list[dict[str, Any]], study: str, set_aside: list[dict[str, Any]] = ()) -> list[str]:
+    flags = _health_lines(rows, study, _md, set_aside)
     if not flags:
         return ["Health: no flag (every run learned each domain it trained on; no strategy equals naive; "
                 "joint is not below cumulative or naive; seeds agree in sign).", ""]
     return ["Health flags (see `dqcl.results.health` for what each means):", ""] + [f"- {f}" for f in flags] + [""]
 
 
-def _markdown(rows: list[dict[str, Any]], cost: bool = False) -> str:
+def _markdown(rows: list[dict[str, Any]], cost: bool = False, set_aside: list[dict[str, Any]] = ()) -> str:
+    """The leaderboard.md of ``rows`` (entries of runs that kept their protocol); the runs ``set_aside``
+    (broke it) are listed in their study's health lines, in no table."""
     from tabulate import tabulate
 
     redundancy = [e for e in rows if e.get("selector") is not None]
@@ -147,12 +149,11 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False) -> str:
     lines += claims_markdown(rows)
     last = None
     slugs = _order_slugs(continual)
-    labelled = budget_labels(continual)  # a strategy at several budgets: one label per budget in health lines
     tables = _cl_tables(continual, cost, name=_md)
     for i, (study, metric, order, block, headers, table) in enumerate(tables):
         if last is None or last[0] != study:
             if last is not None:
-                lines += _split_table(labelled, last[0]) + _health(labelled, last[0])
+                lines += _split_table(continual, last[0]) + _health(continual, last[0], set_aside)
             lines += [f"## {_md(study)}", "", _provenance(rows, study, _md), ""]
         if (study, metric) != last:
             lines += [f"### {_md(study)} — {metric}", ""]
@@ -167,7 +168,7 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False) -> str:
             lines += [f"![R matrices]({slug}_R_ap50.png) ![forgetting vs plasticity]({slug}_forgetting_plasticity_ap50.png) "
                       f"![training curves]({slug}_training_curves.png) ![seeds]({slug}_seeds_ap50.png)", ""]
     if last is not None:
-        lines += _split_table(labelled, last[0]) + _health(labelled, last[0])
+        lines += _split_table(continual, last[0]) + _health(continual, last[0], set_aside)
     if redundancy:
         lines += _redundancy_markdown(redundancy)
     return "\n".join(lines) + "\n"
@@ -215,17 +216,17 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _write_html(rows: list[dict[str, Any]], out: Path, images: dict[str, list[str]], summary: Path | None) -> Path:
+def _write_html(rows: list[dict[str, Any]], out: Path, images: dict[str, list[str]], summary: Path | None,
+                set_aside: list[dict[str, Any]] = ()) -> Path:
     from .claims import claims
     from .html import index_html
 
     continual = [e for e in rows if e.get("selector") is None]
-    labelled = budget_labels(continual)
     studies = sorted({e["study"] for e in rows})
-    splits = {st: (_SWAP_HEADERS, t) for st in studies if (t := _split_rows(labelled, st))}
+    splits = {st: (_SWAP_HEADERS, t) for st in studies if (t := _split_rows(continual, st))}
     page = index_html(
         studies, {st: _provenance(rows, st) for st in studies}, _cl_tables(continual), claims(rows),
-        {st: _health_lines(labelled, st) for st in studies}, splits, images,
+        {st: _health_lines(continual, st, set_aside=set_aside) for st in studies}, splits, images,
         summary.name if summary is not None else None, _legend(continual),
     )
     path = out / "index.html"

@@ -36,7 +36,8 @@ What a run row must hold (T = the number of domains in ``config.ordering``):
   a number in [0, 2^63]); ``memory`` an object (``budget``, ``protocol`` and ``compute`` strings,
   ``size``, ``replay_batch`` and ``max_held`` integers >= 0, ``rate`` a number in [0, 1], ``held``
   a list of integers >= 0 or null); ``data`` an object of domain -> object (``train_hash`` and
-  ``test_hash`` strings, ``train_patches``, ``test_patches`` and ``test_objects`` integers >= 0);
+  ``test_hash`` strings, ``train_patches``, ``test_patches``, ``test_objects`` and ``test_in_train``
+  integers >= 0);
 - nothing nested deeper than `MAX_DEPTH` levels.
 
 Across rows: the runs of one study, ordering and strategy label have R matrices of the same
@@ -300,7 +301,7 @@ def _check_result(res: Any, cfg: dict[str, Any]) -> None:
             record = _obj(record, path)
             for name in ("train_hash", "test_hash"):
                 _text(record.get(name), f"{path}.{name}", optional=True)
-            for name in ("train_patches", "test_patches", "test_objects"):
+            for name in ("train_patches", "test_patches", "test_objects", "test_in_train"):
                 _int(record.get(name), f"{path}.{name}", optional=True)
 
 

@@ -29,7 +29,7 @@ from .entries import budget_text, naive_label
 from .health import health_flags
 from .stats import fmt, paired, summarise
 
-__all__ = ["COST_HEADERS", "MEMORY_HEADERS", "TABLE_METRICS", "Name", "budget_labels"]
+__all__ = ["COST_HEADERS", "MEMORY_HEADERS", "TABLE_METRICS", "Name"]
 
 Name = Callable[[Any], str]  # how a writer shows a name from a spec or store (see `dqcl.core.text`)
 
@@ -165,24 +165,6 @@ def _block_heading(key: tuple | None, budget: dict[str, Any] | None) -> str | No
     return "memory as each strategy's own parameters set it (no [memory] table)" if key == _OWN else budget_text(budget)
 
 
-def budget_labels(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``rows`` (entries or curve runs) with, in every study whose runs hold more than one memory
-    budget, each budgeted run's strategy label followed by its budget in brackets ("replay [32
-    patches, 4 per step, matched]"), so that a figure or a health line that groups by label keeps
-    the budgets apart; other rows are returned as they are."""
-    out = []
-    by_study: dict[str, list[dict]] = defaultdict(list)
-    for e in rows:
-        by_study[e["study"]].append(e)
-    split = {st for st, es in by_study.items() if _budget_blocks(es)[0][0] is not None}
-    for e in rows:
-        if e["study"] in split and e["strategy"] in {x["strategy"] for x in by_study[e["study"]] if _budget_key(x) is not None}:
-            b = e.get("memory")
-            e = {**e, "strategy": f"{e['strategy']} [{budget_text(b, short=True) if b else 'own memory'}]"}
-        out.append(e)
-    return out
-
-
 TABLE_METRICS = ("ap50", "iou")  # in leaderboard.md; the CSV and JSON hold every metric
 
 
@@ -212,8 +194,10 @@ def _cl_tables(rows: list[dict[str, Any]], cost: bool = False, metrics=TABLE_MET
                             block[lab] = kept
                     if key is not None and not any(lab in budgeted for lab in block):
                         continue  # this budget did not run in this ordering
+                    # inside a budget's block a label need not repeat the budget the heading gives
+                    shown = name if not budget else (lambda label, cut=f" [{budget_text(budget, short=True)}]": name(label.replace(cut, "", 1)))
                     out.append((study, metric, order, _block_heading(key, budget),
-                                *_table(block, order, cost, memory, samples, name)))
+                                *_table(block, order, cost, memory, samples, shown)))
     return out
 
 
@@ -258,10 +242,17 @@ def _split_rows(rows: list[dict[str, Any]], study: str, metric: str = "ap50", na
             for (order, label), es in sorted(groups.items())]
 
 
-def _health_lines(rows: list[dict[str, Any]], study: str, name: Name = _shown) -> list[str]:
-    """One line per health flag of ``study``: ordering, strategy (shown by ``name``) and the problem."""
-    return [f"{' → '.join(name(d) for d in order)}, {name(label)}: {problem}"
-            for st, order, label, problem in health_flags(rows) if st == study]
+def _health_lines(rows: list[dict[str, Any]], study: str, name: Name = _shown, set_aside: list[dict[str, Any]] = ()) -> list[str]:
+    """One line per health flag of ``study``: ordering, strategy (shown by ``name``) and the problem;
+    then one per run ``set_aside`` (entries whose run broke its protocol, `dqcl.results.invariants`):
+    "protocol broken", the seed, the reason and the run's key."""
+    lines = [f"{' → '.join(name(d) for d in order)}, {name(label)}: {problem}"
+             for st, order, label, problem in health_flags(rows) if st == study]
+    runs = {e["run"]: e for e in set_aside if e["study"] == study}
+    for key, e in sorted(runs.items(), key=lambda kv: (kv[1]["ordering"], kv[1]["strategy"], kv[1]["seed"])):
+        lines.append(f"{' → '.join(name(d) for d in e['ordering'])}, {name(e['strategy'])}: protocol broken for seed "
+                     f"{e['seed']} (run {name(key)}), kept out of every table, figure and claim: {name(e['broken'])}")
+    return lines
 
 
 def _provenance(rows: list[dict[str, Any]], study: str, name: Name = _shown) -> str:

@@ -30,6 +30,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 from avalanche.training.storage_policy import ExemplarsBuffer
 
+from ..config.quotas import keep_count, quotas, shares
 from ..config.schema import COMPUTE, PROTOCOLS
 
 __all__ = ["Budget", "PROTOCOLS", "COMPUTE", "keep_count", "BalancedBuffer", "EpisodicMemory", "Reservoir", "ReplayPlugin",
@@ -50,11 +51,6 @@ def random_selector(seed: int) -> Selector:
     return pick
 
 
-def keep_count(n: int, rate: float) -> int:
-    """How many of n samples a memory at ``rate`` keeps: max(1, int(n * rate)), as the paper's code does."""
-    return min(n, max(1, int(n * rate)))
-
-
 @dataclass(frozen=True)
 class Budget:
     """The memory every rehearsal strategy of a run holds, and how it is replayed."""
@@ -73,11 +69,7 @@ class Budget:
         as Avalanche's experience-balanced buffer does; a domain smaller than its share keeps
         all of itself. A rate keeps ``keep_count(n, rate)`` of each domain.
         """
-        if self.size <= 0:
-            return [keep_count(n, self.rate) for n in sizes]
-        k = len(sizes)
-        shares = [self.size // k + (1 if i < self.size % k else 0) for i in range(k)]
-        return [min(n, s) for n, s in zip(sizes, shares)]
+        return quotas(self.size, self.rate, sizes)
 
     @property
     def per_step(self) -> int:
@@ -175,8 +167,11 @@ class BalancedBuffer(ExemplarsBuffer, Rehearsal):
 
 class EpisodicMemory(Rehearsal):
     """The per-experience memory of the gradient-projection methods (A-GEM, GEM) under a budget:
-    a `BalancedBuffer` of random picks, and a draw of ``budget.per_step`` samples per step, shared
-    equally among the earlier experiences (at least one from each)."""
+    a `BalancedBuffer` of random picks, and a draw of exactly ``budget.per_step`` samples per step,
+    shared among the earlier experiences as near-equally as whole samples allow (`shares`: the first
+    ones take the remainder). A budget that cannot supply that many (fewer samples per step than
+    earlier domains, or a domain's memory smaller than its share) is refused before the run trains
+    (`dqcl.config.quotas.supply_problem`), so every step under compute matched backpropagates the batch."""
 
     checkpoint_transient = ("budget",)  # the run's settings, built anew from its config
 
@@ -197,9 +192,8 @@ class EpisodicMemory(Rehearsal):
     def draw(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """This step's memory sample: per earlier experience, (inputs, targets)."""
         groups = self.groups()
-        share = max(1, self.budget.per_step // max(1, len(groups)))
         out = []
-        for x, y in groups:
+        for (x, y), share in zip(groups, shares(self.budget.per_step, len(groups))):
             idx = torch.from_numpy(self.rng.choice(len(x), size=min(share, len(x)), replace=False))
             out.append((x[idx], y[idx]))
         return out

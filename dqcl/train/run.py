@@ -216,6 +216,7 @@ def _prepare(cfg: RunConfig, step: Callable[[str], None]) -> _Run:
     step("preparing data")
     prepared = [prepare_domain(ds, cfg) for ds in cfg.domains]
     _check_full_batches(cfg, prepared)
+    _check_supply(cfg, prepared)
     epochs = cfg.train.epochs
     subset_info = None
     if cfg.subset is not None:
@@ -245,6 +246,27 @@ def _check_full_batches(cfg: RunConfig, prepared: list[tuple[PatchData, PatchDat
             raise DqclError(f"domain '{ds.name}': {len(train)} training patches, fewer than one batch of {need} new samples; "
                             'with memory.compute = "matched" every batch is full, so it would train no step '
                             "(give it more images, or a smaller train.batch_size)")
+
+
+def _check_supply(cfg: RunConfig, prepared: list[tuple[PatchData, PatchData]]) -> None:
+    """Refuse, before anything is trained or stored, a budget that cannot give this run's strategy the
+    memory samples it takes every step (`dqcl.config.quotas.supply_problem`) on the patch counts this
+    run drew: a rate of a small domain, or a domain smaller than its share of the memory. What the
+    spec alone decides was refused where it was read (`dqcl.config.parse`)."""
+    from ..config.quotas import supply_problem
+    from ..config.strategies import strategy_entry
+
+    budget = budget_of(cfg)
+    factory = strategy_entry(cfg.strategy.name).factory
+    draws = getattr(factory, "draws", "protocol")
+    if budget is None or getattr(factory, "memory", None) in (None, "all") or draws == "protocol" and budget.protocol != "batch":
+        return
+    problem = supply_problem(budget.size, budget.rate, budget.per_step, [len(train) for train, _ in prepared],
+                             draws == "per_domain")
+    if problem:
+        raise DqclError(f"strategy '{cfg.strategy.label}' ({cfg.strategy.name}), memory budget {budget.describe()}, "
+                        f"ordering {' > '.join(cfg.ordering)}, data seed {cfg.data_seed}: {problem}; give a larger memory "
+                        "(size or rate) or a smaller memory.replay_batch")
 
 
 def budget_of(cfg: RunConfig) -> Budget | None:

@@ -1,0 +1,150 @@
+"""Every stored run checked against its own protocol, after the fact.
+
+A run has **broken its protocol** (and is kept out of every table, figure, rank and claim, and
+listed with the reason) when:
+
+- **memory**: after some experience it held more patches of earlier domains than its budget
+  allows: ``size``, or ``keep_count(n, rate)`` of each domain trained so far
+  (`dqcl.config.quotas`);
+- **compute**: under ``compute = "matched"`` some step backpropagated other than
+  ``train.batch_size`` samples (``result.compute.per_step``, the fewest and the most);
+- **test = train**: a domain's test patches are its training patches (equal hashes), or hold
+  some of them (``test_in_train``, counted by runs from dqcl 0.4 on);
+- **data draws**: in a study where each seed draws its own data, two seeds' runs trained on the
+  same draw of a domain whose draw depends on the seed; in a study of one draw, a run trained on
+  another draw than the study's others; in either, the runs of one seed (strategies of one
+  ordering) trained or were scored on different draws of a domain (a redundancy run trains on
+  its subset, so only its test draw is compared).
+
+A run is judged by the majority of its peers where they disagree: the runs whose draw differs
+from the one most runs of that seed hold; of seeds that share a draw, every seed but the first.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from ..config.protocol import UNRECORDED
+from ..config.quotas import quotas
+from ..data.domains import seed_dependent
+
+__all__ = ["broken_runs"]
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _memory(cfg: dict[str, Any], res: dict[str, Any], budget: dict[str, Any] | None) -> str | None:
+    mem = res.get("memory") if isinstance(res.get("memory"), dict) else None
+    if budget is None or mem is None:
+        return None
+    data = res.get("data") if isinstance(res.get("data"), dict) else {}
+    sizes = [_int((data.get(d) or {}).get("train_patches")) for d in cfg["ordering"]]
+    held = mem.get("held") if isinstance(mem.get("held"), list) else [mem.get("max_held")]
+    for i, h in enumerate(held):
+        if h is None:
+            continue
+        if budget["size"] > 0:
+            allowed = budget["size"]
+        elif None in sizes[: i + 1]:
+            continue  # a rate budget of a run that did not record its patch counts cannot be checked
+        else:
+            allowed = sum(quotas(0, budget["rate"], sizes[: i + 1]))
+        if h > allowed:
+            return f"memory: held {h:,} patches after experience {i + 1}, over its budget of {allowed:,}"
+    return None
+
+
+def _compute(cfg: dict[str, Any], res: dict[str, Any], compute: str) -> str | None:
+    per_step = (res.get("compute") or {}).get("per_step") if isinstance(res.get("compute"), dict) else None
+    batch = _int((cfg.get("train") or {}).get("batch_size")) if isinstance(cfg.get("train"), dict) else None
+    if compute != "matched" or not per_step or batch is None or list(per_step) == [batch, batch]:
+        return None
+    lo, hi = per_step
+    return f"compute: backpropagated {lo} to {hi} samples in a step under compute matched, not the batch of {batch}"
+
+
+def _disjoint(res: dict[str, Any]) -> str | None:
+    data = res.get("data") if isinstance(res.get("data"), dict) else {}
+    for domain, rec in sorted(data.items()):
+        if not isinstance(rec, dict):
+            continue
+        if rec.get("train_hash") is not None and rec.get("train_hash") == rec.get("test_hash"):
+            return f"test = train: domain {domain!r} was scored on its training patches"
+        shared = _int(rec.get("test_in_train"))
+        if shared:
+            return f"test = train: {shared:,} test patch(es) of domain {domain!r} are training patches"
+    return None
+
+
+def _draws(runs: list[dict[str, Any]]) -> dict[str, str]:
+    """The runs (by key) whose data draws break their study's scheme, with the reason."""
+    out: dict[str, str] = {}
+    by_study: dict[str, list[dict]] = defaultdict(list)
+    for r in runs:
+        by_study[r["study"]].append(r)
+    for study, mine in by_study.items():
+        # (ordering, seed, domain, split) -> key -> hash: the runs of one seed must agree
+        seen: dict[tuple, dict[str, str]] = defaultdict(dict)
+        trains: dict[tuple[str, str], dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for r in mine:
+            data = r["result"].get("data") if isinstance(r["result"].get("data"), dict) else {}
+            subset = bool(r["config"].get("subset"))
+            kinds = {d.get("name"): d for d in r["config"].get("domains") or [] if isinstance(d, dict)}
+            for domain, rec in data.items():
+                if not isinstance(rec, dict):
+                    continue
+                for split in ("train", "test") if not subset else ("test",):
+                    h = rec.get(f"{split}_hash")
+                    if h is not None:
+                        seen[(r["config"]["seed"], domain, split)][r["key"]] = h
+                d = kinds.get(domain) or {}
+                if not subset and rec.get("train_hash") is not None and r["draw"] != UNRECORDED:
+                    params = d.get("params") if isinstance(d.get("params"), dict) else {}
+                    per_seed = r["draw"] == "each seed its own" and seed_dependent(d.get("kind"), params)
+                    trains[(domain, "per seed" if per_seed else "one draw")][r["config"]["seed"]].add(rec["train_hash"])
+        for (seed, domain, split), hashes in seen.items():
+            counts = Counter(hashes.values())
+            if len(counts) > 1:
+                (top, n), *rest = counts.most_common()
+                tie = rest and rest[0][1] == n
+                for key, h in hashes.items():
+                    if tie or h != top:
+                        out.setdefault(key, f"data draws: seed {seed}'s runs {split} on different draws of domain {domain!r}")
+        for (domain, scheme), by_seed in trains.items():
+            if scheme == "per seed":
+                first: dict[str, int] = {}
+                for seed in sorted(by_seed):
+                    for h in by_seed[seed]:
+                        if h in first and first[h] != seed:
+                            for r in mine:
+                                if r["config"]["seed"] == seed and not r["config"].get("subset"):
+                                    out.setdefault(r["key"], f"data draws: seed {seed} trained on seed {first[h]}'s draw of "
+                                                             f"domain {domain!r}, where each seed draws its own")
+                        first.setdefault(h, seed)
+            else:
+                counts = Counter(h for hs in by_seed.values() for h in hs)
+                if len(counts) > 1:
+                    (top, n), *rest = counts.most_common()
+                    for r in mine:
+                        h = ((r["result"].get("data") or {}).get(domain) or {}).get("train_hash")
+                        if h is not None and not r["config"].get("subset") and (h != top or rest[0][1] == n):
+                            out.setdefault(r["key"], f"data draws: trained on another draw of domain {domain!r} than the "
+                                                     "study's other runs, where every seed shares one draw")
+    return out
+
+
+def broken_runs(runs: list[dict[str, Any]], budget_of, compute_of) -> dict[str, str]:
+    """Run key -> why it broke its protocol, for the runs (`dqcl.results.entries.cells`) that did;
+    ``budget_of`` and ``compute_of`` read a config's budget and compute as the tables do."""
+    out: dict[str, str] = {}
+    for r in runs:
+        cfg, res = r["config"], r["result"]
+        why = _memory(cfg, res, budget_of(cfg)) or _compute(cfg, res, compute_of(cfg)) or _disjoint(res)
+        if why:
+            out[r["key"]] = why
+    for key, why in _draws(runs).items():
+        out.setdefault(key, why)
+    return out
