@@ -13,12 +13,14 @@ histograms, radially averaged power spectra, object diameters), both at the spec
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "benchmarks" / "realism.toml"
+DATA = SPEC.parent / "data" / "dsb2018_stardist"  # the spec's folder domain (path = "data/dsb2018_stardist")
 
 
 def _spectrum(image: np.ndarray, size: int = 64) -> np.ndarray:
@@ -77,19 +79,47 @@ def comparison_figure(spec, out: Path) -> Path:
     return save_figure(fig, out, dpi=90)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def check_inputs(args: argparse.Namespace) -> None:
+    """Everything the user gave, checked before the first byte is written (the real-image folder
+    included): a store that is not a dqcl store or holds realism runs of the wrong shape, a figure
+    or store over an input or over a file dqcl did not write (`dqcl.core.outputs`), a bad count."""
+    import dqcl
+    from dqcl.core.atomic import folder_problem
+    from dqcl.core.outputs import FIGURE, STORE, check_output
+    from dqcl.core.validation import out_of_range
+    from dqcl.errors import DqclError, OutputError
+
+    problem = out_of_range("--workers", args.workers, 1, 1024)  # the executor's bound
+    if problem:
+        raise DqclError(problem)
+    store, figure = Path(args.store), Path(args.figure)
+    reading = [(SPEC, "the realism spec"), (DATA, "the real-image folder the spec reads")]
+    check_output(store, STORE, reading=reading, what="--store")
+    if store.exists() or store.is_symlink():
+        dqcl.load_results(store, study="realism")  # refuses, reading only, what is not a dqcl store of whole runs
+    check_output(figure, FIGURE, reading=[*reading, (store, "the results store")], what="--figure")
+    for folder in (store.parent, store.parent / "checkpoints", figure.parent):
+        problem = folder_problem(folder)
+        if problem:
+            raise OutputError(f"{folder}: cannot be written ({problem})")
+
+
+def _main(argv: list[str] | None) -> None:
+    from dqcl.core.scripts import ArgumentParser
+
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--store", default=str(ROOT / "leaderboard" / "realism.sqlite"))
     ap.add_argument("--figure", default=str(ROOT / "docs" / "realism.png"))
     ap.add_argument("--workers", type=int, default=1)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    check_inputs(args)
 
     import dqcl
     from dqcl.config.parse import load_spec
     from dqcl.data.sources.packaged import DSB_SOURCE, write_dsb_halves
     from dqcl.results.stats import fmt, summarise
 
-    write_dsb_halves(SPEC.parent / "data" / "dsb2018_stardist")
+    write_dsb_halves(DATA)
     spec = load_spec(SPEC)
     dqcl.run(SPEC, store=args.store, executor="process" if args.workers > 1 else "local", workers=args.workers)
     df = dqcl.load_results(args.store, study="realism")
@@ -104,5 +134,12 @@ def main() -> None:
     print(comparison_figure(spec, Path(args.figure)))
 
 
+def main(argv: list[str] | None = None) -> int:
+    """The exit code: 0, or 2 with one line for a bad argument, store or output (nothing written then)."""
+    from dqcl.core.scripts import run_script
+
+    return run_script(_main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

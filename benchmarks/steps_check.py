@@ -10,10 +10,10 @@ with the paired change and its 95 % t-interval over the seeds.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import dqcl
+from dqcl.core.scripts import ArgumentParser, error_line
 from dqcl.core.text import markdown_text
 from dqcl.errors import DqclError
 from dqcl.results.stats import summarise
@@ -47,11 +47,11 @@ def paired(published, check, metric: str = "ap50"):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--published", default="leaderboard/runs.sqlite")
     p.add_argument("--check", default="leaderboard/steps_check.sqlite")
-    args = p.parse_args(argv)
-    try:
+    try:  # every input (arguments, both stores, the pairing) is checked before a line is printed; nothing is written
+        args = p.parse_args(argv)
         frames = {}
         for path, study in ((args.published, "budget_baselines"), (args.check, "steps_check")):
             frames[study] = dqcl.load_results(path, study=study)
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
                 raise DqclError(f"{path}: holds no run of study {study}")
         rows = paired(frames["budget_baselines"], frames["steps_check"])
     except DqclError as e:
-        print(e, file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     print("| strategy | ordering | measure | seeds | 250 steps | 500 steps | change [95 % interval] |")
     print("|---|---|---|---|---|---|---|")

@@ -10,9 +10,7 @@ rebuilds the domain's patches from the spec (the same data, by its data manifest
 
 from __future__ import annotations
 
-import argparse
-import json
-import sqlite3
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,33 +19,52 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main() -> None:
+def _indices(run: dict, store: str) -> np.ndarray:
+    """The kept patch indices a redundancy run stored, checked: a non-empty list of non-negative integers."""
+    from dqcl.errors import StoreError
+
+    subset = run["result"].get("subset")
+    kept = subset.get("indices") if isinstance(subset, dict) else None
+    if not isinstance(kept, list) or not kept or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in kept):
+        raise StoreError(f"{store}: run {run['key']} holds no list of kept patch indices (result.subset.indices)")
+    return np.asarray(kept, dtype=np.int64)
+
+
+def _main(argv: list[str] | None) -> None:
     from dqcl.config.expand import expand
     from dqcl.config.parse import load_spec
+    from dqcl.core.scripts import ArgumentParser
+    from dqcl.errors import StoreError
     from dqcl.results.stats import fmt, summarise
+    from dqcl.results.store import Store
     from dqcl.train.run import prepare_domain
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spec", default=str(ROOT / "benchmarks" / "redundancy.toml"))
     ap.add_argument("--store", default=str(ROOT / "leaderboard" / "runs.sqlite"))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
-    cfgs = {c.key: c for c in expand(load_spec(Path(args.spec))) if c.subset is not None}
-    with sqlite3.connect(f"file:{args.store}?mode=ro", uri=True) as con:
-        stored = {k: json.loads(r) for k, r in con.execute("SELECT key, result FROM runs")}
-    found = [k for k in cfgs if k in stored]
+    # every input is read and checked before the domain's patches are built (which fills the data cache)
+    spec = load_spec(Path(args.spec))
+    cfgs = {c.key: c for c in expand(spec) if c.subset is not None}
+    with Store(args.store, readonly=True) as store:
+        kept = {run["key"]: _indices(run, args.store) for run in store.runs(spec.name) if run["key"] in cfgs}
+    found = [k for k in cfgs if k in kept]
     if not found:
-        raise SystemExit(f"{args.store}: no run of {args.spec} is stored yet")
+        raise StoreError(f"{args.store}: no run of {args.spec} is stored yet")
     first = cfgs[found[0]]
     train, _ = prepare_domain(first.domains[0], first)
     labels = train.targets[:, 0]
     cells = np.array([len(np.unique(m[m > 0])) for m in labels], dtype=float)
     fg = (labels > 0).reshape(len(labels), -1).mean(axis=1)
+    late = next((k for k in found if kept[k].max() >= len(train)), None)
+    if late is not None:
+        raise StoreError(f"{args.store}: run {late} keeps patch {kept[late].max()}, but the spec's domain has {len(train)}")
     print(f"{first.domains[0].name}: {len(train)} training patches, {cells.mean():.2f} labelled objects "
           f"and {fg.mean():.1%} foreground per patch\n")
     rows: dict[tuple[str, float], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for k in found:
-        c, idx = cfgs[k], np.asarray(stored[k]["subset"]["indices"])
+        c, idx = cfgs[k], kept[k]
         rows[(c.subset.selector, c.subset.rate)]["cells"].append(cells[idx].mean() / cells.mean())
         rows[(c.subset.selector, c.subset.rate)]["fg"].append(fg[idx].mean() / fg.mean())
     print("| selector | rate | n | objects per kept patch / all patches | foreground per kept patch / all patches |")
@@ -56,5 +73,12 @@ def main() -> None:
         print(f"| {sel} | {rate:.0%} | {len(v['cells'])} | {fmt(summarise(v['cells']))} | {fmt(summarise(v['fg']))} |")
 
 
+def main(argv: list[str] | None = None) -> int:
+    """The exit code: 0, or 2 with one line for a bad argument, spec or store (nothing written then)."""
+    from dqcl.core.scripts import run_script
+
+    return run_script(_main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

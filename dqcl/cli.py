@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import warnings
 from pathlib import Path
 
 import click
 
+from .core.scripts import error_line
 from .core.text import one_line
 from .errors import DqclError, Interrupted
 from .results.store import DEFAULT_STORE
@@ -64,6 +66,19 @@ def cli(plugins: tuple[str, ...], verbose: int, quiet_logs: bool) -> None:
         load_plugin(module)
 
 
+class FiniteFloat(click.FloatRange):
+    """click's FloatRange, refusing NaN and infinity: NaN compares false with every bound, so the
+    range alone lets it through (and ``--diameter nan`` reached the rescaling as a traceback)."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{number} is not a finite number", param, ctx)
+        return number
+
+
 # ---- run -------------------------------------------------------------------------------
 
 
@@ -81,7 +96,7 @@ def _study_options(command):
         click.option("--executor", type=click.Choice(["local", "process", "ray"]), default="local", show_default=True, help="Run one after another, in N worker processes, or as Ray tasks."),
         click.option("--workers", default=1, show_default=True, type=int, help="Runs at once (process, local Ray)."),
         click.option("--address", default=None, metavar="ADDR", help="Ray cluster to submit to (host:port, ray://host:port or auto); default: start a local one."),
-        click.option("--num-gpus", default=None, type=float, help="GPUs per Ray task (default: 1 where the cluster has GPUs, else 0)."),
+        click.option("--num-gpus", default=None, type=FiniteFloat(0), help="GPUs per Ray task (default: 1 where the cluster has GPUs, else 0)."),
         click.option("--skip-bad", is_flag=True, help="In folder domains, leave out bad image/mask pairs (reported) instead of stopping."),
         click.option("--set", "overrides", multiple=True, metavar="TABLE.KEY=VALUE", help="Change a spec setting without editing the file (repeatable), e.g. --set train.steps=500; checked like the file."),
         click.option("--device", default=None, metavar="DEVICE", help="Shorthand for --set study.device=DEVICE (auto, cpu, cuda, cuda:N)."),
@@ -271,7 +286,7 @@ def score(true_dir: Path, pred_dir: Path, true_suffix: str, pred_suffix: str, as
 
 @cli.command("select")
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("--rate", "--ratio", "ratio", type=float, required=True, help="Fraction to keep, in (0, 1] (a spec's `rate`).")
+@click.option("--rate", "--ratio", "ratio", type=FiniteFloat(), required=True, help="Fraction to keep, in (0, 1] (a spec's `rate`).")
 @click.option("--bins", type=click.IntRange(1, 1_000_000), default=10, show_default=True)
 @click.option("--variant", type=click.Choice(["mmv", "graphcut", "random", "kcenter"]), default="mmv", show_default=True)
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
@@ -325,13 +340,12 @@ def domains_list() -> None:
 @click.option("--path", "folder_path", default=None, help="For kind 'folder': the domain folder.")
 def domains_gallery(domain: str, out: Path, seed: int, count: int, folder_path: str | None) -> None:
     """Write a picture of DOMAIN's samples with their mask outlines."""
+    from .core.outputs import FIGURE, check_output
     from .data.domains import DOMAINS
     from .data.gallery import write_gallery
 
     factory = DOMAINS.get(domain).factory
-    if folder_path and out.resolve().is_relative_to(Path(folder_path).resolve()):
-        raise DqclError(f"--out {out}: inside the domain folder {folder_path}; write the picture elsewhere, "
-                        "so none of the folder's images is replaced")
+    check_output(out, FIGURE, reading=[(folder_path, "the domain folder")])
     dom = factory(seed=seed, path=folder_path or "") if domain == "folder" else factory(seed=seed, n_train=max(count, 8), n_test=2)
     click.echo(str(write_gallery(dom, out, n=count)))
 
@@ -339,27 +353,32 @@ def domains_gallery(domain: str, out: Path, seed: int, count: int, folder_path: 
 @domains.command("diversity")
 @click.argument("domain_names", metavar="DOMAIN...", nargs=-1, required=True)
 @click.option("--out", default=None, type=click.Path(dir_okay=False, path_type=Path), help="PNG file: a 2-D map of the first DOMAIN's patch embeddings with its subsets marked.")
-@click.option("--rate", "--ratio", "ratio", type=float, default=0.1, show_default=True, help="Fraction each subset keeps (the map).")
+@click.option("--rate", "--ratio", "ratio", type=FiniteFloat(0, 1, min_open=True), default=0.1, show_default=True, help="Fraction each subset keeps (the map).")
 @click.option("--bins", type=click.IntRange(1, 1_000_000), default=10, show_default=True)
 @click.option("--embedder", type=click.Choice(["stats", "mae"]), default="stats", show_default=True)
 @click.option("--mae-weights", default="")
 @click.option("--method", type=click.Choice(["tsne", "pca"]), default="tsne", show_default=True)
 @click.option("--n-train", type=click.IntRange(1, 10_000), default=24, show_default=True, help="Built-in domains: images to draw.")
 @click.option("--patch", type=click.IntRange(16, 1024), default=64, show_default=True)
-@click.option("--diameter", type=click.FloatRange(0, 1000), default=16.0, show_default=True, help="Rescale images to this median object diameter first (0: as drawn).")
+@click.option("--diameter", type=FiniteFloat(0, 1000), default=16.0, show_default=True, help="Rescale images to this median object diameter first (0: as drawn).")
 @click.option("--path", "folder_path", default=None, help="For kind 'folder': the domain folder.")
 def domains_diversity(domain_names, out, ratio, bins, embedder, mae_weights, method, n_train, patch, diameter, folder_path) -> None:
     """How diverse each DOMAIN is: the mean distance between two of its patches in the jointly
     standardised `stats` embedding (one ruler for all the DOMAINs given); with --out, a map of the
     first DOMAIN's embeddings with the DQ (mmv, graphcut) and random subsets marked."""
+    from .core.outputs import FIGURE, check_output
     from .data.domains import DOMAINS
 
     for name in domain_names:
         DOMAINS.get(name)  # an unknown name: one line with "did you mean"
+    if "folder" in domain_names and not folder_path:  # asked for, so scored: never silently left out
+        raise DqclError("folder: kind 'folder' needs --path DIR, the domain folder to score")
+    if out is not None:  # before any work: the map must not replace an image of the folder, or anything not dqcl's
+        check_output(out, FIGURE, reading=[(folder_path, "the domain folder"), (mae_weights, "the --mae-weights file")])
     if len(domain_names) > 1 or out is None:
         from .dq.diversity import domain_diversity
 
-        scores = domain_diversity([d for d in domain_names if d != "folder"], n_images=n_train, patch=patch, diameter=diameter)
+        scores = domain_diversity(list(domain_names), n_images=n_train, patch=patch, diameter=diameter, path=folder_path or "")
         for name, score in sorted(scores.items(), key=lambda kv: -kv[1]):
             click.echo(f"{name:12s} {score:.3f}")
     if out is None:
@@ -402,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="dqcl", standalone_mode=False)
     except DqclError as err:
-        click.echo(f"dqcl: error: {one_line(str(err))}", err=True)
+        click.echo(error_line(err), err=True)
         return 2
     except Interrupted as err:
         click.echo(f"\n{err}", err=True)

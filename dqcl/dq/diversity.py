@@ -29,16 +29,16 @@ def _patches(kind: str, n_images: int, patch: int, diameter: float, seed: int, p
 
 
 def domain_diversity(kinds: list[str], n_images: int = 24, patch: int = 64, diameter: float = 16.0, seed: int = 0,
-                     max_patches: int = 300, k: int = 10) -> dict[str, float]:
+                     max_patches: int = 300, k: int = 10, path: str = "") -> dict[str, float]:
     """Effective number of the ``k`` joint clusters each domain's patches occupy (module docstring);
     every domain is represented by the same number of patches (its first ``max_patches`` or fewer,
-    drawn with ``seed``)."""
+    drawn with ``seed``). Kind ``folder`` is the domain folder ``path`` (its train split)."""
     from sklearn.cluster import KMeans
 
     from .embedders import embed
 
     rng = np.random.default_rng(seed)
-    drawn = {kind: _patches(kind, n_images, patch, diameter, seed) for kind in kinds}
+    drawn = {kind: _patches(kind, n_images, patch, diameter, seed, path) for kind in kinds}
     n = min(max_patches, *(len(images) for images, _ in drawn.values()))
     feats = {}
     for kind, (images, masks) in drawn.items():

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from ..core.atomic import atomic_open, save_npy, write_text
+from ..core.outputs import FOLDER, INDICES, NAMES, check_output
 from ..data.folders import files_by_stem, pair_files
 from ..data.imageio import IMAGE_EXTENSIONS, read_image, read_mask
-from ..errors import DataError, DqclError, OutputError
+from ..errors import DataError, DqclError
 from .embedders import embed, embed_options
 from .selectors import select
 
@@ -25,26 +26,13 @@ def select_features_file(path: Path, *, ratio: float, bins: int = 10, variant: s
         raise DataError(f"{path}: no such file") from None
     except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty or truncated file
         raise DataError(f"{path}: not a NumPy .npy array ({type(exc).__name__}: {exc or 'empty file'})") from None
-    _check_not_an_input(output, [path])
+    check_output(output, INDICES, reading=[(path, "the file selected from")])
     try:
         idx = select(feats, ratio, bins, variant, seed)
     except DqclError as err:
         raise DqclError(f"{path}: {err}") from None
     save_npy(output, idx.astype(np.int64))
     return idx
-
-
-def _check_not_an_input(output: Path, inputs: list[Path]) -> None:
-    """Refuse an ``--out`` that is one of the files selected from: the selection would replace it."""
-    try:
-        out = Path(output).resolve()
-        hit = next((p for p in inputs if Path(p).resolve() == out), None)
-    except (OSError, RuntimeError):  # a link loop: the write will say what is wrong with it
-        return
-    if hit is not None:
-        what = "the file selected from" if len(inputs) == 1 else "a file selected from"
-        what += "" if Path(hit) == Path(output) else f" ({hit})"
-        raise OutputError(f"{output}: is {what}; the selection would replace it: give --out another file")
 
 
 def folder_items(folder: Path) -> list[tuple[str, Path, Path | None]]:
@@ -74,8 +62,10 @@ def select_folder(
     items = folder_items(folder)
     if not items:
         raise DataError(f"{folder}: no images found ({', '.join(IMAGE_EXTENSIONS)})")
-    if output is not None:
-        _check_not_an_input(output, [p for _, img, mask in items for p in (img, mask) if p is not None])
+    if output is not None:  # the files first: "over a file selected from" says more than "inside the folder"
+        files = [(p, "a file selected from") for _, img, mask in items for p in (img, mask) if p is not None]
+        weights = [(mae_weights if embedder == "mae" else checkpoint, "the weights file")]
+        check_output(output, NAMES, reading=[*files, (folder, "the folder selected from"), *weights])
     images, masks = [], []
     for _, img_path, mask_path in items:
         images.append(resize(read_image(img_path), (224, 224), order=1, preserve_range=True, anti_aliasing=True))
@@ -98,13 +88,11 @@ COPY_MARK = ".dqcl_selection"
 
 
 def check_copy_target(target: Path, source: Path, overwrite: bool = False) -> None:
-    """Refuse ``--copy-to`` into the source folder, or into a folder holding files dqcl did not put
-    there (unless ``overwrite``), by the rule of ``data fetch --to``; checked before any work."""
+    """Refuse ``--copy-to`` the source folder or a folder inside it (`dqcl.core.outputs`), or a folder
+    holding files dqcl did not put there (unless ``overwrite``), by the rule of ``data fetch --to``;
+    checked before any work."""
     target = Path(target)
-    if target.exists() and not target.is_dir():
-        raise DataError(f"{target}: not a folder; give --copy-to a new or empty folder")
-    if target.resolve() == Path(source).resolve():
-        raise DataError(f"{target}: is the folder selected from; give --copy-to another folder")
+    check_output(target, FOLDER, reading=[(source, "the folder selected from")], what="--copy-to")
     if overwrite or not target.exists():
         return
     names = sorted(p.name for p in target.iterdir())

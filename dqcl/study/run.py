@@ -57,7 +57,9 @@ def _check_outputs(spec: Spec, store: Path, keys: tuple[str, ...] = ()) -> None:
     A run's own folder (``runs/<key>``) that is a symbolic link is refused: dqcl never makes one, and
     through it the run's final.pth, panel.png and logs would replace files of the same name elsewhere."""
     from ..core.atomic import folder_problem
+    from ..core.outputs import STORE, check_output
 
+    check_output(store, STORE, reading=_inputs(spec), what="--store")
     asked = spec.output.save_weights != "none" or spec.output.panels or any(vars(spec.log).values())
     folders = [store.parent / "checkpoints"] + ([store.parent / "runs"] if asked else [])
     for folder in folders:
@@ -69,6 +71,17 @@ def _check_outputs(spec: Spec, store: Path, keys: tuple[str, ...] = ()) -> None:
         if mine.is_symlink():
             raise OutputError(f"{spec.source}: {mine} is a symbolic link (to {os.readlink(mine)}), not a folder dqcl made; "
                               "a run writes its networks, panel and logs only into a folder of its own: remove the link")
+
+
+def _inputs(spec: Spec) -> list[tuple[str, str]]:
+    """What a study reads: the store (and the checkpoints and runs folders beside it) must neither
+    replace one of these nor lie inside one of the folders."""
+    found = [(spec.source, "the spec")] if Path(spec.source).is_file() else []
+    found += [(d.params.get("path", ""), "the folder of a folder domain") for d in spec.domains.values() if d.kind == "folder"]
+    found.append((spec.model.init, "the model.init file"))
+    if spec.redundancy is not None:
+        found.append((spec.redundancy.embedder_weights, "the redundancy embedder weights"))
+    return found
 
 
 def run_spec(
