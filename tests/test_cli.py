@@ -134,7 +134,8 @@ def test_folder_domain_runs_end_to_end(tmp_path, capsys):
     imgs, masks = small_domain_arrays(2, size=96)
     for split in ("train", "test"):
         for i, (im, m) in enumerate(zip(imgs, masks)):
-            write_pair(tmp_path / "mine" / split, f"a{i}", im, m)
+            flip = (lambda a: a) if split == "train" else np.flipud  # test images are not training images
+            write_pair(tmp_path / "mine" / split, f"a{i}", flip(im), flip(m))
     spec = tmp_path / "s.toml"
     spec.write_text(
         f"""

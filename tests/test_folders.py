@@ -15,7 +15,8 @@ def _make(root, layout="cellpose", n=2):
     sfx = {"cellpose": ("_img", "_masks", ".png"), "paper": ("_IM", "_GT", ".tif"), "suffix": ("_raw", "_lab", ".tif")}[layout]
     for split in ("train", "test"):
         for i, (im, m) in enumerate(zip(imgs, masks)):
-            write_pair(root / split, f"s{i}", im, m, *sfx)
+            # the test split holds other images (turned upside down): a test image may never be a training image
+            write_pair(root / split, f"s{i}", *((im, m) if split == "train" else (np.flipud(im), np.flipud(m))), *sfx)
     return imgs, masks
 
 
@@ -135,7 +136,8 @@ def test_a_folder_that_states_its_diameter_is_rescaled_from_it(tmp_path):
     imgs, masks = small_domain_arrays(2, 64)
     for split in ("train", "test"):
         for i in range(2):
-            write_pair(tmp_path / "d" / split, f"s{i}", imgs[i], masks[i])
+            flip = (lambda a: a) if split == "train" else np.flipud  # test images are not training images
+            write_pair(tmp_path / "d" / split, f"s{i}", flip(imgs[i]), flip(masks[i]))
     stated = DOMAINS.get("folder").factory(path=str(tmp_path / "d"), diameter=8.0)
     measured = DOMAINS.get("folder").factory(path=str(tmp_path / "d"))
     a = prepare(stated, "train", 32, 32, diameter=16.0)

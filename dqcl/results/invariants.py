@@ -79,60 +79,58 @@ def _disjoint(res: dict[str, Any]) -> str | None:
     return None
 
 
-def _draws(runs: list[dict[str, Any]]) -> dict[str, str]:
-    """The runs (by key) whose data draws break their study's scheme, with the reason."""
+def _draws(runs: list[dict[str, Any]], broken: dict[str, str]) -> dict[str, str]:
+    """The runs (by key) whose data draws break their study's scheme, with the reason; runs already
+    ``broken`` for another reason are no one's peers.
+
+    Under per-seed data, a seed whose training draw is an earlier seed's is broken. Then each run's
+    draw of each domain is compared with its peers' (under per-seed data and a domain whose draw
+    depends on the seed, the runs of its seed; else every run of its study): the runs off the
+    majority are broken (a tie: all of them)."""
     out: dict[str, str] = {}
+    runs = [r for r in runs if r["key"] not in broken]
     by_study: dict[str, list[dict]] = defaultdict(list)
     for r in runs:
         by_study[r["study"]].append(r)
-    for study, mine in by_study.items():
-        # (ordering, seed, domain, split) -> key -> hash: the runs of one seed must agree
-        seen: dict[tuple, dict[str, str]] = defaultdict(dict)
-        trains: dict[tuple[str, str], dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for mine in by_study.values():
+        peers: dict[tuple, dict[str, str]] = defaultdict(dict)  # (domain, split, seed or None) -> run key -> hash
+        per_seed_trains: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
         for r in mine:
             data = r["result"].get("data") if isinstance(r["result"].get("data"), dict) else {}
-            subset = bool(r["config"].get("subset"))
+            subset, seed = bool(r["config"].get("subset")), r["config"]["seed"]
             kinds = {d.get("name"): d for d in r["config"].get("domains") or [] if isinstance(d, dict)}
             for domain, rec in data.items():
                 if not isinstance(rec, dict):
                     continue
-                for split in ("train", "test") if not subset else ("test",):
+                d = kinds.get(domain) or {}
+                params = d.get("params") if isinstance(d.get("params"), dict) else {}
+                own = r["draw"] != UNRECORDED and r["draw"] == "each seed its own" and seed_dependent(d.get("kind"), params)
+                group = seed if own or r["draw"] == UNRECORDED else None
+                for split in ("train", "test") if not subset else ("test",):  # a subset run trains on its subset
                     h = rec.get(f"{split}_hash")
                     if h is not None:
-                        seen[(r["config"]["seed"], domain, split)][r["key"]] = h
-                d = kinds.get(domain) or {}
-                if not subset and rec.get("train_hash") is not None and r["draw"] != UNRECORDED:
-                    params = d.get("params") if isinstance(d.get("params"), dict) else {}
-                    per_seed = r["draw"] == "each seed its own" and seed_dependent(d.get("kind"), params)
-                    trains[(domain, "per seed" if per_seed else "one draw")][r["config"]["seed"]].add(rec["train_hash"])
-        for (seed, domain, split), hashes in seen.items():
-            counts = Counter(hashes.values())
+                        peers[(domain, split, group)][r["key"]] = h
+                if own and not subset and rec.get("train_hash") is not None:
+                    per_seed_trains[domain][seed].add(rec["train_hash"])
+        for domain, by_seed in per_seed_trains.items():
+            first: dict[str, int] = {}
+            for seed in sorted(by_seed):
+                for h in by_seed[seed]:
+                    if first.setdefault(h, seed) != seed:
+                        for r in mine:
+                            if r["config"]["seed"] == seed and not r["config"].get("subset") and \
+                                    ((r["result"].get("data") or {}).get(domain) or {}).get("train_hash") == h:
+                                out.setdefault(r["key"], f"data draws: seed {seed} trained on seed {first[h]}'s draw of domain "
+                                                         f"{domain!r}, where each seed draws its own")
+        for (domain, split, seed), hashes in peers.items():
+            hashes = {k: h for k, h in hashes.items() if k not in out}
+            counts = Counter(hashes.values()).most_common()
             if len(counts) > 1:
-                (top, n), *rest = counts.most_common()
-                tie = rest and rest[0][1] == n
+                (top, n), tie = counts[0], counts[1][1] == counts[0][1]
+                whose = f"seed {seed}'s runs" if seed is not None else "the study's runs (one draw for every seed)"
                 for key, h in hashes.items():
                     if tie or h != top:
-                        out.setdefault(key, f"data draws: seed {seed}'s runs {split} on different draws of domain {domain!r}")
-        for (domain, scheme), by_seed in trains.items():
-            if scheme == "per seed":
-                first: dict[str, int] = {}
-                for seed in sorted(by_seed):
-                    for h in by_seed[seed]:
-                        if h in first and first[h] != seed:
-                            for r in mine:
-                                if r["config"]["seed"] == seed and not r["config"].get("subset"):
-                                    out.setdefault(r["key"], f"data draws: seed {seed} trained on seed {first[h]}'s draw of "
-                                                             f"domain {domain!r}, where each seed draws its own")
-                        first.setdefault(h, seed)
-            else:
-                counts = Counter(h for hs in by_seed.values() for h in hs)
-                if len(counts) > 1:
-                    (top, n), *rest = counts.most_common()
-                    for r in mine:
-                        h = ((r["result"].get("data") or {}).get(domain) or {}).get("train_hash")
-                        if h is not None and not r["config"].get("subset") and (h != top or rest[0][1] == n):
-                            out.setdefault(r["key"], f"data draws: trained on another draw of domain {domain!r} than the "
-                                                     "study's other runs, where every seed shares one draw")
+                        out.setdefault(key, f"data draws: {whose} {split} on different draws of domain {domain!r}")
     return out
 
 
@@ -145,6 +143,5 @@ def broken_runs(runs: list[dict[str, Any]], budget_of, compute_of) -> dict[str, 
         why = _memory(cfg, res, budget_of(cfg)) or _compute(cfg, res, compute_of(cfg)) or _disjoint(res)
         if why:
             out[r["key"]] = why
-    for key, why in _draws(runs).items():
-        out.setdefault(key, why)
+    out.update(_draws(runs, out))
     return out

@@ -1,0 +1,294 @@
+"""A number means one thing (issue 25): runs that differ in their protocol are never pooled or paired,
+and a run that broke its own protocol is set aside. Fake stored runs (no training), except where a run
+must be refused before it trains."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+
+from dqcl.cli import main
+from dqcl.config.protocol import percent
+from dqcl.evaluation.metrics import METRICS
+from dqcl.results.entries import budget_text, entries
+from dqcl.results.leaderboard import write_leaderboard
+from dqcl.results.store import Store
+
+from conftest import small_domain_arrays, tiny_spec_text, write_pair
+
+SEEDS = (0, 1, 2)
+ORDER = ["cyto", "histo"]
+
+
+def _config(label: str, name: str, seed: int, memory: dict | None = None, study: str = "p") -> dict:
+    """A stored config as dqcl 0.4 writes it (every table of a RunConfig), per-seed data."""
+    cfg = {"study": study, "strategy": {"label": label, "name": name, "params": {}}, "ordering": list(ORDER), "seed": seed,
+           "data_seed": seed, "version": "0.3.0",
+           "domains": [{"name": d, "kind": d, "params": {"n_train": 8, "n_test": 2, "size": 96}} for d in ORDER],
+           "data_manifests": [[d, f"generated:{d}@2"] for d in ORDER],
+           "data": {"patch_size": 64, "stride": 64, "pad": False, "diameter": 16.0},
+           "model": {"widths": [16, 32, 64, 128]},
+           "train": {"epochs": 100, "steps": 250, "batch_size": 8, "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-5,
+                     "augment": True, "warmup_epochs": 1.0, "warmup_steps": 25, "reset_optimizer": True, "fast": "auto",
+                     "compile": False, "loader_workers": 0},
+           "eval": {"flow_threshold": 0.4, "cellprob_threshold": 0.0, "niter": 200, "min_size": 15, "batch_size": 32},
+           "device": "cpu"}
+    if memory is not None:
+        cfg["memory"] = memory
+    return cfg
+
+
+def _result(seed: int, acc: float, held: int | None = None, memory: dict | None = None, per_step=(8, 8), cellpose="4.2.1.1",
+            hashes: dict | None = None) -> dict:
+    R = [[0.8, 0.0], [acc, 0.7]]
+    data = {d: {"train_hash": f"{d}-train-{seed}", "test_hash": f"{d}-test-{seed}", "train_patches": 40, "test_patches": 10,
+                "test_objects": 100, "test_in_train": 0} for d in ORDER}
+    for d, rec in (hashes or {}).items():
+        data[d].update(rec)
+    res = {"R": {m: R for m in METRICS}, "baseline": {m: [0.0, 0.0] for m in METRICS},
+           "timings": {"train_s": [1.0, 1.0], "eval_s": [1.0], "total_s": 2.0}, "images_seen": 10, "device": "cpu",
+           "compute": {"steps": 10, "forward": 80, "backward": 80, "step_forward": 80, "step_backward": 80,
+                       "per_step": list(per_step), "samples_per_step": float(np.mean(per_step))},
+           "versions": {"cellpose": cellpose, "dqcl": "0.3.0"}, "data": data}
+    if memory is not None:
+        res["memory"] = {"budget": "x", "size": memory.get("size", 0), "rate": memory.get("rate", 0.0), "protocol": memory["protocol"],
+                         "replay_batch": memory.get("replay_batch", 0), "compute": memory["compute"], "held": [held, held],
+                         "max_held": held}
+    return res
+
+
+BUDGET = {"size": 32, "rate": 0.0, "protocol": "batch", "replay_batch": 2, "compute": "matched"}
+NAIVE = {"size": 0, "rate": 0.0, "protocol": "mix", "replay_batch": 0, "compute": "matched"}
+
+
+def _study(store, study: str = "p") -> None:
+    """naive and replay (32 patches, 2 per step, compute matched) over three seeds: replay ahead on every seed."""
+    for s in SEEDS:
+        store.put(f"{study}-naive-{s}", _config("naive", "naive", s, NAIVE, study), _result(s, 0.10 + 0.01 * s))
+        store.put(f"{study}-replay-{s}", _config("replay", "replay", s, BUDGET, study), _result(s, 0.60 + 0.01 * s, 32, BUDGET))
+
+
+def _set(cfg: dict, res: dict, path: str, value) -> None:
+    """Change one field of a stored run: a config table's setting, a domain's parameters or manifest,
+    the data seed, or the Cellpose version of the result."""
+    if path == "cellpose":
+        res["versions"]["cellpose"] = value
+    elif path == "data_seed":
+        cfg["data_seed"] = value
+        for d in ORDER:  # another draw: other data
+            res["data"][d]["train_hash"] += "-other"
+            res["data"][d]["test_hash"] += "-other"
+    elif path.startswith("domains."):
+        cfg["domains"][0]["params"][path.split(".", 1)[1]] = value
+    elif path == "data_manifests":
+        cfg["data_manifests"][0][1] = value
+    else:
+        table, key = path.split(".")
+        cfg[table][key] = value
+        if path == "train.batch_size":  # a batch of another size, every step of it
+            res["compute"]["per_step"] = [value, value]
+
+
+# every field of a run's setting that changes what its number means, with another value
+SETTING_CHANGES = [
+    ("data.patch_size", 96, "data.patch_size"), ("data.diameter", 30.0, "data.diameter"), ("data.pad", True, "data.pad"),
+    ("model.widths", [32, 64, 128, 256], "model.widths"), ("model.norm", "group", "model.norm"),
+    ("train.steps", 500, "train.steps"), ("train.lr", 0.1, "train.lr"), ("train.batch_size", 16, "train.batch_size"),
+    ("train.warmup_steps", 0, "train.warmup_steps"), ("train.reset_optimizer", False, "train.reset_optimizer"),
+    ("eval.flow_threshold", 0.6, "eval.flow_threshold"), ("domains.n_train", 64, "the parameters of domain 'cyto'"),
+    ("data_manifests", "generated:cyto@1", "the data of domain 'cyto'"), ("data_seed", 7, "data draw"),
+    ("cellpose", "3.1.1.3", "cellpose"),
+]
+
+
+@pytest.mark.parametrize("path,value,named", SETTING_CHANGES, ids=[c[0] for c in SETTING_CHANGES])
+def test_runs_that_differ_in_any_setting_field_are_never_pooled(tmp_path, capsys, path, value, named):
+    store_path = tmp_path / "r.sqlite"
+    with Store(store_path) as store:
+        _study(store)
+        # seed 0 of naive rerun with one setting changed: one cell would hold it beside seeds 1 and 2
+        cfg, res = _config("naive", "naive", 0, NAIVE), _result(0, 0.9)
+        _set(cfg, res, path, value)
+        store.put("p-naive-0-changed", cfg, res)
+    out = tmp_path / "lb"
+    assert main(["leaderboard", "build", "--store", str(store_path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("dqcl: error: study 'p'") and named in err, err
+    assert "p-naive-0-changed" in err and "--split-protocols" in err
+    assert not out.exists()  # nothing written
+    # split: the changed run is a study of its own; no table, claim or figure puts it beside the others
+    assert main(["leaderboard", "build", "--store", str(store_path), "--out", str(out), "--split-protocols"]) == 0
+    rows = json.loads((out / "leaderboard.json").read_text())
+    studies = {r["study"] for r in rows}
+    assert len(studies) == 2 and all(st.startswith("p (") and named in st for st in studies), studies
+    changed = [r for r in rows if r["run"] == "p-naive-0-changed"]
+    (alone,) = {r["study"] for r in changed}
+    assert {r["run"] for r in rows if r["study"] == alone} == {"p-naive-0-changed"}
+    md = (out / "leaderboard.md").read_text()
+    assert sum(line.startswith("## p (") for line in md.splitlines()) == 2
+
+
+def test_the_published_store_keeps_one_protocol_per_study_and_no_run_broke_it():
+    with Store("leaderboard/runs.sqlite", readonly=True) as store:
+        rows = [e for e in entries(store) if e["metric"] == "ap50"]
+    assert len(rows) == 388 and not [e["run"] for e in rows if e["broken"]]
+    assert {e["cellpose"] for e in rows} == {"4.2.1.1"} and {e["data_draw"] for e in rows} == {"each seed its own"}
+
+
+def test_two_budgets_never_share_a_label_and_equal_ones_are_one_budget(tmp_path):
+    a, b = ({**BUDGET, "size": 0, "rate": r, "protocol": "mix", "compute": "appended", "replay_batch": 0} for r in (0.3, 0.2999999))
+    assert budget_text(a, short=True) != budget_text(b, short=True)
+    assert (percent(0.3), percent(0.2999999), percent(0.05), percent(1)) == ("30", "29.99999", "5", "100")
+    with Store(tmp_path / "r.sqlite") as store:
+        for s in SEEDS:
+            store.put(f"n{s}", _config("naive", "naive", s), _result(s, 0.1))
+            store.put(f"a{s}", _config("replay", "replay", s, a), _result(s, 0.5, 12, a))
+            store.put(f"b{s}", _config("replay", "replay", s, b), _result(s, 0.6 + 0.1 * s, 12, b))
+        rows = [e for e in entries(store) if e["metric"] == "ap50"]
+    labels = {e["strategy"] for e in rows}
+    assert labels == {"naive", "replay [30 %, mixed in, appended]", "replay [29.99999 %, mixed in, appended]"}
+    # no figure, health line or table groups the two budgets: every label holds one run per seed
+    per_label = {lab: sorted(e["seed"] for e in rows if e["strategy"] == lab) for lab in labels}
+    assert all(seeds == list(SEEDS) for seeds in per_label.values())
+
+
+def test_a_label_at_two_parameter_values_is_two_cells(tmp_path):
+    with Store(tmp_path / "r.sqlite") as store:
+        for s in SEEDS:
+            for lam in (100.0, 1000.0):
+                cfg = _config("ewc", "ewc", s)
+                cfg["strategy"]["params"] = {"ewc_lambda": lam}
+                store.put(f"ewc{lam}-{s}", cfg, _result(s, 0.2 if lam < 500 else 0.4))
+        rows = [e for e in entries(store) if e["metric"] == "ap50"]
+    assert {e["strategy"] for e in rows} == {"ewc (ewc_lambda 100)", "ewc (ewc_lambda 1000)"}
+
+
+# one planted run per invariant a run can break, and the words its health line gives
+BROKEN = {
+    "memory": (lambda cfg, res: res["memory"].update(held=[1000, 1000], max_held=1000), "memory: held 1,000 patches"),
+    "compute": (lambda cfg, res: res["compute"].update(per_step=[6, 10]), "backpropagated 6 to 10 samples"),
+    "test = train": (lambda cfg, res: res["data"]["histo"].update(test_hash=res["data"]["histo"]["train_hash"]),
+                     "scored on its training patches"),
+    "test in train": (lambda cfg, res: res["data"]["cyto"].update(test_in_train=3), "3 test patch(es) of domain 'cyto'"),
+    "draw of another seed": (lambda cfg, res: res["data"]["cyto"].update(train_hash="cyto-train-1"),
+                             "trained on seed 1's draw"),
+}
+
+
+@pytest.mark.parametrize("what", list(BROKEN))
+def test_a_run_that_broke_its_protocol_is_flagged_and_kept_out_of_every_rank(tmp_path, what):
+    plant, says = BROKEN[what]
+    with Store(tmp_path / "r.sqlite") as store:
+        _study(store)
+        cfg, res = _config("replay", "replay", 2, BUDGET), _result(2, 0.99, 32, BUDGET)  # the best replay seed of all
+        plant(cfg, res)
+        store.put("p-replay-2-bad", cfg, res)  # the newest of its cell and seed: it replaces the good one
+        out = tmp_path / "lb"
+        write_leaderboard(store, out)
+    rows = json.loads((out / "leaderboard.json").read_text())
+    assert not {"p-replay-2", "p-replay-2-bad"} & {r["run"] for r in rows}  # in no CSV or JSON row
+    md = (out / "leaderboard.md").read_text()
+    line = next(x for x in md.splitlines() if "protocol broken" in x)
+    assert "seed 2" in line and "p-replay-2-bad" in line and says in line, line
+    table = md.split("**cyto → histo**")[1].split("\n\n")[1]
+    replay_row = next(x for x in table.splitlines() if "| replay" in x)
+    assert "|   2 |" in replay_row  # ranked on the two seeds that kept the protocol
+    assert "0.99" not in md.split("Health")[0]
+    page = (out / "index.html").read_text()
+    assert "protocol broken" in page
+
+
+def test_seeds_of_a_study_of_one_draw_must_share_it_and_strategies_of_a_seed_must_agree(tmp_path):
+    with Store(tmp_path / "r.sqlite") as store:
+        for s in SEEDS:
+            one = {d: {"train_hash": f"{d}-train", "test_hash": f"{d}-test"} for d in ORDER}
+            for label in ("naive", "er"):
+                cfg = _config(label, label, s)
+                cfg["data_seed"] = 5  # every seed draws data seed 5's images
+                hashes = copy.deepcopy(one)
+                if (label, s) == ("er", 1):
+                    hashes["histo"]["train_hash"] = "histo-train-other"
+                store.put(f"{label}-{s}", cfg, _result(s, 0.3, hashes=hashes))
+        rows = [e for e in entries(store) if e["metric"] == "ap50"]
+    broken = {e["run"]: e["broken"] for e in rows if e["broken"]}
+    assert list(broken) == ["er-1"] and "draw" in broken["er-1"]
+    assert {e["data_draw"] for e in rows} == {"data seed 5"}
+
+
+def test_per_seed_draws_of_a_folder_without_resplit_are_one_draw(tmp_path):
+    """A folder read as it is split gives every seed the same images: not a broken per-seed draw."""
+    with Store(tmp_path / "r.sqlite") as store:
+        for s in SEEDS:
+            cfg = _config("naive", "naive", s)
+            cfg["domains"][0] = {"name": "cyto", "kind": "folder", "params": {"path": "/x", "name": "cyto"}}
+            store.put(f"n{s}", cfg, _result(s, 0.3, hashes={"cyto": {"train_hash": "same", "test_hash": "same-test"}}))
+        rows = entries(store)
+    assert not any(e["broken"] for e in rows)
+
+
+# ---- refused before a run trains ------------------------------------------------------------------
+
+
+def _spec(tmp_path, memory: str, strategies: str = "[strategies.replay]\n", orderings: str = '[["cyto", "histo"]]') -> str:
+    text = tiny_spec_text(tmp_path, strategies).replace('orderings = [["cyto", "histo"]]', f"orderings = {orderings}")
+    text += "\n[domains.nuclei]\nn_train = 2\nn_test = 1\nsize = 96\n" + memory
+    p = tmp_path / "s.toml"
+    p.write_text(text)
+    return str(p)
+
+
+@pytest.mark.parametrize("memory,strategies,orderings,says", [
+    ('[memory]\nsize = 1\nreplay_batch = 3\nprotocol = "batch"\ncompute = "matched"\n', "[strategies.replay]\n",
+     '[["cyto", "histo"]]', "takes 3 memory samples every step from a memory of 1 patch"),
+    ('[memory]\nsize = 8\nreplay_batch = 1\ncompute = "matched"\n', "[strategies.agem]\n",
+     '[["cyto", "histo", "nuclei"]]', "2 at the last domain of a 3-domain ordering"),
+    ('[memory]\nrate = [1, 1.0]\n', "[strategies.replay]\n", '[["cyto", "histo"]]', "is the same budget as"),
+    ('[memory]\nsize = 8\nreplay_batch = [0, 4]\n', "[strategies.er]\n", '[["cyto", "histo"]]', "is the same budget as"),
+], ids=["size below replay batch", "agem one per earlier domain", "rate 1 and 1.0", "replay batch 0 is the batch"])
+def test_a_budget_that_cannot_supply_its_replay_batch_is_refused_in_one_line(tmp_path, capsys, memory, strategies, orderings, says):
+    store = tmp_path / "r.sqlite"
+    assert main(["run", "benchmark", _spec(tmp_path, memory, strategies, orderings), "--store", str(store), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "memory" in err and says in err, err
+    assert not store.exists()
+
+
+def test_a_rate_that_keeps_fewer_patches_than_the_replay_batch_is_refused_before_training(tmp_path, capsys):
+    store = tmp_path / "r.sqlite"
+    memory = '[memory]\nrate = 0.01\nreplay_batch = 2\nprotocol = "batch"\ncompute = "matched"\n'
+    assert main(["run", "benchmark", _spec(tmp_path, memory), "--store", str(store), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "draws 2 memory samples per step from a memory of 1 patch" in err, err
+    assert not store.exists()  # refused before the first run stored anything
+
+
+def test_agem_draws_exactly_its_replay_batch_shared_among_earlier_domains():
+    import torch
+
+    from dqcl.train.rehearsal import Budget, EpisodicMemory
+
+    memory = EpisodicMemory(Budget(size=30, protocol="batch", replay_batch=4, compute="matched", batch_size=8), seed=0)
+    memory.groups = lambda: [(torch.zeros(10, 1, 4, 4), torch.zeros(10, 4, 4, 4)) for _ in range(3)]
+    assert [len(x) for x, _ in memory.draw()] == [2, 1, 1]  # 4 in all, one of each at least
+
+
+def test_a_folder_whose_test_split_is_its_training_split_is_refused(tmp_path, capsys):
+    imgs, masks = small_domain_arrays(n=3, size=96)
+    d = tmp_path / "d"
+    for i in range(2):
+        write_pair(d / "train", f"s{i}", imgs[i], masks[i])
+    write_pair(d / "test", "other_name", imgs[0], masks[0])  # a training image under another name
+    text = tiny_spec_text(tmp_path, "[strategies.naive]\n").replace(
+        "[domains.cyto]\nn_train = 2\nn_test = 1\nsize = 96", f'[domains.cyto]\nkind = "folder"\npath = "{d.as_posix()}"')
+    for extra in ("", '\ntrain_dir = "test"', "\nresplit = true"):
+        p = tmp_path / "s.toml"
+        p.write_text(text.replace(f'path = "{d.as_posix()}"', f'path = "{d.as_posix()}"{extra}'))
+        assert main(["run", "benchmark", str(p), "--store", str(tmp_path / "r.sqlite"), "--dry-run"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "test image" in err and "is training image" in err, (extra, err)
+    with pytest.raises(sqlite3.OperationalError):
+        sqlite3.connect(f"file:{tmp_path / 'r.sqlite'}?mode=ro", uri=True).execute("SELECT 1 FROM runs")
