@@ -52,3 +52,35 @@ def test_the_committed_check_pairs_every_run_on_the_published_data(capsys):
     table = capsys.readouterr().out.splitlines()
     # two orderings x (naive: plasticity, ACC, forgetting; joint, one experience: ACC), each over three seeds
     assert len(table) == 2 + 2 * (3 + 1) and all("| 3 |" in line and "nan" not in line for line in table[2:])
+
+
+@pytest.mark.parametrize("column,theirs,says", [
+    ("data_draw", ("each seed its own", "data seed 0"), "another data draw"),
+    ("cellpose", ("4.2.1.1", "3.1.1.3"), "another Cellpose"),
+    ("train_hashes", ({"cyto": "a"}, {"cyto": "b"}), "other images"),
+])
+def test_a_pair_of_another_protocol_is_refused_in_one_line(monkeypatch, capsys, column, theirs, says):
+    """One-draw runs are never paired with per-seed runs, nor Cellpose 3 runs with Cellpose 4 runs."""
+    published = _frame({("naive", 0): (0.6, 0.4, 0.3), ("naive", 1): (0.5, 0.45, 0.2)})
+    check = _frame({("naive", 0): (0.65, 0.41, 0.3), ("naive", 1): (0.55, 0.48, 0.2)})
+    published[column] = [theirs[0]] * len(published)
+    check[column] = [theirs[1]] * len(check)
+    monkeypatch.setattr(steps_check.dqcl, "load_results", lambda source, study: published if study == "budget_baselines" else check)
+    assert steps_check.main([]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("dqcl: error: steps_check: naive/cyto>histo/0") and says in err, err
+
+
+def test_two_runs_under_one_label_and_a_json_without_measures_are_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    published = _frame({("naive", 0): (0.6, 0.4, 0.3), ("naive", 1): (0.5, 0.45, 0.2)})
+    doubled = pd.concat([published, published])  # two budgets (or protocols) that a store from elsewhere gave one label
+    check = _frame({("naive", 0): (0.65, 0.41, 0.3), ("naive", 1): (0.55, 0.48, 0.2)})
+    monkeypatch.setattr(steps_check.dqcl, "load_results", lambda source, study: doubled if study == "budget_baselines" else check)
+    assert steps_check.main([]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "two runs of naive/cyto>histo/0" in err, err
+    bare = published.drop(columns=["plasticity", "acc", "forgetting"])
+    monkeypatch.setattr(steps_check.dqcl, "load_results", lambda source, study: bare)
+    assert steps_check.main(["--published", "x.json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "x.json: its rows have no plasticity, acc, forgetting" in err, err
