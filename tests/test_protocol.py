@@ -292,3 +292,19 @@ def test_a_folder_whose_test_split_is_its_training_split_is_refused(tmp_path, ca
         assert len(err.splitlines()) == 1 and "test image" in err and "is training image" in err, (extra, err)
     with pytest.raises(sqlite3.OperationalError):
         sqlite3.connect(f"file:{tmp_path / 'r.sqlite'}?mode=ro", uri=True).execute("SELECT 1 FROM runs")
+
+
+def test_a_study_stored_under_another_cellpose_is_not_resumed_under_this_one(tmp_path, capsys):
+    """A run's key leaves the Cellpose version out: resuming would count the old runs as done."""
+    from importlib import metadata
+
+    store_path = tmp_path / "r.sqlite"
+    spec = tmp_path / "s.toml"
+    spec.write_text(tiny_spec_text(tmp_path, "[strategies.naive]\n"))
+    with Store(store_path) as store:
+        store.put("old", {**_config("naive", "naive", 0, study="tiny")}, _result(0, 0.3, cellpose="2.0.0"))
+    assert main(["run", "benchmark", str(spec), "--store", str(store_path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Cellpose 2.0.0" in err and metadata.version("cellpose") in err, err
+    with Store(store_path, readonly=True) as store:
+        assert [r["key"] for r in store.runs()] == ["old"]  # nothing trained, nothing added

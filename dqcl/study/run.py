@@ -84,6 +84,28 @@ def _inputs(spec: Spec) -> list[tuple[str, str]]:
     return found
 
 
+def _check_cellpose(study: str, store: Store) -> None:
+    """Refuse to add to a study whose stored runs were trained with another Cellpose: a run's key leaves
+    the version out, so its stored runs would count as done while the rest trained on other flow
+    targets (Cellpose 3 and 4 make different ones), and its leaderboard would refuse the mixed study."""
+    from importlib import metadata
+
+    from ..core.text import quoted
+    from ..errors import ProtocolError
+
+    try:
+        here = metadata.version("cellpose")
+    except metadata.PackageNotFoundError:
+        here = "not installed"
+    for run in store.runs(study):
+        theirs = (run["result"].get("versions") or {}).get("cellpose")
+        if isinstance(theirs, str) and theirs != here:
+            raise ProtocolError(f"{store.path}: study {quoted(study)!r} holds runs trained with Cellpose {quoted(theirs, 20)} "
+                                f"(e.g. run {quoted(run['key'], 24)}) and this environment has Cellpose {here}, whose flow targets "
+                                "differ: its stored runs would count as done beside runs on other targets; give another --store "
+                                f"or study.name, or install cellpose=={quoted(theirs, 20)}")
+
+
 def run_spec(
     spec: str | Path | dict[str, Any] | Spec | None = None,
     *,
@@ -125,6 +147,7 @@ def run_spec(
     created, empty = not Path(store).exists(), False
     try:
         with Store(store) as s:
+            _check_cellpose(parsed.name, s)
             try:
                 return run_study(study, s, executor, progress)
             except KeyboardInterrupt:
