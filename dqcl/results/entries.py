@@ -93,7 +93,7 @@ def cells(runs: list[dict[str, Any]], split_protocols: bool = False) -> list[dic
         by_study[run["config"]["study"]].append(run)
     out: dict[str, dict] = {}
     for study, mine in by_study.items():
-        draws = data_draws((r["key"], r["config"]["seed"], r["config"].get("data_seed")) for r in mine)
+        draws = data_draws((r["key"], r["config"]["seed"], _data_seed(r["config"])) for r in mine)
         settings = {r["key"]: setting(r["config"], r["result"], draws[r["key"]]) for r in mine}
         differ = differing(list(settings.values()))
         if differ and not split_protocols:
@@ -111,6 +111,12 @@ def cells(runs: list[dict[str, Any]], split_protocols: bool = False) -> list[dic
     for r in shown:
         r["broken"] = broken.get(r["key"])
     return shown
+
+
+def _data_seed(cfg: dict[str, Any]) -> int | str | None:
+    """A stored run's data seed: an integer as dqcl stores it; anything else a store may hold, as text."""
+    ds = cfg.get("data_seed")
+    return ds if ds is None or isinstance(ds, int) and not isinstance(ds, bool) else bounded(repr(ds), 40)
 
 
 def _field_words(field: str) -> str:
