@@ -204,8 +204,10 @@ def network(spec: str | Path | dict[str, Any] | None = None):
         require_cellpose4(parsed)
     model = build_network(parsed.model, parsed.data)
     if parsed.model.init:
+        from .study.sizes import diameter_limits
+
         try:
-            load_init(model, parsed.model.init)
+            load_init(model, parsed.model.init, spec_diameter=parsed.data.diameter, diameters=diameter_limits(parsed))
         except ValueError as err:
             raise DqclError(f"{parsed.source}: model.init: {err}") from None
     return model

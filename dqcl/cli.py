@@ -134,16 +134,16 @@ def run_claims(spec: Path | None, **options) -> None:
     from .config.schema import shipped_spec
     from .study.run import CLAIMS_SPECS
 
-    for path in [spec] if spec else [shipped_spec(name) for name in CLAIMS_SPECS]:
-        _run(spec=path, redundancy=None, **options)
+    # every spec checked (with the --set overrides) before the first run of any trains
+    _run(specs=[spec] if spec else [shipped_spec(name) for name in CLAIMS_SPECS], redundancy=None, **options)
 
 
-def _run(*, spec: Path | None, store_path: Path, quiet: bool, redundancy: bool | None, executor: str, workers: int,
-         address: str | None, num_gpus: float | None, skip_bad: bool, overrides: tuple[str, ...], device: str | None,
+def _run(*, spec: Path | None = None, specs: list[Path | None] | None = None, store_path: Path, quiet: bool,
+         redundancy: bool | None, executor: str, workers: int, address: str | None, num_gpus: float | None, skip_bad: bool, overrides: tuple[str, ...], device: str | None,
          save_weights: str | None, panels: bool | None, tensorboard: bool | None, csv_log: bool | None, wandb: bool | None,
          dry_run: bool) -> None:
-    from .study.executors import ExecutorOptions
-    from .study.run import run_spec
+    from .study.executors import ExecutorOptions, StudySummary
+    from .study.run import run_specs
 
     if quiet:
         logging.getLogger("dqcl").setLevel(logging.WARNING)
@@ -151,17 +151,19 @@ def _run(*, spec: Path | None, store_path: Path, quiet: bool, redundancy: bool |
                  "output.panels": panels and "true", "log.tensorboard": tensorboard and "true", "log.csv": csv_log and "true",
                  "log.wandb": wandb and "true"}
     overrides = tuple(overrides) + tuple(f"{k}={v}" for k, v in shorthand.items() if v)
-    summary = run_spec(
-        spec, store=store_path, redundancy=redundancy, skip_bad=skip_bad, overrides=overrides, progress=not quiet, dry_run=dry_run,
-        executor=ExecutorOptions(name=executor, workers=workers, address=address, num_gpus=num_gpus),
-        say=lambda msg: click.echo(msg, err=True),
-    )
-    if dry_run:
-        click.echo(f"{summary.study}: {summary.total} run(s) would run; the spec, its data and the memory it needs are fine (dry run, nothing stored)")
-        return
-    click.echo(
-        f"{summary.study}: {summary.ran} run(s) done in {summary.seconds:.0f} s, "
-        f"{summary.done_before} already stored, {summary.total} in all -> {store_path}"
+
+    def finished(summary: StudySummary) -> None:
+        if dry_run:
+            click.echo(f"{summary.study}: {summary.total} run(s) would run; the spec, its data and the memory it needs are fine "
+                       "(dry run, nothing stored)")
+        else:
+            click.echo(f"{summary.study}: {summary.ran} run(s) done in {summary.seconds:.0f} s, "
+                       f"{summary.done_before} already stored, {summary.total} in all -> {store_path}")
+
+    run_specs(
+        [spec] if specs is None else specs, store=store_path, redundancy=redundancy, skip_bad=skip_bad, overrides=overrides,
+        progress=not quiet, dry_run=dry_run, executor=ExecutorOptions(name=executor, workers=workers, address=address, num_gpus=num_gpus),
+        say=lambda msg: click.echo(msg, err=True), finished=finished,
     )
 
 

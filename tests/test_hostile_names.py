@@ -110,7 +110,9 @@ def test_a_logger_folder_that_cannot_be_made_stops_the_study_before_training(tmp
 
 def _many_domains(tmp_path: Path, n: int, orderings: str) -> Path:
     domains = "".join(f"[domains.d{i}]\nkind = \"nuclei\"\nn_train = 1\nn_test = 1\nsize = 64\n" for i in range(n))
+    # pad: a 64 px nuclei image rescaled to 30 px objects can be 62 px, under the patch (preflight refuses that, as a run would)
     return _spec(tmp_path, f'[study]\nname = "organs"\norderings = {orderings}\ndevice = "cpu"\n[data]\npatch_size = 64\nstride = 64\n'
+                           'pad = true\n'
                            f'[model]\nwidths = [8, 16, 32, 64]\n{domains}[strategies.naive]\n')
 
 

@@ -27,6 +27,7 @@ from ..core.validation import (
 )
 from ..cpnet.model import NORMS
 from ..data.domains import DOMAINS
+from ..data.scale import MIN_DIAMETER, diameter_range
 from ..dq.embedders import EMBEDDERS
 from ..dq.selectors import SELECTORS
 from ..errors import RegistryError, SpecError
@@ -83,9 +84,15 @@ def _section(cls, table: Any, where: str):
         v = getattr(out, f.name)
         for item in v if isinstance(v, tuple) else (v,):
             if isinstance(item, (int, float)) and not isinstance(item, bool):
-                problem = out_of_range(f"{table}.{f.name}", item, _LOWEST.get((table, f.name), 0))
+                key = (table, f.name)
+                lo = _LOWEST.get(key, 0)
+                hi, hi_open = _HIGHEST.get(key, (FLOAT32_MAX if isinstance(item, float) else None, False))
+                if lo is None and isinstance(item, float):
+                    lo = -FLOAT32_MAX
+                problem = out_of_range(f"{table}.{f.name}", item, lo, hi, lo_open=key in _OPEN_LOW, hi_open=hi_open)
                 if problem:
-                    raise SpecError(f"{where.rpartition(': ')[0]}: {problem}")
+                    why = _WHY.get(key, " (a run computes in float32)" if hi == FLOAT32_MAX and math.isfinite(item) else "")
+                    raise SpecError(f"{where.rpartition(': ')[0]}: {problem}{why}")
     return out
 
 
@@ -94,6 +101,19 @@ _LOWEST = {
     ("eval", "cellprob_threshold"): None,  # Cellpose's logit threshold: -6 (more cells) to 6
     ("data", "patch_size"): 16, ("data", "stride"): 1, ("model", "widths"): 1, ("train", "epochs"): 1,
     ("train", "batch_size"): 1, ("eval", "batch_size"): 1, ("redundancy", "bins"): 1, ("redundancy", "steps"): 1,
+}
+# a run computes in float32 (torch): a setting beyond its range overflows where it meets a tensor (train.lr = 1e300
+# stopped a run with "value cannot be converted to type float without overflow"), so no float of a spec goes past it
+FLOAT32_MAX = 3.4028234663852886e38
+# numbers whose lowest value is itself refused
+_OPEN_LOW = {("eval", "max_size_fraction")}
+# each number's highest allowed value where it has one: (table, key) -> (highest, excluded)
+_HIGHEST = {("train", "momentum"): (1, True), ("train", "warmup_epochs"): (1e6, False)}
+# why a bound is where it is, added to the refusal
+_WHY = {
+    ("eval", "max_size_fraction"): " (mask reconstruction removes every mask larger than this fraction of a patch: 0 removes all)",
+    ("train", "momentum"): " (SGD with momentum 1 or more never converges; Cellpose: 0.9)",
+    ("train", "warmup_epochs"): " (longer than any run trains: Cellpose trains 500 epochs and warms up over 10)",
 }
 
 
@@ -135,6 +155,10 @@ def _domain(name: str, table: Any, where: str, base: Path) -> DomainSpec:
         if problem:
             raise SpecError(f"{where}.{problem}")
     if kind == "folder":
+        stated = params.get("diameter", 0)
+        if 0 < stated < MIN_DIAMETER:
+            raise SpecError(f"{where}.diameter: the objects' median diameter in px is at least {MIN_DIAMETER:.2f} (an object of "
+                            f"one pixel) or 0 (measured from the masks), got {stated:g}")
         if "path" not in params:
             raise SpecError(f"{where}: a 'folder' domain needs path = \"...\"")
         params["path"] = resolve_inside(params["path"], base, f"{where}.path")
@@ -407,6 +431,7 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
     _check_run_count(spec)
     if spec.data.patch_size % 8:
         raise SpecError(f"{source}: data.patch_size must be a multiple of 8 (CPnet halves it three times), got {spec.data.patch_size}")
+    _check_diameter(spec, source)
     if len(spec.model.widths) != 4:
         raise SpecError(f"{source}: model.widths must be 4 positive integers, got {list(spec.model.widths)}")
     if spec.output.save_weights not in SAVE_WEIGHTS:
@@ -424,6 +449,22 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
     if spec.train.fast not in ("auto", "on", "off"):
         raise SpecError(f"{source}: train.fast must be 'auto', 'on' or 'off', got {spec.train.fast!r}")
     return spec
+
+
+def _check_diameter(spec: Spec, source: str) -> None:
+    """data.diameter at most the largest median object a patch holds and mask reconstruction keeps
+    (`dqcl.data.scale.diameter_range`): objects larger are removed from every prediction. The smallest is
+    checked in preflight, where the images are, so that its refusal can name a domain and what its images become."""
+    d, e = spec.data, spec.eval
+    _, hi = diameter_range(d.patch_size, e.min_size, e.max_size_fraction)
+    if d.diameter <= hi:
+        return
+    why = (f"objects of that median diameter do not fit in a {d.patch_size} px patch" if hi >= d.patch_size else
+           f"a median object of that diameter covers about {math.pi * d.diameter**2 / 4:,.3g} px, more than eval.max_size_fraction "
+           f"= {e.max_size_fraction:g} of a {d.patch_size} px patch, and mask reconstruction removes such masks")
+    raise SpecError(f"{source}: data.diameter = {d.diameter:g}: {why}, so most objects could never be found; set data.diameter "
+                    f"to at most {math.floor(hi * 100) / 100:g} (Cellpose: 30 at 224 px) or 0 (images as they are), or "
+                    "data.patch_size larger")
 
 
 ARCHS = ("cpnet", "cpsam")

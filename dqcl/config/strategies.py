@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 from typing import Any, Callable
 
 from ..core.registry import Registry
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 STRATEGIES: Registry[Callable[..., Any]] = Registry("strategy")
+FLOAT32_MAX = 3.4028234663852886e38  # the largest float a run's tensors hold
 
 EFFECTS = {
     "penalty": "adds a term to the training loss once a domain has been learned (regularisers, distillation)",
@@ -61,7 +63,7 @@ DRAWS = {
 
 def register_strategy(
     name: str, *, description: str, reference: str = "", effects: tuple[str, ...] = (),
-    memory: str = "budget", protocols: tuple[str, ...] = ("mix", "batch"), draws: str = "protocol",
+    memory: str = "budget", protocols: tuple[str, ...] | str = ("mix", "batch"), draws: str = "protocol",
 ) -> Callable[[Callable], Callable]:
     """Register a strategy factory under ``name``.
 
@@ -71,8 +73,12 @@ def register_strategy(
     it as ``memory`` says (`MEMORY_KINDS`; checked by the contract suite), under the replay
     protocols it lists (a spec asking for another is refused where it is read), and takes its
     memory samples in a step as ``draws`` says (`DRAWS`): a budget that cannot supply them is
-    refused before a run trains.
+    refused before a run trains. A single effect or protocol may be given as a string:
+    ``protocols="batch"`` is ``("batch",)``, never its letters.
     """
+    from .schema import PROTOCOLS
+
+    effects, protocols = _names(effects), _names(protocols)
     if draws not in DRAWS:
         raise SpecError(f"strategy '{name}': unknown draws '{draws}'; known: {', '.join(DRAWS)}")
     unknown = set(effects) - set(EFFECTS)
@@ -80,6 +86,8 @@ def register_strategy(
         raise SpecError(f"strategy '{name}': unknown effect(s) {sorted(unknown)}; known: {', '.join(EFFECTS)}")
     if memory not in MEMORY_KINDS:
         raise SpecError(f"strategy '{name}': unknown memory kind '{memory}'; known: {', '.join(MEMORY_KINDS)}")
+    if not protocols or set(protocols) - set(PROTOCOLS):
+        raise SpecError(f"strategy '{name}': protocols must name one or more of {', '.join(PROTOCOLS)}, got {list(protocols)}")
 
     def decorate(factory: Callable) -> Callable:
         factory.effects = tuple(effects)
@@ -89,6 +97,11 @@ def register_strategy(
         return STRATEGIES.register(name, description=description, reference=reference)(factory)
 
     return decorate
+
+def _names(value: tuple[str, ...] | str) -> tuple[str, ...]:
+    """Names from a tuple or list of them, or from one name given alone (a bare string is one name)."""
+    return (value,) if isinstance(value, str) else tuple(value)
+
 
 BUILTIN_PACKAGE = "dqcl.strategies"
 ENTRY_POINT_GROUP = "dqcl.strategies"
@@ -170,10 +183,12 @@ def resolve_params(name: str, given: dict[str, Any], where: str = "strategy") ->
             raise SpecError(f"{where}: '{key}' of strategy '{name}' must be {type(default).__name__}, got {quoted(repr(value))}")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             # checked as the number given (an integer beyond float or int64 range is refused, never converted)
-            int_range = (-(2**63), 2**63 - 1) if isinstance(default, int) and not isinstance(default, bool) else (None, None)
+            # a float meets float32 tensors in a run (torch): past float32's range it overflows there
+            int_range = (-(2**63), 2**63 - 1) if isinstance(default, int) and not isinstance(default, bool) else (-FLOAT32_MAX, FLOAT32_MAX)
             problem = out_of_range(f"'{key}' of strategy '{name}'", value, *int_range)
             if problem:
-                raise SpecError(f"{where}: {problem}")
+                float32 = " (a run computes in float32)" if isinstance(value, float) and math.isfinite(value) else ""
+                raise SpecError(f"{where}: {problem}{float32}")
         resolved[key] = float(value) if isinstance(default, float) else value
     for key, p in params.items():
         resolved.setdefault(key, p.default)

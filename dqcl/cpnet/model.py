@@ -148,10 +148,16 @@ def _cpsam_state(model: nn.Module, state: Any, path: Path) -> dict[str, torch.Te
     return state
 
 
-def load_init(model: nn.Module, path: str | Path, check_only: bool = False) -> None:
+def load_init(model: nn.Module, path: str | Path, check_only: bool = False, *, spec_diameter: float | None = None,
+              diameters: tuple[float, float] | None = None) -> None:
     """Start ``model`` from a Cellpose 3 model file (or one `save_cellpose` wrote), or a `cpsam.CPSAMNet`
-    from a Cellpose 4 CPSAM file; a clear ValueError where the file is not readable or its architecture
-    is not the model's. ``check_only``: check, load nothing (``model`` may live on the meta device)."""
+    from a Cellpose 4 CPSAM file; a clear ValueError where the file is not readable, its architecture
+    is not the model's, or its ``diam_mean`` / ``diam_labels`` is not a diameter (not finite, or not
+    positive) or not the model's. ``check_only``: check, load nothing (``model`` may live on the meta device).
+
+    ``spec_diameter`` (the spec's ``data.diameter``) and ``diameters`` (the range of ``data.diameter`` the
+    spec can take, `dqcl.data.scale.diameter_range`) shape the advice for a file trained at another
+    diameter: it names a ``data.diameter`` only where the spec can take it, never the one it holds."""
     from ..errors import DataError
 
     path = Path(path)
@@ -161,6 +167,7 @@ def load_init(model: nn.Module, path: str | Path, check_only: bool = False) -> N
         raise ValueError(str(err)) from None
     if getattr(model, "arch", "cpnet") == "cpsam":
         state = _cpsam_state(model, state, path)
+        _check_finite_diameters(state, path)
         if not check_only:
             model.net.load_state_dict(state, strict=True)
         return
@@ -180,14 +187,50 @@ def load_init(model: nn.Module, path: str | Path, check_only: bool = False) -> N
             f"{model.in_channels} input channel(s), {model.norm} norm): the file holds {arch}; "
             f"{len(missing)} missing, {len(extra)} unexpected and {len(wrong)} differently shaped tensors"
         )
-    theirs, ours = state.get("diam_mean"), model.net.diam_mean
-    if isinstance(theirs, torch.Tensor) and theirs.numel() == 1 and abs(float(theirs) - float(ours)) > 1e-3:
-        raise ValueError(
-            f"{path}: trained at an object diameter of {float(theirs):g} px (its diam_mean), the spec at "
-            f"{float(ours):g} px; set data.diameter = {float(theirs):g} so the run trains it at the scale it learned"
-        )
+    _check_diameters(state, float(model.net.diam_mean), path, spec_diameter, diameters)
     if not check_only:
         model.net.load_state_dict(state)
+
+
+def _shown(x: float) -> str:
+    """``x`` in the fewest digits that read back within the 1e-3 px a diameter is compared to (so advice
+    to set it is taken as it was meant)."""
+    for digits in range(6, 18):
+        text = f"{x:.{digits}g}"
+        if abs(float(text) - x) <= 1e-4:
+            return text
+    return repr(x)
+
+
+def _check_finite_diameters(state: dict, path: Path) -> None:
+    """``diam_mean`` and ``diam_labels`` of a Cellpose file (CPnet or CPSAM), where it holds them: each a
+    finite positive number (Cellpose rescales images by diam_mean / diameter)."""
+    import math
+
+    for key in ("diam_mean", "diam_labels"):
+        value = state.get(key)
+        if isinstance(value, torch.Tensor) and value.numel() == 1 and not (math.isfinite(float(value)) and float(value) > 0):
+            raise ValueError(f"{path}: its {key} is {float(value):g}, not an object diameter (Cellpose rescales images by "
+                             "diam_mean / diameter): the file is damaged or was not written by Cellpose")
+
+
+def _check_diameters(state: dict, ours: float, path: Path, spec_diameter: float | None,
+                     diameters: tuple[float, float] | None) -> None:
+    """A Cellpose file's ``diam_mean`` and ``diam_labels`` (Cellpose rescales images by diam_mean / diameter):
+    finite and positive, and ``diam_mean`` the diameter the spec trains at (one ValueError line otherwise)."""
+    _check_finite_diameters(state, path)
+    theirs = state.get("diam_mean")
+    if not isinstance(theirs, torch.Tensor) or theirs.numel() != 1 or abs(float(theirs) - ours) <= 1e-3:
+        return
+    theirs = float(theirs)
+    held = (f"the spec keeps images at their own scale (data.diameter = 0), which trains at Cellpose's {ours:g} px"
+            if spec_diameter == 0 else f"the spec at {ours:g} px")
+    if diameters is not None and not diameters[0] <= theirs <= diameters[1]:
+        raise ValueError(f"{path}: trained at an object diameter of {theirs:.4g} px (its diam_mean), {held}; this spec takes "
+                         f"data.diameter from {diameters[0]:g} to {diameters[1]:g} px (its patch size and [eval] settings), so "
+                         "start from a file trained in that range or change data.patch_size")
+    raise ValueError(f"{path}: trained at an object diameter of {_shown(theirs)} px (its diam_mean), {held}; set "
+                     f"data.diameter = {_shown(theirs)} so the run trains it at the scale it learned")
 
 
 def norm_buffers(model: nn.Module) -> dict[str, torch.Tensor]:

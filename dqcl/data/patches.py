@@ -7,12 +7,21 @@ import numpy as np
 from .domains import Split
 from ..errors import DataError
 
-__all__ = ["grid", "extract_patches"]
+__all__ = ["grid", "count_patches", "extract_patches"]
 
 
 def grid(length: int, size: int, stride: int) -> list[int]:
     """Start offsets of the full patches along one axis."""
     return list(range(0, length - size + 1, stride))
+
+
+def count_patches(shape: tuple[int, int], size: int, stride: int, pad: bool = False) -> int:
+    """How many patches `extract_patches` cuts from an image of ``shape`` (0 where it is smaller than
+    ``size`` and ``pad`` is false: `extract_patches` refuses such an image)."""
+    h, w = shape
+    if pad:
+        h, w = max(h, size), max(w, size)
+    return len(range(0, h - size + 1, stride)) * len(range(0, w - size + 1, stride))  # `grid`'s lengths, without the lists
 
 
 def extract_patches(split: Split, size: int, stride: int, pad: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -57,6 +57,10 @@ class PreparedDomains:
             )
         return self._patches[key]
 
+    def forget_patches(self) -> None:
+        """Drop the prepared patches, keep the domains read or built but not yet cut (a later study's)."""
+        self._patches.clear()
+
     def clear(self) -> None:
         self._domains.clear()
         self._patches.clear()

@@ -1,33 +1,26 @@
 """The checks that stop a study at once rather than hours in, done once per study.
 
 `preflight` expands a spec into its runs, reads and checks every folder domain (each pair
-of files; the domain read is kept for the runs, see `dqcl.data.prepared`) and checks the
-device, all before a results store is opened, so a study that cannot start leaves no file.
+of files) and builds every built-in one (both kept for the runs, see `dqcl.data.prepared`),
+measures what each image becomes once rescaled to ``data.diameter`` (`patch_counts`, see
+`dqcl.study.sizes`: a rescaling that leaves no signal or passes the pixel limit stops here),
+checks the memory that many patches need and the device, all before a results store is
+opened, so a study that cannot start leaves no file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Mapping
 
 from ..config.expand import expand
 from ..config.schema import RunConfig, Spec
 from ..data.domains import Domain
 from ..data.prepared import DOMAIN_CACHE, PreparedDomains
 from ..errors import DqclError
+from .sizes import DomainSize, check_diameter_floor, diameter_limits, domain_sizes, growth_note, read_domains
 
-__all__ = ["Study", "preflight"]
-
-
-def _patch_count(shapes, patch: int, stride: int, pad: bool) -> int:
-    from ..data.patches import grid
-
-    total = 0
-    for h, w in shapes:
-        if pad:
-            h, w = max(h, patch), max(w, patch)
-        total += len(grid(h, patch, stride)) * len(grid(w, patch, stride))
-    return total
+__all__ = ["Study", "preflight", "patch_counts"]
 
 
 def _cpu_note(spec: Spec) -> str | None:
@@ -47,29 +40,40 @@ def _cpu_note(spec: Spec) -> str | None:
             f"{CPU_FLOPS_PER_CORE / 1e9:g} GFLOP/s per core); the vit_l encoder is meant for GPUs")
 
 
-def _check_memory(spec: Spec, read: dict[str, Domain], concurrent: int = 1) -> None:
-    """Refuse a study whose runs would need more memory than the machine has (see `dqcl.train.memory`)."""
+def patch_counts(spec: Spec, read: Mapping[str, Domain] | None = None, cache: PreparedDomains = DOMAIN_CACHE) -> dict[str, tuple[int, int]]:
+    """Domain name -> (train patches, test patches) of every domain the runs of ``spec`` use, after each
+    image is rescaled to ``data.diameter`` as the run will (`dqcl.study.sizes`), for one data seed (a
+    resplit folder or a built-in domain of another seed has the same images' count, other draws).
+
+    ``read``: domains already read (preflight's); the others are read or built through ``cache``. A
+    domain a run could not use (an image rescaled under a pixel or over the pixel limit, a bad file)
+    raises a `DqclError` with the one line the run would stop with."""
+    domains = read_domains(spec, expand(spec), cache, read or {})
+    return {name: (size.train, size.test) for name, size in domain_sizes(spec, domains).items()}
+
+
+# bytes per pixel held while one split's patches are cut, beyond the patches kept (20 bytes a pixel, see
+# dqcl.train.memory): the rescaled images and masks (float32 + int32), and the stacked patch and mask copies
+# (np.stack, then astype). Measured: 8 images of single-pixel objects rescaled x14.2 to 6,272 patches of
+# 64 px peaked 826 MiB over the start; 20 bytes a patch pixel say 490 MiB, with these 887 MiB.
+_CUTTING_BYTES_PER_PIXEL = 8
+_CUTTING_BYTES_PER_PATCH_PIXEL = 8
+
+
+def _check_memory(spec: Spec, sizes: Mapping[str, DomainSize], concurrent: int = 1) -> None:
+    """Refuse a study whose runs would need more memory than the machine has (see `dqcl.train.memory`),
+    counting the patches of the rescaled images (`patch_counts`) and, while the largest split is cut, its
+    rescaled images."""
     from ..train.memory import available_bytes, estimate_run_bytes, gpu_bytes
 
     d = spec.data
-    n = 0
-    for ds in spec.domains.values():
-        if ds.name in read:
-            shapes = [im.shape for split in (read[ds.name].train, read[ds.name].test) for im in split.images]
-        else:  # a generated domain: its images' count and size are parameters (defaults from its factory)
-            import inspect
-
-            from ..data.domains import DOMAINS
-
-            args = {k: p.default for k, p in inspect.signature(DOMAINS.get(ds.kind).factory).parameters.items()} | ds.params
-            if not {"size", "n_train", "n_test"} <= set(args):
-                continue
-            shapes = [(args["size"], args["size"])] * (args["n_train"] + args["n_test"])
-        n += _patch_count(shapes, d.patch_size, d.stride, d.pad)
+    n = sum(s.patches for s in sizes.values())
     m = spec.model
     net, data = estimate_run_bytes(m.widths, m.norm, d.patch_size, spec.train.batch_size, n, m.arch, m.encoder)
+    data += max((px * _CUTTING_BYTES_PER_PIXEL + k * d.patch_size**2 * _CUTTING_BYTES_PER_PATCH_PIXEL
+                 for s in sizes.values() for px, k in ((s.train_pixels, s.train), (s.test_pixels, s.test))), default=0)
     gpu = spec.device.startswith("cuda") or spec.device == "auto" and _has_gpu()
-    what = f"CPSAM {m.encoder} encoder" if m.arch == "cpsam" else f"network widths {list(m.widths)}"
+    what = f"CPSAM {m.encoder}" if m.arch == "cpsam" else f"widths {list(m.widths)}"
     checks = [("host", (data + (0 if gpu else net)) * concurrent, available_bytes())]
     if gpu:
         checks.append(("GPU", net, gpu_bytes(spec.device)))
@@ -77,10 +81,35 @@ def _check_memory(spec: Spec, read: dict[str, Domain], concurrent: int = 1) -> N
         if need > have:
             runs = f" ({concurrent} runs at once)" if concurrent > 1 and where == "host" else ""
             raise DqclError(
-                f"{spec.source}: this spec needs about {need / 2**30:,.1f} GiB of {where} memory{runs} ({what}, "
-                f"{d.patch_size} px patches, batch {spec.train.batch_size}, {n:,} patches) and "
-                f"{have / 2**30:,.1f} GiB is available; make it smaller, or set DQCL_MAX_RUN_MEMORY (bytes) if the estimate is wrong"
+                f"{spec.source}: this spec needs about {need / 2**30:,.1f} GiB of {where} memory{runs}, {have / 2**30:,.1f} GiB "
+                f"available: {n:,} patches of {d.patch_size} px{_rescaled(spec, sizes)}"
+                + (f", {what}, batch {spec.train.batch_size}" if net >= data or where == "GPU" else "")
+                + f"; {_smaller(spec, sizes, net < data)}, or DQCL_MAX_RUN_MEMORY (bytes) if the estimate is wrong"
             )
+
+
+def _top(sizes: Mapping[str, DomainSize]) -> DomainSize:
+    return max(sizes.values(), key=lambda s: s.patches)
+
+
+def _rescaled(spec: Spec, sizes: Mapping[str, DomainSize]) -> str:
+    """Where the patches come from, for the memory line: the domain giving the most, and its rescaling."""
+    if spec.data.diameter <= 0 or not sizes:
+        return ""
+    top = _top(sizes)
+    where = f"'{top.name}': {top.patches:,}, " if len(sizes) > 1 else ""
+    return f" ({where}images rescaled up to x{top.factors[1]:.3g} from {top.diameter:.3g} px objects)"
+
+
+def _smaller(spec: Spec, sizes: Mapping[str, DomainSize], data_first: bool = True) -> str:
+    """What makes a study smaller, for the memory line: its data where the data takes the most."""
+    if not data_first:
+        return "use a smaller model or batch, raise data.stride or use fewer images"
+    if spec.data.diameter > 0 and sizes and _top(sizes).factors[1] > 1:
+        top = _top(sizes)
+        own = f", state domains.{top.name}.diameter" if spec.domains[top.name].kind == "folder" else ""
+        return f"lower data.diameter (0: as they are){own} or raise data.stride"
+    return "raise data.stride or use fewer or smaller images"
 
 
 def _has_gpu() -> bool:
@@ -162,23 +191,15 @@ def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE, concurrent: int
     _check_loggers(spec)
     _check_cpsam(spec)
     runs = expand(spec)
-    skipped: list[str] = []
-    read: dict[str, Domain] = {}
-    for cfg in runs:
-        manifests = dict(cfg.data_manifests)
-        for ds in cfg.domains:
-            if ds.kind == "folder" and ds.name not in read:
-                if not Path(ds.params["path"]).is_dir():
-                    raise DqclError(f"{ds.params['path']}: no such folder (domain '{ds.name}' of {spec.source})")
-                # read every pair now: a bad file stops the study before anything is stored, not hours in.
-                # One data seed is enough (data_seed = "per_seed" included): a folder's files are the same for
-                # every seed, which only decides how resplit = true divides the same pairs (same count, same
-                # shapes, so the memory check holds too); a run of another data seed reads its split when it starts.
-                # Built-in domains are not built here: their count and size are parameters, not seed-dependent.
-                read[ds.name] = cache.domain(ds.kind, ds.params, cfg.data_seed, manifests.get(ds.name, ""))
-                skipped += read[ds.name].skipped
+    check_diameter_floor(spec)
+    # every domain read or built now (folders: every pair checked), through the cache the runs read from:
+    # a bad file stops the study before anything is stored, not hours in; and the patch count below is
+    # that of the rescaled images, as the runs will cut them
+    read = read_domains(spec, runs, cache)
+    skipped = [problem for dom in read.values() for problem in dom.skipped]
+    sizes = domain_sizes(spec, read)
     _check_device(spec)  # before the memory check, which asks the device how much it has
-    _check_memory(spec, read, concurrent)
+    _check_memory(spec, sizes, concurrent)
     if spec.model.init:
         import contextlib
 
@@ -191,8 +212,8 @@ def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE, concurrent: int
             # CPSAM: shapes only, on the meta device (nothing of a 300 M-parameter net is allocated)
             with torch.device("meta") if cpsam else contextlib.nullcontext():
                 net = build_network(spec.model, spec.data)
-            load_init(net, spec.model.init, check_only=cpsam)
+            load_init(net, spec.model.init, check_only=cpsam, spec_diameter=spec.data.diameter, diameters=diameter_limits(spec))
         except ValueError as err:
             raise DqclError(f"{spec.source}: model.init: {err}") from None
-    note = _cpu_note(spec)
-    return Study(spec, tuple(runs), tuple(skipped), (note,) if note else ())
+    notes = [note for note in (growth_note(spec, sizes), _cpu_note(spec)) if note]
+    return Study(spec, tuple(runs), tuple(skipped), tuple(notes))

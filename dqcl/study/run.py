@@ -2,7 +2,8 @@
 
 `run_spec` reads the spec (a TOML file, a dict in its shape, or the quick default), checks
 it is the kind of study asked for, runs `preflight` before the store is opened, then hands
-the runs not yet stored to an executor. Each run checkpoints after every experience next to
+the runs not yet stored to an executor; `run_specs` does the same for several studies, all
+checked before the first trains. Each run checkpoints after every experience next to
 the store (``checkpoints/<key>.pt``) and resumes from there if it was killed; the checkpoint
 goes once the result is stored.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..config.parse import load_spec, parse_spec, with_overrides, with_skip_bad
 from ..config.schema import Spec, shipped_spec
@@ -21,7 +22,7 @@ from ..results.store import Store
 from .executors import ExecutorOptions, StudySummary, execute
 from .preflight import Study, preflight
 
-__all__ = ["run_spec", "run_study", "StudySummary", "CLAIMS_SPECS"]
+__all__ = ["run_spec", "run_specs", "check_spec", "run_study", "StudySummary", "CLAIMS_SPECS"]
 
 # the shipped specs whose runs the published Claims section reads (see dqcl.results.claims), in the order
 # `dqcl run claims` runs them: asymmetry from budget_baselines' naive runs (10 seeds with its headline file),
@@ -106,6 +107,96 @@ def _check_cellpose(study: str, store: Store) -> None:
                                 f"or study.name, or install cellpose=={quoted(theirs, 20)}")
 
 
+def check_spec(
+    spec: str | Path | dict[str, Any] | Spec | None = None,
+    *,
+    store: str | Path,
+    executor: ExecutorOptions = ExecutorOptions(),
+    redundancy: bool | None = False,
+    skip_bad: bool = False,
+    overrides: tuple[str, ...] = (),
+    say: Callable[[str], None] = lambda msg: None,
+) -> Study:
+    """Every check a study passes before its store is opened: the spec (with ``overrides``), the kind of
+    study, its `preflight` (data, rescaling, memory, device) and the folders its runs write to. Writes
+    nothing; ``say`` gets one line per bad pair left out with ``skip_bad`` and each note."""
+    executor.check()
+    parsed = _spec_of(spec, redundancy, tuple(overrides))
+    if skip_bad:
+        parsed = with_skip_bad(parsed)
+    if redundancy is True and parsed.redundancy is None:
+        raise SpecError(f"{parsed.source}: a redundancy study needs a [redundancy] table")
+    if redundancy is False and parsed.redundancy is not None:
+        raise SpecError(f"{parsed.source}: this is a redundancy study; run it with 'dqcl run redundancy'")
+    # before the store is opened: a study that cannot start leaves no file behind
+    study = preflight(parsed, concurrent=executor.workers if executor.name == "process" else 1)
+    for problem in study.skipped:
+        say(f"skipped: {problem}")
+    for note in study.notes:
+        say(note)
+    _check_outputs(parsed, Path(store), tuple(cfg.key for cfg in study.runs))
+    return study
+
+
+def _run_checked(study: Study, store: str | Path, executor: ExecutorOptions, progress: bool) -> StudySummary:
+    """Run a study that passed `check_spec` into ``store``; a study stopped by a run's bad input before
+    storing anything leaves no store behind where it made it."""
+    name = study.spec.name
+    created, empty = not Path(store).exists(), False
+    try:
+        with Store(store) as s:
+            _check_cellpose(name, s)
+            try:
+                return run_study(study, s, executor, progress)
+            except KeyboardInterrupt:
+                raise Interrupted(
+                    f"{name}: interrupted; {len(s)} run(s) in {store}, none half-written. "
+                    "Run the same command again to finish (killed runs resume from their checkpoints)."
+                ) from None
+            except DqclError:
+                empty = len(s) == 0
+                raise
+    except DqclError:
+        if created and empty:
+            for path in (Path(store), Path(f"{store}-wal"), Path(f"{store}-shm")):
+                path.unlink(missing_ok=True)
+        raise
+
+
+def run_specs(
+    specs: Sequence[str | Path | dict[str, Any] | Spec | None],
+    *,
+    store: str | Path,
+    executor: ExecutorOptions = ExecutorOptions(),
+    redundancy: bool | None = False,
+    skip_bad: bool = False,
+    overrides: tuple[str, ...] = (),
+    dry_run: bool = False,
+    progress: bool = True,
+    say: Callable[[str], None] = lambda msg: None,
+    finished: Callable[[StudySummary], None] = lambda summary: None,
+) -> list[StudySummary]:
+    """Check every study of ``specs`` (`check_spec`, each with the same ``overrides``) before the first
+    run of any trains, then run them one after another into ``store``: a spec that cannot start stops
+    the command before anything is stored (``dqcl run claims --set memory.size=4`` is refused at the
+    spec that cannot take it, not after the first spec's runs). ``finished`` gets each study's summary as
+    it ends. ``dry_run``: the checks only."""
+    DOMAIN_CACHE.clear()  # a folder may have changed since the last study in this process
+    studies = [check_spec(spec, store=store, executor=executor, redundancy=redundancy, skip_bad=skip_bad,
+                          overrides=overrides, say=say) for spec in specs]
+    if dry_run:
+        done = [StudySummary(len(study.runs), 0, 0, 0.0, study.spec.name) for study in studies]
+        for summary in done:
+            finished(summary)
+        return done
+    done = []
+    for study in studies:
+        done.append(_run_checked(study, store, executor, progress))
+        DOMAIN_CACHE.forget_patches()  # the next study's domains stay as its check read them; these patches are done
+        finished(done[-1])
+    return done
+
+
 def run_spec(
     spec: str | Path | dict[str, Any] | Spec | None = None,
     *,
@@ -126,40 +217,5 @@ def run_spec(
     ``dry_run``: every check (spec, folders, memory), then stop: no store is opened, nothing runs.
     A Ctrl-C becomes `Interrupted`, whose message says what is stored and how to finish.
     """
-    executor.check()
-    parsed = _spec_of(spec, redundancy, tuple(overrides))
-    if skip_bad:
-        parsed = with_skip_bad(parsed)
-    if redundancy is True and parsed.redundancy is None:
-        raise SpecError(f"{parsed.source}: a redundancy study needs a [redundancy] table")
-    if redundancy is False and parsed.redundancy is not None:
-        raise SpecError(f"{parsed.source}: this is a redundancy study; run it with 'dqcl run redundancy'")
-    DOMAIN_CACHE.clear()  # a folder may have changed since the last study in this process
-    # before the store is opened: a study that cannot start leaves no file behind
-    study = preflight(parsed, concurrent=executor.workers if executor.name == "process" else 1)
-    for problem in study.skipped:
-        say(f"skipped: {problem}")
-    for note in study.notes:
-        say(note)
-    _check_outputs(parsed, Path(store), tuple(cfg.key for cfg in study.runs))
-    if dry_run:
-        return StudySummary(len(study.runs), 0, 0, 0.0, parsed.name)
-    created, empty = not Path(store).exists(), False
-    try:
-        with Store(store) as s:
-            _check_cellpose(parsed.name, s)
-            try:
-                return run_study(study, s, executor, progress)
-            except KeyboardInterrupt:
-                raise Interrupted(
-                    f"{parsed.name}: interrupted; {len(s)} run(s) in {store}, none half-written. "
-                    "Run the same command again to finish (killed runs resume from their checkpoints)."
-                ) from None
-            except DqclError:
-                empty = len(s) == 0
-                raise
-    except DqclError:
-        if created and empty:  # a study stopped by a run's bad input before storing anything leaves no store behind
-            for path in (Path(store), Path(f"{store}-wal"), Path(f"{store}-shm")):
-                path.unlink(missing_ok=True)
-        raise
+    return run_specs([spec], store=store, executor=executor, redundancy=redundancy, skip_bad=skip_bad, overrides=overrides,
+                     dry_run=dry_run, progress=progress, say=say)[0]
