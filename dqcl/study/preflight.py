@@ -186,6 +186,30 @@ def _check_cpsam(spec: Spec) -> None:
                             f"{_NOT_FOR_CPSAM[st.name]}")
 
 
+def _check_supply(spec: Spec, runs, sizes: Mapping[str, DomainSize]) -> None:
+    """Refuse a study one of whose runs would get fewer memory samples per step than its budget
+    promises, on the patch counts the domains give once rescaled (`dqcl.config.quotas.supply_problem`;
+    one data seed's draw: each run checks its own again when it has drawn its data, before it trains)."""
+    from ..config.quotas import supply_problem
+    from ..config.strategies import strategy_entry
+
+    for cfg in runs:
+        m = cfg.memory
+        factory = strategy_entry(cfg.strategy.name).factory
+        draws = getattr(factory, "draws", "protocol")
+        if (m.size <= 0 and m.rate <= 0) or getattr(factory, "memory", None) in (None, "all") or \
+                draws == "protocol" and m.protocol != "batch":
+            continue
+        counts = [sizes[d.name].train for d in cfg.domains if d.name in sizes]
+        per_step = m.replay_batch or spec.train.batch_size
+        problem = supply_problem(m.size, m.rate, per_step, counts, draws == "per_domain") if len(counts) == len(cfg.domains) else None
+        if problem:
+            held = f"{m.size} patches" if m.size > 0 else f"rate {m.rate:g} of each earlier domain"
+            raise DqclError(f"{spec.source}: memory: strategy '{cfg.strategy.label}' ({cfg.strategy.name}) over "
+                            f"{' > '.join(cfg.ordering)} ({', '.join(f'{d.name} {sizes[d.name].train:,}' for d in cfg.domains)} "
+                            f"training patches), memory {held}: {problem}; give a larger memory or a smaller memory.replay_batch")
+
+
 def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE, concurrent: int = 1) -> Study:
     """``concurrent``: how many runs will be in memory at once on this machine (worker processes)."""
     _check_loggers(spec)
@@ -200,6 +224,7 @@ def preflight(spec: Spec, cache: PreparedDomains = DOMAIN_CACHE, concurrent: int
     sizes = domain_sizes(spec, read)
     _check_device(spec)  # before the memory check, which asks the device how much it has
     _check_memory(spec, sizes, concurrent)
+    _check_supply(spec, runs, sizes)
     if spec.model.init:
         import contextlib
 
