@@ -5,7 +5,8 @@ patches than random at the same size, which would bias "DQ vs random" comparison
     python benchmarks/subset_content.py [--spec benchmarks/redundancy.toml] [--store leaderboard/runs.sqlite]
 
 Reads the kept patch indices each stored run recorded (``result["subset"]["indices"]``) and
-rebuilds the domain's patches from the spec (the same data, by its data manifest); trains nothing.
+rebuilds the domain's patches from the spec for each run's own data draw (its data seed: under
+``data_seed = "per_seed"`` every seed draws its own images, and its indices point into them); trains nothing.
 """
 
 from __future__ import annotations
@@ -52,19 +53,28 @@ def _main(argv: list[str] | None) -> None:
     found = [k for k in cfgs if k in kept]
     if not found:
         raise StoreError(f"{args.store}: no run of {args.spec} is stored yet")
-    first = cfgs[found[0]]
-    train, _ = prepare_domain(first.domains[0], first)
-    labels = train.targets[:, 0]
-    cells = np.array([len(np.unique(m[m > 0])) for m in labels], dtype=float)
-    fg = (labels > 0).reshape(len(labels), -1).mean(axis=1)
-    late = next((k for k in found if kept[k].max() >= len(train)), None)
-    if late is not None:
-        raise StoreError(f"{args.store}: run {late} keeps patch {kept[late].max()}, but the spec's domain has {len(train)}")
-    print(f"{first.domains[0].name}: {len(train)} training patches, {cells.mean():.2f} labelled objects "
-          f"and {fg.mean():.1%} foreground per patch\n")
+    # each run's indices point into its own data draw (data_seed = "per_seed": every seed draws its own
+    # images), so each draw's patches are built and every run is read against the draw it trained on
+    draws: dict[int, tuple] = {}
+    for k in found:
+        c = cfgs[k]
+        if c.data_seed not in draws:
+            train, _ = prepare_domain(c.domains[0], c)
+            labels = train.targets[:, 0]
+            draws[c.data_seed] = (len(train), np.array([len(np.unique(m[m > 0])) for m in labels], dtype=float),
+                                  (labels > 0).reshape(len(labels), -1).mean(axis=1))
+        n = draws[c.data_seed][0]
+        if kept[k].max() >= n:
+            raise StoreError(f"{args.store}: run {k} keeps patch {kept[k].max()}, but its data draw (data seed {c.data_seed}) has {n}")
+    name = cfgs[found[0]].domains[0].name
+    for ds, (n, cells, fg) in sorted(draws.items()):
+        print(f"{name}, data seed {ds}: {n} training patches, {cells.mean():.2f} labelled objects and {fg.mean():.1%} "
+              "foreground per patch")
+    print()
     rows: dict[tuple[str, float], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for k in found:
         c, idx = cfgs[k], kept[k]
+        _, cells, fg = draws[c.data_seed]
         rows[(c.subset.selector, c.subset.rate)]["cells"].append(cells[idx].mean() / cells.mean())
         rows[(c.subset.selector, c.subset.rate)]["fg"].append(fg[idx].mean() / fg.mean())
     print("| selector | rate | n | objects per kept patch / all patches | foreground per kept patch / all patches |")
