@@ -13,6 +13,7 @@ import pytest
 
 from dqcl.cli import main
 from dqcl.config.protocol import percent
+from dqcl.errors import ProtocolError
 from dqcl.evaluation.metrics import METRICS
 from dqcl.results.entries import budget_text, entries
 from dqcl.results.leaderboard import write_leaderboard
@@ -308,3 +309,186 @@ def test_a_study_stored_under_another_cellpose_is_not_resumed_under_this_one(tmp
     assert len(err.splitlines()) == 1 and "Cellpose 2.0.0" in err and metadata.version("cellpose") in err, err
     with Store(store_path, readonly=True) as store:
         assert [r["key"] for r in store.runs()] == ["old"]  # nothing trained, nothing added
+
+
+# ---- hostile stores: odd values, settings left out, names that print alike -------------------------
+
+
+def _changed(change) -> list[tuple[str, dict, dict]]:
+    """The runs of `_study` as (key, config, result), seed 0 of naive changed by ``change(cfg, res)``."""
+    runs = []
+    for s in SEEDS:
+        naive = _config("naive", "naive", s, NAIVE), _result(s, 0.1)
+        if s == 0:
+            change(*naive)
+        runs += [(f"naive-{s}", *naive), (f"replay-{s}", _config("replay", "replay", s, BUDGET), _result(s, 0.6, 32, BUDGET))]
+    return runs
+
+
+def _put(tmp_path, runs) -> Store:
+    store = Store(tmp_path / "r.sqlite")
+    for key, cfg, res in runs:
+        store.put(key, cfg, res)
+    return store
+
+
+ODD_VALUES = {
+    "domains a number": lambda cfg, res: cfg.update(domains=5),
+    "a domain named by a list": lambda cfg, res: cfg["domains"][0].update(name=["cyto"]),
+    "steps past a float": lambda cfg, res: cfg["train"].update(steps=10**400),
+    "a domain parameter past a float": lambda cfg, res: cfg["domains"][0]["params"].update(n_train=10**400),
+    "a strategy parameter past a float": lambda cfg, res: cfg["strategy"].update(params={"lam": 10**400}),
+}
+
+
+@pytest.mark.parametrize("what", list(ODD_VALUES))
+def test_odd_values_in_a_stored_config_are_one_line_or_a_study_of_their_own_never_a_traceback(tmp_path, what):
+    with _put(tmp_path, _changed(ODD_VALUES[what])) as store:
+        try:
+            entries(store)
+        except ProtocolError as err:
+            assert len(str(err).splitlines()) == 1
+        rows = entries(store, split_protocols=True)
+    assert {e["run"] for e in rows} == {f"{label}-{s}" for label in ("naive", "replay") for s in SEEDS}
+
+
+LEFT_OUT = {  # a run that leaves a setting out, garbles it, or differs where the fingerprint did not look
+    "no domains": (lambda cfg, res: cfg.pop("domains"), "the parameters of domain 'cyto'"),
+    "no data manifests": (lambda cfg, res: cfg.update(data_manifests=[]), "the data of domain 'cyto'"),
+    "an eval table that is no table": (lambda cfg, res: cfg.update(eval=3), "eval."),
+    "a setting this dqcl does not know": (lambda cfg, res: cfg["train"].update(grad_clip=1.0), "train.grad_clip"),
+    "the fast path on a GPU": (lambda cfg, res: res.update(device="NVIDIA H100 80GB HBM3"), "train.fast"),
+    "steps 2**53 + 1": (lambda cfg, res: cfg["train"].update(steps=2**53 + 1), "train.steps"),
+}
+
+
+@pytest.mark.parametrize("what", list(LEFT_OUT))
+def test_a_run_that_leaves_out_garbles_or_hides_a_setting_is_not_pooled(tmp_path, what):
+    change, named = LEFT_OUT[what]
+    runs = _changed(change)
+    if what == "steps 2**53 + 1":  # the others at 2**53: one float, two integers
+        for _, cfg, _ in runs[1:]:
+            cfg["train"]["steps"] = 2**53
+    with _put(tmp_path, runs) as store:
+        with pytest.raises(ProtocolError, match="study 'p': its runs differ in") as err:
+            entries(store)
+        assert named in str(err.value) and "naive-0" in str(err.value), str(err.value)
+        rows = entries(store, split_protocols=True)
+    assert len({e["study"] for e in rows}) == 2
+
+
+def _one_run_per_cell_and_seed(rows):
+    ap50 = [(e["study"], e["strategy"], tuple(e["ordering"]), e["seed"]) for e in rows if e["metric"] == "ap50"]
+    assert len(ap50) == len(set(ap50)), sorted(ap50)
+
+
+def test_a_split_study_never_takes_the_name_of_another_study_nor_of_another_setting(tmp_path):
+    with Store(tmp_path / "r.sqlite") as store:
+        _study(store)
+        _study(store, "p (cellpose 3.1.1.3)")  # a study named like a split of p
+        cfg, res = _config("naive", "naive", 0, NAIVE), _result(0, 0.9, cellpose="3.1.1.3")
+        store.put("p-naive-0-rerun", cfg, res)  # p's seed 0 of naive rerun under Cellpose 3.1.1.3
+        _study(store, "q")
+        cfg, res = _config("replay", "replay", 1, BUDGET, "q"), _result(1, 0.9, 32, BUDGET)
+        cfg["train"]["steps"] = "250"  # text that prints as the number the other runs hold
+        store.put("q-replay-1-rerun", cfg, res)
+        rows = entries(store, split_protocols=True)
+    _one_run_per_cell_and_seed(rows)
+    study_of = {e["run"]: e["study"] for e in rows}
+    of_p = "p (cellpose 3.1.1.3)"
+    assert {run for run, st in study_of.items() if st == of_p} == {f"{of_p}-{label}-{s}" for label in ("naive", "replay") for s in SEEDS}
+    assert study_of["p-naive-0-rerun"] == f"{of_p} #2" and study_of["p-naive-1"] == "p (cellpose 4.2.1.1)"
+    assert study_of["q-replay-1-rerun"] == 'q (train.steps "250")' and study_of["q-replay-0"] == "q (train.steps 250)"
+
+
+def test_a_label_that_prints_like_another_cells_label_is_kept_apart(tmp_path):
+    b64 = {**BUDGET, "size": 64}
+    with Store(tmp_path / "r.sqlite") as store:
+        for s in SEEDS:
+            store.put(f"n{s}", _config("naive", "naive", s, NAIVE), _result(s, 0.1))
+            store.put(f"a{s}", _config("replay", "replay", s, BUDGET), _result(s, 0.5, 32, BUDGET))
+            store.put(f"b{s}", _config("replay", "replay", s, b64), _result(s, 0.6, 64, b64))
+            # a spec's own label, written as replay's label at 32 patches reads
+            store.put(f"c{s}", _config("replay [32 patches, 2 per step, matched]", "replay", s, b64), _result(s, 0.9, 64, b64))
+        rows = entries(store)
+    _one_run_per_cell_and_seed(rows)
+    (own,) = {e["strategy"] for e in rows if e["run"] == "c0"}
+    assert own == "replay [32 patches, 2 per step, matched]"
+    assert {e["strategy"] for e in rows if e["run"] == "a0"} == {"replay [32 patches, 2 per step, matched] #2"}
+
+
+def test_a_memory_record_without_counts_per_experience_is_checked_on_its_maximum(tmp_path):
+    with Store(tmp_path / "r.sqlite") as store:
+        _study(store)
+        cfg, res = _config("replay", "replay", 1, BUDGET), _result(1, 0.99, 32, BUDGET)
+        res["memory"].update(held=[None, None], max_held=1000)
+        store.put("p-replay-1-rerun", cfg, res)
+        broken = {e["run"]: e["broken"] for e in entries(store) if e["broken"]}
+    assert list(broken) == ["p-replay-1-rerun"] and "held 1,000 patches at most, over its budget of 32" in broken["p-replay-1-rerun"]
+
+
+def test_a_seed_scored_on_another_seeds_test_draw_is_set_aside(tmp_path):
+    with Store(tmp_path / "r.sqlite") as store:
+        _study(store)
+        for label, budget, held in (("naive", NAIVE, None), ("replay", BUDGET, 32)):
+            res = _result(1, 0.9, held, budget if held else None, hashes={"cyto": {"test_hash": "cyto-test-0"}})
+            store.put(f"p-{label}-1-rerun", _config(label, label, 1, budget), res)  # every strategy of seed 1 alike
+        broken = {e["run"]: e["broken"] for e in entries(store) if e["broken"]}
+    assert sorted(broken) == ["p-naive-1-rerun", "p-replay-1-rerun"]
+    assert all("seed 1 was scored on seed 0's draw of domain 'cyto'" in why for why in broken.values()), broken
+
+
+def test_seeds_that_split_a_small_folder_alike_by_chance_keep_their_protocol(tmp_path):
+    """A folder split anew (resplit) chooses its test pairs by the seed among few: seeds 0 and 2
+    choose alike from 3 pairs (numpy's default_rng), a draw each seed made of its own."""
+    with Store(tmp_path / "r.sqlite") as store:
+        for s in SEEDS:
+            for label in ("naive", "ft"):
+                cfg = _config(label, "naive", s)
+                cfg["domains"][0] = {"name": "cyto", "kind": "folder", "params": {"path": "/x", "name": "cyto", "resplit": True}}
+                alike = "a" if s in (0, 2) else "b"
+                store.put(f"{label}{s}", cfg, _result(s, 0.3, hashes={"cyto": {"train_hash": f"tr-{alike}", "test_hash": f"te-{alike}"}}))
+        rows = entries(store)
+    assert not [e["run"] for e in rows if e["broken"]]
+
+
+def _rows_that_read_alike(md: str) -> list[list[str]]:
+    """The strategy names of each Markdown table of ``md`` that shows two rows under one name."""
+    out = []
+    for block in md.split("\n\n"):
+        rows = [line for line in block.splitlines() if line.startswith("| ") and "| rank" not in line]
+        names = [line.split("|")[2].strip() for line in rows]
+        if len(names) != len(set(names)):
+            out.append(names)
+    return out
+
+
+def test_no_table_shows_two_cells_under_one_name(tmp_path):
+    from dqcl.results.formats import _markdown
+
+    long = "e" * 195  # a label a spec allows (at most 200 characters), at two parameter values
+    b64 = {**BUDGET, "size": 64}
+    with Store(tmp_path / "r.sqlite") as store:
+        for s in SEEDS:
+            store.put(f"n{s}", _config("naive", "naive", s, NAIVE), _result(s, 0.1))
+            store.put(f"a{s}", _config("replay", "replay", s, BUDGET), _result(s, 0.5, 32, BUDGET))
+            # in the block of 32 patches, replay's label less its budget reads "replay" too
+            store.put(f"c{s}", _config("replay [32 patches, 2 per step, matched]", "replay", s, BUDGET), _result(s, 0.9, 32, BUDGET))
+            store.put(f"d{s}", _config("er", "er", s, b64), _result(s, 0.6, 64, b64))
+            for lam in (100, 1000):
+                cfg = _config(long, "ewc", s, NAIVE)
+                cfg["strategy"]["params"] = {"ewc_lambda": lam}
+                store.put(f"e{lam}-{s}", cfg, _result(s, 0.3 if lam == 100 else 0.4))
+        rows = [e for e in entries(store) if not e["broken"]]
+    md = _markdown(rows)
+    assert "**cyto → histo" in md and not _rows_that_read_alike(md)
+
+
+def test_a_matched_run_whose_config_leaves_the_batch_at_its_default_is_held_to_it(tmp_path):
+    with Store(tmp_path / "r.sqlite") as store:
+        _study(store)
+        cfg, res = _config("replay", "replay", 1, BUDGET), _result(1, 0.99, 32, BUDGET, per_step=(6, 10))
+        del cfg["train"]["batch_size"]  # the default, 8, as the setting reads it
+        store.put("p-replay-1-rerun", cfg, res)
+        broken = {e["run"]: e["broken"] for e in entries(store) if e["broken"]}
+    assert list(broken) == ["p-replay-1-rerun"] and "not the batch of 8" in broken["p-replay-1-rerun"]

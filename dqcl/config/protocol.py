@@ -28,8 +28,8 @@ from typing import Any, Iterable
 from ..core.text import bounded
 from .schema import _ADDED_LATER, DataSpec, EvalSpec, ModelSpec, TrainSpec
 
-__all__ = ["setting", "arm", "canonical_budget", "percent", "data_draws", "differing", "describe_value", "arm_suffixes",
-           "UNRECORDED"]
+__all__ = ["setting", "arm", "canonical_budget", "percent", "data_draws", "align", "differing", "describe_value", "arm_suffixes",
+           "domain_records", "UNRECORDED"]
 
 UNRECORDED = "not recorded"
 
@@ -41,11 +41,14 @@ _SUBSET_SETTING = ("bins", "embedder", "embedder_weights", "steps")  # the rest 
 
 def _canon(value: Any) -> Any:
     """A value in one canonical form, so that 1 and 1.0 (or a list and a tuple) compare equal and
-    a bool stays a bool; dict keys sorted."""
+    a bool stays a bool; dict keys sorted. A whole number is an int, exactly: 2**53 and 2**53 + 1
+    stay two values (as floats they would be one), and an int too large for a float is no error."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
-    if isinstance(value, (int, float)):
-        return float(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value  # NaN and infinities are no whole numbers
     if isinstance(value, (list, tuple)):
         return [_canon(v) for v in value]
     if isinstance(value, dict):
@@ -59,33 +62,74 @@ def _text(value: Any) -> str:
 
 def _table(cfg: dict[str, Any], name: str) -> dict[str, Any]:
     """A config table with every setting it leaves out filled in: the default it had before the
-    setting existed (`dqcl.config.schema._ADDED_LATER`), else today's default."""
+    setting existed (`dqcl.config.schema._ADDED_LATER`), else today's default. A table stored as
+    something else than an object (a list, a number) says nothing of its settings: each is that
+    value, never the defaults (which would pool the run with runs that kept them)."""
     stored = cfg.get(name)
-    stored = stored if isinstance(stored, dict) else {}
     later = {key: default for table, key, default in _ADDED_LATER if table == name}
     out = {}
     for f in fields(_TABLES[name]):
         if (name, f.name) in _NOT_PROTOCOL:
             continue
+        if stored is not None and not isinstance(stored, dict):
+            out[f.name] = {"unreadable table": stored}
+            continue
         default = later.get(f.name, getattr(_TABLES[name](), f.name))
-        out[f.name] = stored.get(f.name, default)
+        out[f.name] = (stored or {}).get(f.name, default)
+    for key, value in (stored.items() if isinstance(stored, dict) else ()):  # a setting this dqcl does not know
+        if key not in out and (name, key) not in _NOT_PROTOCOL:
+            out[str(key)] = value
+    return out
+
+
+def _fast(result: dict[str, Any], stored: Any) -> Any:
+    """The fast path a run trained on ("on": bf16 and channels-last, "off"), as its result recorded
+    it, else as ``train.fast`` and its device resolve it: "auto" is on for a GPU only, so an "auto"
+    run on a GPU and one on a CPU trained at two precisions (`dqcl.train.fast.fast_enabled`)."""
+    record = result.get("fast_path")
+    if isinstance(record, dict) and isinstance(record.get("bf16_channels_last"), bool):
+        return "on" if record["bf16_channels_last"] else "off"
+    device = result.get("device")
+    if stored == "auto" and isinstance(device, str):  # a run stores "cpu" or its GPU's name
+        return "off" if device == "cpu" else "on"
+    return stored
+
+
+def domain_records(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The domains a stored config describes, name -> its object (``kind``, ``params``): only the
+    entries that are objects named by a string; a ``domains`` that is no list describes none."""
+    domains = cfg.get("domains")
+    out: dict[str, dict[str, Any]] = {}
+    for d in domains if isinstance(domains, list) else ():
+        if isinstance(d, dict) and isinstance(d.get("name"), str):
+            out.setdefault(d["name"], d)
     return out
 
 
 def setting(cfg: dict[str, Any], result: dict[str, Any], draw: str) -> dict[str, str]:
     """The setting of one stored run, field path -> canonical value (JSON text). ``draw`` is how the
     run's data were drawn (`data_draws`). Per-domain fields (``domains.NAME``, ``data_manifests.NAME``)
-    exist only for the run's own domains, so runs over different orderings of a study compare on the
-    domains they share."""
+    exist only for the run's own domains (those of its ordering, "not recorded" where its config
+    leaves them out, and those it describes), so runs over different orderings of a study compare on
+    the domains they share. ``train.fast`` is the fast path the run trained on (`_fast`)."""
     out: dict[str, str] = {}
     for name in _TABLES:
         for key, value in _table(cfg, name).items():
+            if (name, key) == ("train", "fast"):
+                value = _fast(result, value)
             out[f"{name}.{key}"] = _text(value)
-    for d in cfg.get("domains") or []:
-        if isinstance(d, dict):
-            out[f"domains.{bounded(str(d.get('name')))}"] = _text({"kind": d.get("kind"), "params": d.get("params")})
+    # every domain the run trained on has its parameters and data, "not recorded" where its config
+    # leaves them out: a run that says nothing of a domain is not pooled with runs that do
+    ordering = [d for d in cfg.get("ordering") or [] if isinstance(d, str)]
+    domains = domain_records(cfg)
+    for name in [*ordering, *domains]:
+        d = domains.get(name)
+        out[f"domains.{bounded(name)}"] = _text({"kind": d.get("kind"), "params": d.get("params")} if d else UNRECORDED)
     manifests = cfg.get("data_manifests") or []
-    for domain, manifest in dict(manifests).items() if isinstance(manifests, (list, dict)) else ():
+    manifests = dict(manifests) if isinstance(manifests, (list, dict)) else {}
+    for name in ordering:
+        out[f"data_manifests.{bounded(name)}"] = _text(UNRECORDED)
+    for domain, manifest in manifests.items():
         out[f"data_manifests.{bounded(str(domain))}"] = _text(manifest)
     out["data draw"] = _text(draw)
     versions = result.get("versions") if isinstance(result.get("versions"), dict) else {}
@@ -145,6 +189,17 @@ def data_draws(runs: Iterable[tuple[Any, int, Any]]) -> dict[Any, str]:
             else "each seed its own" for rid, seed, data_seed in runs}
 
 
+def align(settings: list[dict[str, str]]) -> None:
+    """Give every run of ``settings`` (one per run of a study) each setting of a config table that
+    some other run stores and it does not (one that a later dqcl added and this one does not know):
+    "not recorded", its default being unknown here. The per-domain and subset fields stay as they
+    are: a run has them for its own domains, and only where it is a redundancy run."""
+    extra = {key for s in settings for key in s if key.partition(".")[0] in _TABLES}
+    for s in settings:
+        for key in extra - s.keys():
+            s[key] = _text(UNRECORDED)
+
+
 def differing(settings: list[dict[str, str]]) -> list[str]:
     """The fields of ``settings`` (one per run) that hold more than one value among the runs that have them."""
     seen: dict[str, set[str]] = {}
@@ -155,18 +210,27 @@ def differing(settings: list[dict[str, str]]) -> list[str]:
 
 
 def describe_value(text: str, limit: int = 60) -> str:
-    """A canonical value (JSON text) as a reader would write it: 250 not 250.0, text without quotes."""
+    """A canonical value (JSON text) as a reader would write it: 250 not 250.0, text without quotes,
+    except text that would read as another value ("250", "true", "null"), which keeps them."""
     try:
         value = json.loads(text)
     except ValueError:
         return bounded(text, limit)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if isinstance(value, str):
-        return bounded(value, limit)
+    if isinstance(value, str):  # quoted where it would read as a number, true, null, a list...: "250" is not 250
+        return bounded(json.dumps(value, ensure_ascii=False) if _reads_as_json(value) else value, limit)
     if isinstance(value, list):
         return bounded("[" + ", ".join(describe_value(json.dumps(v), limit) for v in value) + "]", limit)
     return bounded(json.dumps(value, sort_keys=True), limit)
+
+
+def _reads_as_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def _params_text(params: Any, keys: list[str]) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config.protocol import arm, arm_suffixes, canonical_budget, data_draws, describe_value, differing, percent, setting
+from ..config.protocol import align, arm, arm_suffixes, canonical_budget, data_draws, describe_value, differing, percent, setting
 from ..core.text import bounded, quoted
 from ..errors import DqclError
 from ..evaluation.metrics import METRICS
@@ -92,17 +92,24 @@ def cells(runs: list[dict[str, Any]], split_protocols: bool = False) -> list[dic
     for run in kept:
         by_study[run["config"]["study"]].append(run)
     out: dict[str, dict] = {}
+    names: dict[tuple[str, str], str] = {}  # (study, its values of the fields that differ) -> the name it is shown under
+    groups: dict[str, tuple[str, str]] = {}
     for study, mine in by_study.items():
         draws = data_draws((r["key"], r["config"]["seed"], _data_seed(r["config"])) for r in mine)
         settings = {r["key"]: setting(r["config"], r["result"], draws[r["key"]]) for r in mine}
+        align(list(settings.values()))
         differ = differing(list(settings.values()))
         if differ and not split_protocols:
             raise _mixed(study, differ[0], mine, settings)
         for r in mine:
             s = settings[r["key"]]
             parts = [f"{_field_words(f)} {describe_value(s[f], 40)}" for f in differ if f in s]
-            out[r["key"]] = {**r, "study": bounded(f"{study} ({', '.join(parts)})" if parts else study),
-                             "draw": draws[r["key"]], "setting": s}
+            groups[r["key"]] = group = (study, json.dumps([[f, s[f]] for f in differ if f in s]))
+            names[group] = bounded(f"{study} ({', '.join(parts)})" if parts else study)
+            out[r["key"]] = {**r, "draw": draws[r["key"]], "setting": s}
+    shown_as = _distinct_names(names)
+    for key, r in out.items():
+        r["study"] = shown_as[groups[key]]
     shown = [out[r["key"]] for r in kept]
     _label(shown)
     from .invariants import broken_runs
@@ -111,6 +118,24 @@ def cells(runs: list[dict[str, Any]], split_protocols: bool = False) -> list[dic
     for r in shown:
         r["broken"] = broken.get(r["key"])
     return shown
+
+
+def _distinct_names(names: dict[tuple[str, str], str]) -> dict[tuple[str, str], str]:
+    """One name per (study, setting) that no other shows: a study shown as it is keeps its name; a
+    setting of a split study whose name another already has (a study stored as "p (cellpose 3.1.1.3)",
+    two values that print alike) gets the first free " #2", " #3", ..., so no two settings are ever
+    one study of a table, figure, health line or claim."""
+    whole = {group: name for group, name in names.items() if group[1] == "[]"}  # not split: named as stored
+    taken = set(whole.values())
+    out = dict(whole)
+    for group, name in sorted(((g, n) for g, n in names.items() if g[1] != "[]"), key=lambda gn: (gn[1], gn[0])):
+        candidate, i = name, 1
+        while candidate in taken:
+            i += 1
+            candidate = bounded(f"{name} #{i}")  # within NAME_LIMIT: no table cuts the number off
+        taken.add(candidate)
+        out[group] = candidate
+    return out
 
 
 def _data_seed(cfg: dict[str, Any]) -> int | str | None:
@@ -159,10 +184,32 @@ def _label(runs: list[dict[str, Any]]) -> None:
             found = list(by_text.values())
             for text, s in zip(by_text, arm_suffixes([a for a, _ in found], [b for _, b in found])):
                 suffix[(study, label, text)] = s
+    cells_of: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)  # (study, label shown) -> (label, arm) of its cells
     for r in runs:
         label = r["config"]["strategy"]["label"]
         text = json.dumps(arm(r["config"]), sort_keys=True)
-        r["label"] = bounded(label) + suffix.get((r["study"], label, text), "")
+        # within NAME_LIMIT as a whole, so that no table cuts off what tells the arm apart
+        r["label"] = bounded(bounded(label) + suffix.get((r["study"], label, text), ""))
+        if not r["config"].get("subset"):
+            cells_of[(r["study"], r["label"])].add((label, text))
+    # a label that two cells print alike (a spec's label "replay [32 patches, 2 per step, matched]" beside
+    # label "replay" at that budget and another): the cell whose own label it is keeps it, the others get
+    # the first free " #2", " #3", ...; never are two cells one row of a table
+    renamed: dict[tuple[str, str, str], str] = {}
+    taken = set(cells_of)
+    for (study, shown), cells_ in sorted(cells_of.items()):
+        if len(cells_) < 2:
+            continue
+        for label, text in sorted(cells_, key=lambda c: (bounded(c[0]) != shown, c))[1:]:
+            i = 2
+            while (study, bounded(f"{shown} #{i}")) in taken:
+                i += 1
+            taken.add((study, bounded(f"{shown} #{i}")))
+            renamed[(study, label, text)] = bounded(f"{shown} #{i}")
+    for r in runs:
+        if not r["config"].get("subset"):
+            r["label"] = renamed.get((r["study"], r["config"]["strategy"]["label"], json.dumps(arm(r["config"]), sort_keys=True)),
+                                     r["label"])
 
 
 def _recorded(cfg: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:

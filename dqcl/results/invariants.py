@@ -10,8 +10,9 @@ listed with the reason) when:
   ``train.batch_size`` samples (``result.compute.per_step``, the fewest and the most);
 - **test = train**: a domain's test patches are its training patches (equal hashes), or hold
   some of them (``test_in_train``, counted by runs from dqcl 0.4 on);
-- **data draws**: in a study where each seed draws its own data, two seeds' runs trained on the
-  same draw of a domain whose draw depends on the seed; in a study of one draw, a run trained on
+- **data draws**: in a study where each seed draws its own data, two seeds' runs trained or were
+  scored on the same draw of a domain whose draw depends on the seed (a built-in domain: a folder
+  split anew chooses among few splits, and two seeds may choose alike); in a study of one draw, a run trained on
   another draw than the study's others; in either, the runs of one seed (strategies of one
   ordering) trained or were scored on different draws of a domain (a redundancy run trains on
   its subset, so only its test draw is compared).
@@ -25,8 +26,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from ..config.protocol import UNRECORDED
+from ..config.protocol import UNRECORDED, domain_records
 from ..config.quotas import quotas
+from ..config.schema import TrainSpec
 from ..data.domains import seed_dependent
 
 __all__ = ["broken_runs"]
@@ -42,8 +44,12 @@ def _memory(cfg: dict[str, Any], res: dict[str, Any], budget: dict[str, Any] | N
         return None
     data = res.get("data") if isinstance(res.get("data"), dict) else {}
     sizes = [_int((data.get(d) or {}).get("train_patches")) for d in cfg["ordering"]]
-    held = mem.get("held") if isinstance(mem.get("held"), list) else [mem.get("max_held")]
-    for i, h in enumerate(held):
+    held = mem.get("held") if isinstance(mem.get("held"), list) else []
+    # after each experience, then the most it held at any time (which no experience's budget exceeds
+    # the last one's): a record whose counts per experience are missing is checked on its maximum
+    checks = [(i, h, f"after experience {i + 1}") for i, h in enumerate(held)]
+    checks.append((len(sizes) - 1, mem.get("max_held"), "at most"))
+    for i, h, when in checks:
         if h is None:
             continue
         if budget["size"] > 0:
@@ -53,13 +59,14 @@ def _memory(cfg: dict[str, Any], res: dict[str, Any], budget: dict[str, Any] | N
         else:
             allowed = sum(quotas(0, budget["rate"], sizes[: i + 1]))
         if h > allowed:
-            return f"memory: held {h:,} patches after experience {i + 1}, over its budget of {allowed:,}"
+            return f"memory: held {h:,} patches {when}, over its budget of {allowed:,}"
     return None
 
 
 def _compute(cfg: dict[str, Any], res: dict[str, Any], compute: str) -> str | None:
     per_step = (res.get("compute") or {}).get("per_step") if isinstance(res.get("compute"), dict) else None
-    batch = _int((cfg.get("train") or {}).get("batch_size")) if isinstance(cfg.get("train"), dict) else None
+    # a train table that leaves the batch out trained at the default, as its setting reads it
+    batch = _int(cfg["train"].get("batch_size", TrainSpec.batch_size)) if isinstance(cfg.get("train"), dict) else None
     if compute != "matched" or not per_step or batch is None or list(per_step) == [batch, batch]:
         return None
     lo, hi = per_step
@@ -83,7 +90,8 @@ def _draws(runs: list[dict[str, Any]], broken: dict[str, str]) -> dict[str, str]
     """The runs (by key) whose data draws break their study's scheme, with the reason; runs already
     ``broken`` for another reason are no one's peers.
 
-    Under per-seed data, a seed whose training draw is an earlier seed's is broken. Then each run's
+    Under per-seed data, a seed whose training or test draw of a domain is an earlier seed's is broken
+    (not for a folder split anew, whose seeds choose among few splits and may choose alike). Then each run's
     draw of each domain is compared with its peers' (under per-seed data and a domain whose draw
     depends on the seed, the runs of its seed; else every run of its study): the runs off the
     majority are broken (a tie: all of them)."""
@@ -94,11 +102,12 @@ def _draws(runs: list[dict[str, Any]], broken: dict[str, str]) -> dict[str, str]
         by_study[r["study"]].append(r)
     for mine in by_study.values():
         peers: dict[tuple, dict[str, str]] = defaultdict(dict)  # (domain, split, seed or None) -> run key -> hash
-        per_seed_trains: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+        # (domain, split) -> seed -> run key -> hash, for domains each seed draws anew (not by chance alike)
+        per_seed: dict[tuple[str, str], dict[int, dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
         for r in mine:
             data = r["result"].get("data") if isinstance(r["result"].get("data"), dict) else {}
             subset, seed = bool(r["config"].get("subset")), r["config"]["seed"]
-            kinds = {d.get("name"): d for d in r["config"].get("domains") or [] if isinstance(d, dict)}
+            kinds = domain_records(r["config"])
             for domain, rec in data.items():
                 if not isinstance(rec, dict):
                     continue
@@ -110,18 +119,19 @@ def _draws(runs: list[dict[str, Any]], broken: dict[str, str]) -> dict[str, str]
                     h = rec.get(f"{split}_hash")
                     if h is not None:
                         peers[(domain, split, group)][r["key"]] = h
-                if own and not subset and rec.get("train_hash") is not None:
-                    per_seed_trains[domain][seed].add(rec["train_hash"])
-        for domain, by_seed in per_seed_trains.items():
+                        # a folder split anew (resplit) chooses among few splits: two seeds may choose alike
+                        if own and d.get("kind") != "folder":
+                            per_seed[(domain, split)][seed][r["key"]] = h
+        for (domain, split), by_seed in per_seed.items():
             first: dict[str, int] = {}
             for seed in sorted(by_seed):
-                for h in by_seed[seed]:
-                    if first.setdefault(h, seed) != seed:
-                        for r in mine:
-                            if r["config"]["seed"] == seed and not r["config"].get("subset") and \
-                                    ((r["result"].get("data") or {}).get(domain) or {}).get("train_hash") == h:
-                                out.setdefault(r["key"], f"data draws: seed {seed} trained on seed {first[h]}'s draw of domain "
-                                                         f"{domain!r}, where each seed draws its own")
+                for h in set(by_seed[seed].values()):
+                    first.setdefault(h, seed)
+                for key, h in by_seed[seed].items():
+                    if first[h] != seed:
+                        did = "trained on" if split == "train" else "was scored on"
+                        out.setdefault(key, f"data draws: seed {seed} {did} seed {first[h]}'s draw of domain {domain!r}, "
+                                            "where each seed draws its own")
         for (domain, split, seed), hashes in peers.items():
             hashes = {k: h for k, h in hashes.items() if k not in out}
             counts = Counter(hashes.values()).most_common()

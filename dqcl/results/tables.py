@@ -194,8 +194,11 @@ def _cl_tables(rows: list[dict[str, Any]], cost: bool = False, metrics=TABLE_MET
                             block[lab] = kept
                     if key is not None and not any(lab in budgeted for lab in block):
                         continue  # this budget did not run in this ordering
-                    # inside a budget's block a label need not repeat the budget the heading gives
-                    shown = name if not budget else (lambda label, cut=f" [{budget_text(budget, short=True)}]": name(label.replace(cut, "", 1)))
+                    # inside a budget's block a label need not repeat the budget the heading gives, unless two
+                    # labels would then read alike ("x [32 patches, ...]" of label x, and a label "x" of its own)
+                    cut = f" [{budget_text(budget, short=True)}]" if budget else ""
+                    cuts = [lab.replace(cut, "", 1) for lab in block] if cut else []
+                    shown = name if not cut or len(set(cuts)) < len(cuts) else (lambda label, cut=cut: name(label.replace(cut, "", 1)))
                     out.append((study, metric, order, _block_heading(key, budget),
                                 *_table(block, order, cost, memory, samples, shown)))
     return out
