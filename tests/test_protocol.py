@@ -492,3 +492,19 @@ def test_a_matched_run_whose_config_leaves_the_batch_at_its_default_is_held_to_i
         store.put("p-replay-1-rerun", cfg, res)
         broken = {e["run"]: e["broken"] for e in entries(store) if e["broken"]}
     assert list(broken) == ["p-replay-1-rerun"] and "not the batch of 8" in broken["p-replay-1-rerun"]
+
+
+def test_several_studies_are_checked_for_their_cellpose_before_the_first_trains(tmp_path):
+    from dqcl.errors import ProtocolError
+    from dqcl.study.run import run_specs
+
+    first, second = tmp_path / "a.toml", tmp_path / "b.toml"
+    first.write_text(tiny_spec_text(tmp_path, "[strategies.naive]\n"))
+    second.write_text(tiny_spec_text(tmp_path, "[strategies.naive]\n").replace('name = "tiny"', 'name = "later"'))
+    store_path = tmp_path / "r.sqlite"
+    with Store(store_path) as store:
+        store.put("old", _config("naive", "naive", 0, study="later"), _result(0, 0.3, cellpose="2.0.0"))
+    with pytest.raises(ProtocolError, match="study 'later' holds runs trained with Cellpose 2.0.0"):
+        run_specs([first, second], store=store_path, progress=False)
+    with Store(store_path, readonly=True) as store:
+        assert [r["key"] for r in store.runs()] == ["old"]  # the first study did not train either

@@ -189,6 +189,10 @@ def run_specs(
         for summary in done:
             finished(summary)
         return done
+    if Path(store).is_file():  # every study's stored runs, before the first trains (not when a later study opens the store)
+        with Store(store, readonly=True) as s:
+            for study in studies:
+                _check_cellpose(study.spec.name, s)
     done = []
     for study in studies:
         done.append(_run_checked(study, store, executor, progress))
