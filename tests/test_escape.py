@@ -284,7 +284,7 @@ def test_a_million_character_name_is_cut_once_and_stays_apart_from_its_neighbour
     _check_md(out / "leaderboard.md", [bounded("s" + HUGE), bounded("d" + HUGE), *labels], headings=1 + 3)
     _check_tex(out / "leaderboard.tex", [*labels, bounded("s" + HUGE), bounded("d" + HUGE)])
     _check_html(out / "index.html", [*labels, bounded("s" + HUGE)], _pngs(out))
-    assert len(_pngs(out)) == 5  # R matrices, forgetting vs plasticity, seed strips, training curves, summary
+    assert len(_pngs(out)) == 6  # R matrices, forgetting vs plasticity, seed strips, training curves, groups, summary
 
 
 # ---- the panel and the gallery --------------------------------------------------------------

@@ -12,22 +12,22 @@ def _put(store, label, name, seed, R, params=None, study="s", ordering=("cyto", 
     store.put(f"{label}-{seed}-{json.dumps(params)}", cfg, res)
 
 
-def test_ranks_only_where_the_paired_difference_is_beyond_its_interval():
-    assert _ranks({"a": {0: 0.9}, "b": {0: 0.1}}) == {"a": "—", "b": "—"}  # one seed: no interval, no ranks
-    # a beats b on one seed and loses on the other: tied; c is far below b on every seed: ranked below
+def test_groups_only_where_the_holm_adjusted_paired_difference_excludes_zero():
+    assert _ranks({"a": {0: 0.9}, "b": {0: 0.1}}) == {"a": "—", "b": "—"}  # one seed: no interval, no groups
+    # a beats b on one seed and loses on the other: one group; c is far below both on every seed: a group of its own
     r = _ranks({"a": {0: 0.95, 1: 0.87, 2: 0.93}, "b": {0: 0.89, 1: 0.91, 2: 0.90}, "c": {0: 0.2, 1: 0.25, 2: 0.21}})
-    assert r == {"a": "1", "b": "1", "c": "3"}
+    assert r == {"a": "a", "b": "a", "c": "b"}
     # a consistent small gain on every seed is a real difference even where the spreads overlap
     r = _ranks({"a": {0: 0.60, 1: 0.80, 2: 0.70}, "b": {0: 0.58, 1: 0.77, 2: 0.68}})
-    assert r == {"a": "1", "b": "2"}
-    # a strategy with one seed so far (a study still running) is not ranked, and the others still are
+    assert r == {"a": "a", "b": "b"}
+    # a strategy with one seed so far (a study still running) has no group, and the others still do
     r = _ranks({"a": {0: 0.9, 1: 0.91, 2: 0.92}, "b": {0: 0.2, 1: 0.25, 2: 0.21}, "late": {0: 0.95}})
-    assert r == {"a": "1", "b": "2", "late": "—"}
+    assert r == {"a": "a", "b": "b", "late": "—"}
 
 
 def test_leaderboard_files_tables_and_plots(tmp_path):
     with Store(tmp_path / "r.sqlite") as store:
-        for seed in (0, 1):
+        for seed in (0, 1, 2):
             _put(store, "naive", "naive", seed, [[0.8, 0.0], [0.0 + 0.01 * seed, 0.7]])
             _put(store, "cumulative", "cumulative", seed, [[0.8, 0.0], [0.6, 0.7 - 0.01 * seed]])
             for rate in (0.05, 0.5):
@@ -38,14 +38,16 @@ def test_leaderboard_files_tables_and_plots(tmp_path):
     assert {"leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.tex"} <= names
     assert {"s_cyto-histo_R_ap50.png", "s_cyto-histo_forgetting_plasticity_ap50.png", "s_cyto-histo_replay_rates_ap50.png"} <= names
     md = (tmp_path / "lb" / "leaderboard.md").read_text()
-    table = [line.split("|")[1:6] for line in md.split("### s — ap50")[1].splitlines() if line.startswith("|")][2:]
+    table = [line.split("|")[1:7] for line in md.split("### s — ap50")[1].splitlines() if line.startswith("|")][2:]
     rank = {cells[1].strip(): cells[0].strip() for cells in table}
-    versus = {cells[1].strip(): cells[4].strip() for cells in table}
-    # dq_0.5 (0.650, 0.650) and cumulative (0.650, 0.645): differences 0.000 and +0.005, an interval around 0: tied first
-    assert rank["dq_0.5"] == rank["cumulative"] == "1"
-    assert rank["naive"] not in ("1", "—")
-    assert "0.647 ± 0.004" in md or "0.648 ± 0.004" in md
-    assert versus["cumulative"].endswith("better") and versus["naive"] == "—"
+    versus = {cells[1].strip(): cells[5].strip() for cells in table}
+    # dq_0.5 (0.650 on every seed) and cumulative (0.650, 0.645, 0.640): differences 0, +0.005, +0.010, an interval
+    # around 0 once Holm-adjusted over the block's 15 pairs: one group, the best
+    assert rank["dq_0.5"] == rank["cumulative"] == "a"
+    assert rank["naive"] not in ("a", "—")
+    assert "0.645 ± 0.005" in md
+    assert " better; sign-flip p " in versus["cumulative"] and versus["naive"] == "—"
+    assert "![groups](s_cyto-histo_groups_ap50.png)" in md and "s_cyto-histo_groups_ap50.png" in names
     tex = (tmp_path / "lb" / "leaderboard.tex").read_text()
     assert r"\begin{tabular}" in tex and r"$\pm$" in tex and r"replay\_0.05" in tex
     for p in paths:

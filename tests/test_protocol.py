@@ -197,7 +197,7 @@ def test_a_run_that_broke_its_protocol_is_flagged_and_kept_out_of_every_rank(tmp
     assert "seed 2" in line and "p-replay-2-bad" in line and says in line, line
     table = md.split("**cyto → histo**")[1].split("\n\n")[1]
     replay_row = next(x for x in table.splitlines() if "| replay" in x)
-    assert "|   2 |" in replay_row  # ranked on the two seeds that kept the protocol
+    assert "| 2 of 3 |" in replay_row  # compared on the two seeds that kept the protocol
     assert "0.99" not in md.split("Health")[0]
     page = (out / "index.html").read_text()
     assert "protocol broken" in page

@@ -35,9 +35,15 @@ R[i][j] = score on domain j (training order) after experience i; T experiences; 
 
 Cells are mean ± std over seeds (ddof = 1; n = number of seeds) and, where marked, the 95 % Student-t interval
 over seeds. `ACC − naive` is the difference to naive fine-tuning paired by seed (same initial network, batch
-order and, with per-seed data, images), with its 95 % interval; "better"/"worse" is printed only where that
-interval excludes 0. A strategy ranks below the one above it only where their paired ACC difference's interval
-lies above 0; otherwise they share the rank. A strategy with fewer than two seeds is not ranked (—).
+order and, with per-seed data, images). Every pair of strategies in a table (block) is compared on the seeds
+both ran, and the p-values are Holm-adjusted over the block's pairs (`dqcl.results.compare`): `group` is a
+compact letter display — strategies that share a letter are not told apart, and two that share none differ
+(Holm-adjusted paired t-test, p < 0.05); `mean rank` is the rank averaged over the seeds every strategy of the
+block ran. `ACC − naive` shows the interval at the level Holm used for that pair (it excludes 0 exactly where
+"better"/"worse" is printed) and the Holm-adjusted exact sign-flip p-value, a check that does not lean on
+normality ("t only": the t-test tells the two apart and the sign-flip test does not; with n seeds its p-value
+cannot go below 2 / 2^n before adjustment). `n` "3 of 10": compared on its 3 seeds. A strategy with fewer than
+two seeds has no group (—).
 `joint` trains once on all domains, so it has only ACC and final scores.
 """
 
@@ -133,6 +139,11 @@ def _health(rows: list[dict[str, Any]], study: str, set_aside: list[dict[str, An
     return ["Health flags (see `dqcl.results.health` for what each means):", ""] + [f"- {f}" for f in flags] + [""]
 
 
+def group_figure_name(slug: str, k: int, blocks: int) -> str:
+    """The file of the groups figure of the ``k``-th of ``blocks`` ranked blocks of one (study, ordering)."""
+    return f"{slug}_groups_ap50.png" if blocks == 1 else f"{slug}_groups_ap50_block{k + 1}.png"
+
+
 def _markdown(rows: list[dict[str, Any]], cost: bool = False, set_aside: list[dict[str, Any]] = ()) -> str:
     """The leaderboard.md of ``rows`` (entries of runs that kept their protocol); the runs ``set_aside``
     (broke it) are listed in their study's health lines, in no table."""
@@ -161,6 +172,10 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False, set_aside: list[di
         title = " → ".join(_md(d) for d in order) + (f" — {_md(block)}" if block else "")
         as_text = [1] + [i for i, h in enumerate(headers) if h in MEMORY_HEADERS]  # "8.0" samples per step stays "8.0"
         lines += [f"**{title}**", "", tabulate(table, headers, tablefmt="github", disable_numparse=as_text), ""]
+        if metric == "ap50":
+            same = [t for t in tables if t[:3] == (study, metric, order)]
+            k = sum(1 for t in tables[:i] if t[:3] == (study, metric, order))
+            lines += [f"![groups]({group_figure_name(slugs[(study, tuple(order))], k, len(same))})", ""]
         if metric == "ap50" and tables[i + 1:i + 2] != [] and tables[i + 1][:3] == (study, metric, order):
             continue  # another block of this ordering follows: its figures come after the last one
         if metric == "ap50":

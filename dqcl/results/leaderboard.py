@@ -19,8 +19,9 @@ from typing import Callable
 from ..core.atomic import write_text
 from ..core.outputs import FIGURE, FOLDER, Kind, check_output, starts_with
 from .entries import cells, curve_runs, entries, rows_of
-from .formats import LEGEND, _csv, _latex, _markdown, _order_slugs, _slug, _write_html
+from .formats import LEGEND, group_figure_name, _csv, _latex, _markdown, _order_slugs, _slug, _write_html
 from .store import Store
+from .tables import _budget_blocks, _budget_key, _in_block
 from .tables import _ranks  # noqa: F401  (tests import it from here)
 
 __all__ = ["entries", "write_leaderboard", "LEGEND"]
@@ -48,8 +49,8 @@ def write_leaderboard(store: Store, out: str | Path, *, study: str | None = None
     set_aside = [e for e in every if e["broken"] and e["metric"] == "ap50"]
     out = Path(out)
     paths = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.json", out / "leaderboard.tex"]
-    from .plots import (forgetting_plasticity, heatmaps, replay_rate_curves, saturation_plot, seed_strips, summary_figure,
-                        training_curves)
+    from .plots import (forgetting_plasticity, group_figure, heatmaps, replay_rate_curves, saturation_plot, seed_strips,
+                        summary_figure, training_curves)
 
     cl: dict[tuple, list] = defaultdict(list)
     continual = [e for e in rows if e.get("selector") is None]  # labels are unique per arm (entries.cells)
@@ -68,6 +69,14 @@ def write_leaderboard(store: Store, out: str | Path, *, study: str | None = None
                     (st, out / f"{slug}_replay_rates_ap50.png", partial(replay_rate_curves, group)),
                     (st, out / f"{slug}_training_curves.png", partial(training_curves, mine_curves)),
                     (st, out / f"{slug}_seeds_ap50.png", partial(seed_strips, group))]
+        # the groups of each ranked block (one per memory budget where the study ran several)
+        budgeted = {e["strategy"] for e in group if _budget_key(e) is not None}
+        blocks = [mine for key, _ in _budget_blocks([e for e in continual if e["study"] == st])
+                  if (mine := [e for e in group if _in_block(e, key, budgeted)])
+                  and (key is None or any(e["strategy"] in budgeted for e in mine))]  # as the tables skip a budget not run here
+        for k, mine in enumerate(blocks):
+            figures.append((st, out / group_figure_name(slug, k, len(blocks)),
+                            partial(group_figure, mine, title=f"{st}, {' → '.join(order)}")))
     for st in sorted({e["study"] for e in rows if e.get("selector") is not None}):
         mine = [e for e in rows if e["study"] == st]
         figures += [(st, out / f"{_slug(st)}_{metric}_saturation.png", partial(saturation_plot, mine, metric))

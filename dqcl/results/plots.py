@@ -23,7 +23,7 @@ from ..core.text import figure_text, plain_text_figures
 
 __all__ = [
     "saturation_plot", "diversity_plot", "heatmaps", "forgetting_plasticity", "replay_rate_curves",
-    "summary_figure", "training_curves", "seed_strips", "style_of",
+    "summary_figure", "training_curves", "seed_strips", "group_figure", "style_of",
 ]
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p", "d", "8", "H", "1", "2", "3")
@@ -357,5 +357,58 @@ def seed_strips(rows: list[dict[str, Any]], out: Path) -> Path | None:
     axes[0][0].set_ylim(len(ranked) - 0.5, -0.5)
     fig.suptitle(f"{_label(rows[0]['study'])}: every seed, {' → '.join(map(_label, rows[0]['ordering']))} "
                  "(dot = one seed; bar = mean and its 95 % interval over seeds)", fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, out, dpi=100)
+
+
+@plain_text_figures
+def group_figure(rows: list[dict[str, Any]], out: Path, title: str = "") -> Path | None:
+    """The groups of one ranked block (`dqcl.results.compare`), as a critical-difference-style figure:
+    each strategy at its mean rank over the seeds every strategy of the block ran (1 = best, left), and
+    one bar per letter joining the strategies it holds: strategies under one bar are not told apart
+    (paired by seed, Holm-adjusted over the block). Where no seed is shared by all, the strategies are
+    placed by mean ACC order instead and the axis says so."""
+    from .compare import compare
+
+    plt = _plt()
+    by: dict[str, dict[int, float]] = defaultdict(dict)
+    for e in rows:
+        by[e["strategy"]][e["seed"]] = e["acc"]
+    if len(by) < 2:
+        return None
+    cmp = compare(dict(by))
+    order = sorted(by, key=lambda lab: (-float(np.mean(list(by[lab].values()))), lab))
+    ranks = cmp.mean_rank
+    placed_by_rank = all(np.isfinite(ranks[lab]) for lab in order)
+    x = {lab: ranks[lab] if placed_by_rank else float(i + 1) for i, lab in enumerate(order)}
+    order = sorted(order, key=lambda lab: (x[lab], lab))  # labels stacked left to right: their leader lines never cross
+    letters = sorted({ch for g in cmp.groups.values() if g != "—" for ch in g})
+    n = len(order)
+    fig, ax = plt.subplots(figsize=(9, 1.6 + 0.22 * n + 0.18 * len(letters)))
+    labels = sorted(by)
+    for i, lab in enumerate(order):
+        y = -0.6 - 0.34 * i
+        style = style_of(lab, labels)
+        ax.plot([x[lab], x[lab]], [0, y], color="0.6", lw=0.8)
+        ax.plot([x[lab]], [0], marker=style["marker"], color=style["color"], ms=7, mec="k", mew=0.4)
+        side = "right" if x[lab] <= (min(x.values()) + max(x.values())) / 2 else "left"
+        ax.text(x[lab] + (-0.08 if side == "right" else 0.08), y,
+                f"{_label(lab)} ({cmp.groups[lab]}; n={cmp.seeds[lab]})", ha=side, va="center", fontsize=7)
+    for k, letter in enumerate(letters):
+        members = [x[lab] for lab in order if letter in cmp.groups[lab]]
+        y = 0.35 + 0.22 * k
+        ax.plot([min(members) - 0.05, max(members) + 0.05], [y, y], color="k", lw=3, solid_capstyle="round")
+        ax.text(max(members) + 0.15, y, letter, va="center", fontsize=8)
+    ax.set_yticks([])
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.spines["bottom"].set_position(("data", 0))
+    shared = min(cmp.seeds.values())
+    axis = ("mean rank over the seeds every strategy ran (1 = best)" if placed_by_rank else
+            "order of mean ACC (no seed is shared by every strategy)")
+    ax.set_xlim(0.5, max(max(x.values()) + 0.8, n + 0.5))
+    ax.set_ylim(-0.9 - 0.34 * n, 0.6 + 0.22 * len(letters))
+    ax.set_title(f"{_label(title)}: strategies under one bar are not told apart\n(ACC, paired by seed, Holm-adjusted over "
+                 f"{cmp.family} pairs; fewest seeds {shared}); axis: {axis}", fontsize=8)
     fig.tight_layout()
     return save_figure(fig, out, dpi=100)

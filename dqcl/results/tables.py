@@ -27,7 +27,8 @@ from ..core.text import NAME_LIMIT, shorten
 from .cl_metrics import CL_METRICS
 from .entries import budget_text, naive_label
 from .health import health_flags
-from .stats import fmt, paired, summarise
+from .compare import Block, compare
+from .stats import fmt, summarise
 
 __all__ = ["COST_HEADERS", "MEMORY_HEADERS", "TABLE_METRICS", "Name"]
 
@@ -45,31 +46,24 @@ def _cell(values, interval: bool = False) -> str:
 
 
 def _ranks(accs: dict[str, dict[int, float]]) -> dict[str, str]:
-    """Rank by mean ACC; a strategy ranks below the one above it only where their paired difference
-    (over the seeds both ran) has a 95 % interval above zero, else it shares that rank. A strategy with
-    fewer than two seeds (a study still running) is not ranked ("—") and leaves the others' ranks alone;
-    fewer than two seeds shared by two neighbours: no ranks at all."""
-    out = {k: "—" for k, v in accs.items() if len(v) < 2}
-    order = sorted((k for k in accs if k not in out), key=lambda k: -float(np.mean(list(accs[k].values()))))
-    rank = 1
-    for pos, label in enumerate(order):
-        if pos:
-            diff = paired(accs[order[pos - 1]], accs[label])
-            if diff is None or diff.n < 2:
-                return {k: "—" for k in accs}
-            if diff.lo > 0:
-                rank = pos + 1
-        out[label] = str(rank)
-    return out
+    """The groups of a block (`dqcl.results.compare`): every pair compared on its shared seeds, Holm-adjusted
+    over the block; strategies that share a letter are not told apart. Fewer than two seeds: "—"."""
+    return compare(accs).groups
 
 
-def _versus(es: list[dict[str, Any]], naive: list[dict[str, Any]]) -> str:
-    """ACC minus naive's, paired by seed, with its interval and a word only where the interval excludes 0."""
-    diff = paired({e["seed"]: e["acc"] for e in es}, {e["seed"]: e["acc"] for e in naive})
-    if diff is None:
+def _versus(cmp: Block, label: str, naive: str) -> str:
+    """ACC minus naive's, paired by seed, with its Holm-adjusted interval (`dqcl.results.compare`), a word only
+    where Holm's t-test tells the two apart, and the Holm-adjusted exact sign-flip p-value beside it, "(t only)"
+    or "(sign-flip only)" where the two disagree."""
+    pair = cmp.pair(label, naive)
+    if pair is None or pair.diff is None:
         return "—"
-    word = " better" if diff.excludes_zero() and diff.lo > 0 else " worse" if diff.excludes_zero() else ""
-    return fmt(diff, signed=True) + word
+    d = pair.diff
+    if d.n < 2:
+        return fmt(d, signed=True)
+    word = (" better" if d.mean > 0 else " worse") if pair.apart else ""
+    flag = (" (t only)" if pair.apart else " (sign-flip only)") if pair.flagged else ""
+    return f"{d.mean:+.3f} ± {d.std:.3f} [{pair.lo:+.3f}, {pair.hi:+.3f}]{word}; sign-flip p {pair.p_flip_holm:.2g}{flag}"
 
 
 def _mean(values: list) -> float | None:
@@ -208,21 +202,24 @@ def _table(block: dict[str, list[dict[str, Any]]], order: tuple[str, ...], cost:
            name: Name) -> tuple[list[str], list[list]]:
     """Headers and rows of one continual table (or block) of label -> entries, ranked within it."""
     labels = sorted(block)
-    ranks = _ranks({lab: {e["seed"]: e["acc"] for e in block[lab]} for lab in labels})
+    cmp = compare({lab: {e["seed"]: e["acc"] for e in block[lab]} for lab in labels})
+    most = max(len(es) for es in block.values())
     table = []
     for label in labels:
         es = block[label]
         naive = naive_label(block, es[0].get("compute"))
-        row = [ranks[label], name(label), len(es), _cell([e["acc"] for e in es], interval=True),
-               "—" if label == naive else _versus(es, block.get(naive, []))]
+        rank = cmp.mean_rank[label]
+        row = [cmp.groups[label], name(label), "—" if math.isnan(rank) else f"{rank:.1f}",
+               f"{len(es)} of {most}" if len(es) < most else len(es), _cell([e["acc"] for e in es], interval=True),
+               "—" if label == naive or naive not in block else _versus(cmp, label, naive)]
         row += [_cell([e[k] for e in es], interval=k == "forgetting") for k in CL_METRICS if k != "acc"]
         row += [_cell([e["R"][-1][j] for e in es]) for j in range(len(order))]
         row += _memory_cells(es, memory, samples)
         if cost:
             row += _cost_cells(es, name)
         table.append(row)
-    table.sort(key=lambda r: -float(r[3].split(" ")[0]) if r[3] != "—" else math.inf)
-    headers = ["rank", "strategy", "n", "ACC [95 % CI]", "ACC − naive (paired)", "BWT", "Forgetting [95 % CI]",
+    table.sort(key=lambda r: -float(r[4].split(" ")[0]) if r[4] != "—" else math.inf)
+    headers = ["group", "strategy", "mean rank", "n", "ACC [95 % CI]", "ACC − naive (paired, Holm)", "BWT", "Forgetting [95 % CI]",
                "FWT", "Plasticity"] + [f"final: {name(d)}" for d in order]
     headers += MEMORY_HEADERS[:1] * memory + MEMORY_HEADERS[1:] * samples
     headers += COST_HEADERS if cost else []
