@@ -44,7 +44,10 @@ def _rows(governs: str) -> list[dict]:
 @pytest.mark.parametrize("governs, verdict", [("rate", "rate"), ("count", "count"), ("share", "share of each batch")])
 def test_the_verdict_names_the_quantity_that_decides_the_gain(governs, verdict):
     (claim,) = [c for c in claims(_rows(governs)) if c.claim.startswith("replay threshold")]
-    assert claim.verdict == verdict, claim.evidence
+    # supporting data (benchmarks/claims/replay_threshold.toml gives the question to the factorial study), its own
+    # rule's reading shown under each defensible baseline
+    assert claim.verdict.startswith("supporting data, no verdict of its own"), claim.verdict
+    assert f"gives {verdict} with naive at each arm's compute" in claim.verdict, claim.evidence
     assert "144 source patches" in claim.evidence and "576" in claim.evidence
 
 
@@ -61,10 +64,10 @@ def test_rate_or_count_runs_are_not_read_as_claim_c():
     assert not [c for c in claims(_rows("rate")) if c.claim.startswith("replay: ")]
 
 
-def _budgeted(protocol: str) -> list[dict]:
+def _budgeted(protocol: str, seeds: int = 10) -> list[dict]:
     """cyto -> histo under a shared [memory] rate: 5 % DQ replay restores the source, full replay costs the target."""
     rows = []
-    for seed in range(3):
+    for seed in range(seeds):
         e = 0.01 * seed
         def put(name, rate, source, target):
             memory = None if rate is None else {"size": 0, "rate": rate, "protocol": protocol,
@@ -81,9 +84,12 @@ def _budgeted(protocol: str) -> list[dict]:
 
 def test_claim_c_reads_a_shared_memory_rate_mixed_into_the_training_set():
     found = {c.claim: c for c in claims(_budgeted("mix"))}
-    assert found["replay: 5% DQ replay restores the source"].verdict == "supported"
+    assert found["replay: 5% DQ replay restores the source"].verdict.startswith("**supported**")
     assert "DQ − random at 5%: +0.160" in found["replay: 5% DQ replay restores the source"].evidence
-    assert found["replay: full (100 %) replay hurts the target"].verdict == "supported"
+    assert found["replay: full (100 %) replay hurts the target"].verdict.startswith("**supported**")
+    # the same effects at 3 seeds: below the rules' fewest seeds, undecided, with the seeds the spread would need
+    few = {c.claim: c for c in claims(_budgeted("mix", seeds=3))}
+    assert few["replay: 5% DQ replay restores the source"].verdict.startswith("**undecided** (3 seeds, fewer than the rule's 10")
     # a rate replayed by minibatch is another protocol than the paper's: not read as claim (c)
     assert not [c for c in claims(_budgeted("batch")) if c.claim.startswith("replay: ")]
 
@@ -91,13 +97,13 @@ def test_claim_c_reads_a_shared_memory_rate_mixed_into_the_training_set():
 def test_claim_c_does_not_pool_two_computes_of_one_rate():
     # the same 5 % DQ budget at compute appended (restores) and matched (does not): two cells, not one mixed cell
     rows = _budgeted("mix")
-    for seed in range(3):
+    for seed in range(10):
         rows.append({"study": "r", "metric": "ap50", "selector": None, "ordering": ["cyto", "histo"], "seed": seed,
                      "strategy": "dq_replay", "strategy_name": "dq_replay", "params": {},
                      "memory": {"size": 0, "rate": 0.05, "protocol": "mix", "replay_batch": 0, "compute": "matched"},
                      "R": [[0.7, 0.0], [0.12, 0.6]]})
     claim = {c.claim: c for c in claims(rows)}["replay: 5% DQ replay restores the source"]
-    assert claim.verdict == "supported" and "DQ − random at 5%: +0.160" in claim.evidence, claim.evidence
+    assert claim.verdict.startswith("**supported**") and "DQ − random at 5%: +0.160" in claim.evidence, claim.evidence
 
 
 def test_claim_c_compares_replay_with_naive_at_the_replay_runs_compute():

@@ -39,18 +39,31 @@ def _claim(rows):
     return claim
 
 
-@pytest.mark.parametrize("weights, verdict", [
-    ({"count": 0.1}, "count"),
-    ({"share": 0.1}, "share of each batch"),
-    ({"rate": 0.1}, "rate"),
-    ({"count": 0.1, "share": 0.1}, "none alone: depends on count and share"),
-    ({}, "undecided"),
+ALL = ("count", "share", "rate")
+
+
+@pytest.mark.parametrize("weights, supported", [
+    ({"count": 0.1}, {"count"}),
+    ({"share": 0.1}, {"share"}),
+    ({"rate": 0.3}, {"rate"}),
+    ({"count": 0.1, "share": 0.1}, set()),  # both move: no hypothesis alone fits
+    ({}, set()),  # nothing moves: every "+" a hypothesis predicts is missing
 ])
-def test_the_verdict_is_the_hypothesis_whose_signs_fit(weights, verdict):
-    claim = _claim(_rows(weights))
-    assert claim.claim.endswith("(factorial)") and claim.verdict == verdict, claim.evidence
+def test_each_hypothesis_is_read_against_its_predicted_signs(weights, supported):
+    """benchmarks/claims/replay_threshold.toml at 10 seeds: a hypothesis is supported where every contrast meets its
+    sign ("0" within the rule's margin of 0.05), contradicted where one contrast violates it."""
+    claim = _claim(_rows(weights, seeds=range(10)))
+    assert claim.claim.endswith("(factorial)")
+    for h in ALL:
+        assert f"{h}: **{'supported' if h in supported else 'contradicted'}**" in claim.verdict, claim.verdict
+    assert "replay_threshold.toml (sha256 " in claim.rule and "equivalence margin ±0.05" in claim.rule
     assert "144 source patches, 2 memory patches, 1 of 8 per batch" in claim.evidence
     assert "predicted (size, count, share): count (0 + 0), share of each batch (0 0 +), rate (- + 0)" in claim.evidence
+
+
+def test_below_the_rules_fewest_seeds_every_hypothesis_is_undecided():
+    claim = _claim(_rows({"count": 0.1}))  # 5 seeds: the effect is clear, but the rule asks for 10
+    assert all(f"{h}: **undecided (5 seeds, fewer than 10)**" in claim.verdict for h in ALL), claim.verdict
 
 
 def test_the_contrasts_are_the_mean_differences_over_the_other_cells():

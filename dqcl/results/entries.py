@@ -285,6 +285,7 @@ def rows_of(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     **_recorded(cfg, res),
                     "compute": compute_of(cfg),
                     "broken": run["broken"],
+                    "created": run.get("created"),
                 }
             )
     return out

@@ -26,7 +26,7 @@ td:nth-child(2),th:nth-child(2){text-align:left}
 th{background:#f0f0f3;cursor:pointer;user-select:none}th.asc:after{content:" ▲"}th.desc:after{content:" ▼"}
 .prov{color:#555;font-size:12.5px}.flag{color:#a33}.verdict{font-weight:600}
 nav a{margin-right:1em}img{max-width:100%;border:1px solid #eee;margin:.3em .3em 0 0;background:#fff}
-.hidden{display:none}table.claims td{white-space:normal;text-align:left;vertical-align:top}table.claims td:nth-child(4){min-width:38em}
+.hidden{display:none}table.claims td{white-space:normal;text-align:left;vertical-align:top}table.claims td:nth-child(5){min-width:38em}table.claims td:nth-child(4){min-width:18em}
 """
 
 _SCRIPT = """
@@ -99,8 +99,9 @@ def index_html(
         parts.append("<h2 id='summary'>Every strategy, every study</h2>" + _img(summary, "summary: ACC and forgetting per strategy and study"))
     parts.append("<h2 id='claims'>Claims of the paper, tested</h2>")
     if claims:
-        parts.append(_table(["claim", "study", "domains", "evidence", "verdict"],
-                            [[c.claim, c.study, c.pair, c.evidence, c.verdict] for c in claims], strategy_col=None, css="claims"))
+        parts.append(_table(["claim", "study", "domains", "rule", "evidence", "verdict"],
+                            [[c.claim, c.study, c.pair, c.rule, c.evidence, c.verdict.replace("**", "")] for c in claims],
+                            strategy_col=None, css="claims"))
     else:
         parts.append("<p>No stored study tests a claim yet (<code>dqcl run claims</code>).</p>")
     for study in studies:

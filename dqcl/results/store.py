@@ -155,10 +155,10 @@ class Store:
                 raise StoreError(f"{self.path}: cannot write result ({err})") from None
 
     def runs(self, study: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every stored run ``{"key", "config", "result"}``, oldest first (of one study if given),
+        """Every stored run ``{"key", "config", "result", "created"}`` (``created``: when it was stored, seconds since the epoch), oldest first (of one study if given),
         each checked for shape (`dqcl.results.shape`): a row that is not JSON, nested too deeply or
         of the wrong shape refuses the whole read with a one-line `StoreError` naming the run."""
-        q = "SELECT key, config, result FROM runs"
+        q = "SELECT key, config, result, created FROM runs"
         args: tuple = ()
         if study:
             q += " WHERE study=?"
@@ -167,7 +167,8 @@ class Store:
             rows = self.conn.execute(q + " ORDER BY created", args).fetchall()
         except sqlite3.DatabaseError as err:
             raise StoreError(f"{self.path}: cannot read results ({err})") from None
-        runs = [read_run(key, config, result, self.path) for key, config, result in rows]
+        runs = [{**read_run(key, config, result, self.path), "created": created if isinstance(created, (int, float)) else None}
+                for key, config, result, created in rows]
         check_same_shapes(runs, self.path)
         yield from runs
 
