@@ -18,10 +18,13 @@
     memory sizes and two shares of each batch; each hypothesis predicts a sign per contrast, and the
     verdict names the one whose signs all three contrasts fit.
 
-A verdict is "supported" when the interval of the deciding difference (a 95 % t interval
-over seeds, paired by seed, see `dqcl.results.stats`) lies on the claim's side of zero,
-"contradicted" when it lies on the other side, "not supported" when it includes zero or the
-effect is too small (a restored source must reach 90 % of its score before adaptation).
+Each claim is decided by a rule file of its own (`benchmarks/claims/*.toml`, read by
+`dqcl.results.rules`): the deciding contrast's 95 % t interval over seeds (paired by seed; a ratio
+seed by seed) is "supported" where it clears the rule's threshold on the claim's side,
+"contradicted" where it lies on the other side or wholly within the rule's equivalence margin, and
+"undecided" otherwise or below the rule's fewest seeds. Each row shows its rule (file, SHA-256, and
+whether the file was committed before the first run it reads, else "post hoc") and an exact
+sign-flip check. Claim (d) is supporting data: the rule of claim (e) gives the question to it.
 """
 
 from __future__ import annotations
