@@ -252,8 +252,8 @@ def test_hostile_names_stay_data_in_every_leaderboard_format(tmp_path):
     # every section names them: tables, health, weights-or-statistics, redundancy, claims, provenance
     assert "Health flags" in md and "Weights or statistics?" in md and "(redundancy:" in md and "Claims of the paper" in md
     assert "asymmetry: generalist" in md and "restores the source" in md and "hurts the target" in md
-    # 1 title + claims + per continual study (2): its heading and 2 metrics; 3 redundancy metrics
-    _check_md(out / "leaderboard.md", HOSTILE + ["# heading", "`<b>|cyto`\n# x"], headings=1 + 1 + 2 * 3 + 3)
+    # 1 title + claims + results in words + per continual study (2): its heading and 2 metrics; 3 redundancy metrics
+    _check_md(out / "leaderboard.md", HOSTILE + ["# heading", "`<b>|cyto`\n# x"], headings=1 + 1 + 1 + 2 * 3 + 3)
     pngs = _pngs(out)
     _check_html(out / "index.html", HOSTILE + ["`<b>|cyto`\n# x"], pngs)
     # the figures were drawn, $\foo$ in titles, legends and ticks included
@@ -281,7 +281,7 @@ def test_a_million_character_name_is_cut_once_and_stays_apart_from_its_neighbour
     for name in ("leaderboard.json", "leaderboard.csv", "leaderboard.md", "leaderboard.tex", "index.html"):
         assert (out / name).stat().st_size < 300_000, name
     _check_csv(out / "leaderboard.csv", labels, {bounded("s" + HUGE)})
-    _check_md(out / "leaderboard.md", [bounded("s" + HUGE), bounded("d" + HUGE), *labels], headings=1 + 3)
+    _check_md(out / "leaderboard.md", [bounded("s" + HUGE), bounded("d" + HUGE), *labels], headings=1 + 1 + 3)  # + results in words
     _check_tex(out / "leaderboard.tex", [*labels, bounded("s" + HUGE), bounded("d" + HUGE)])
     _check_html(out / "index.html", [*labels, bounded("s" + HUGE)], _pngs(out))
     assert len(_pngs(out)) == 6  # R matrices, forgetting vs plasticity, seed strips, training curves, groups, summary

@@ -136,7 +136,7 @@ def test_runs_that_differ_in_any_setting_field_are_never_pooled(tmp_path, capsys
 def test_the_published_store_keeps_one_protocol_per_study_and_no_run_broke_it():
     with Store("leaderboard/runs.sqlite", readonly=True) as store:
         rows = [e for e in entries(store) if e["metric"] == "ap50"]
-    assert len(rows) == 388 and not [e["run"] for e in rows if e["broken"]]
+    assert len(rows) >= 388 and not [e["run"] for e in rows if e["broken"]]  # 388 published, and the added seeds as they land
     assert {e["cellpose"] for e in rows} == {"4.2.1.1"} and {e["data_draw"] for e in rows} == {"each seed its own"}
 
 

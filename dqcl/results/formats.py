@@ -17,6 +17,7 @@ from ..core.atomic import write_text
 from ..core.text import csv_cell, markdown_text, safe_stem, tex_text
 from .cl_metrics import CL_METRICS
 from .claims import claims_markdown
+from .summary import results_in_words
 from .tables import _SWAP_HEADERS, MEMORY_HEADERS, _cell, _cl_tables, _health_lines, _provenance, _shown, _split_rows
 
 __all__ = ["LEGEND", "MEMORY_LEGEND"]
@@ -158,6 +159,11 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False, set_aside: list[di
                   "GEM's extra memory passes do not), the largest peak memory of any run (GPU "
                   "allocation where a GPU was used, else the process's resident set), and the devices.", ""]
     lines += claims_markdown(rows)
+    words = results_in_words(rows, name=_md)
+    if words:
+        lines += ["## Results in words", "",
+                  "Generated from the tables below (`dqcl.results.summary`): per ranked block (ap50), what the Holm-adjusted "
+                  "all-pairs comparison tells apart, then each claim's outcome.", "", *words, ""]
     last = None
     slugs = _order_slugs(continual)
     tables = _cl_tables(continual, cost, name=_md)

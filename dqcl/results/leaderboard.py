@@ -21,7 +21,7 @@ from ..core.outputs import FIGURE, FOLDER, Kind, check_output, starts_with
 from .entries import cells, curve_runs, entries, rows_of
 from .formats import LEGEND, group_figure_name, _csv, _latex, _markdown, _order_slugs, _slug, _write_html
 from .store import Store
-from .tables import _budget_blocks, _budget_key, _in_block
+from .tables import ranked_blocks
 from .tables import _ranks  # noqa: F401  (tests import it from here)
 
 __all__ = ["entries", "write_leaderboard", "LEGEND"]
@@ -69,14 +69,13 @@ def write_leaderboard(store: Store, out: str | Path, *, study: str | None = None
                     (st, out / f"{slug}_replay_rates_ap50.png", partial(replay_rate_curves, group)),
                     (st, out / f"{slug}_training_curves.png", partial(training_curves, mine_curves)),
                     (st, out / f"{slug}_seeds_ap50.png", partial(seed_strips, group))]
-        # the groups of each ranked block (one per memory budget where the study ran several)
-        budgeted = {e["strategy"] for e in group if _budget_key(e) is not None}
-        blocks = [mine for key, _ in _budget_blocks([e for e in continual if e["study"] == st])
-                  if (mine := [e for e in group if _in_block(e, key, budgeted)])
-                  and (key is None or any(e["strategy"] in budgeted for e in mine))]  # as the tables skip a budget not run here
-        for k, mine in enumerate(blocks):
-            figures.append((st, out / group_figure_name(slug, k, len(blocks)),
-                            partial(group_figure, mine, title=f"{st}, {' → '.join(order)}")))
+    # the groups of each ranked block (one per memory budget where the study ran several)
+    blocks = [(st, order, block) for st, _, order, _, _, block in ranked_blocks(continual, ("ap50",))]
+    for st, order, block in blocks:
+        same = [b for b in blocks if b[:2] == (st, order)]
+        k = next(i for i, b in enumerate(same) if b[2] is block)
+        figures.append((st, out / group_figure_name(slugs[(st, order)], k, len(same)),
+                        partial(group_figure, [e for es in block.values() for e in es], title=f"{st}, {' → '.join(order)}")))
     for st in sorted({e["study"] for e in rows if e.get("selector") is not None}):
         mine = [e for e in rows if e["study"] == st]
         figures += [(st, out / f"{_slug(st)}_{metric}_saturation.png", partial(saturation_plot, mine, metric))

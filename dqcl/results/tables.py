@@ -30,7 +30,7 @@ from .health import health_flags
 from .compare import Block, compare
 from .stats import fmt, summarise
 
-__all__ = ["COST_HEADERS", "MEMORY_HEADERS", "TABLE_METRICS", "Name"]
+__all__ = ["COST_HEADERS", "MEMORY_HEADERS", "TABLE_METRICS", "Name", "block_names", "ranked_blocks"]
 
 Name = Callable[[Any], str]  # how a writer shows a name from a spec or store (see `dqcl.core.text`)
 
@@ -162,25 +162,20 @@ def _block_heading(key: tuple | None, budget: dict[str, Any] | None) -> str | No
 TABLE_METRICS = ("ap50", "iou")  # in leaderboard.md; the CSV and JSON hold every metric
 
 
-def _cl_tables(rows: list[dict[str, Any]], cost: bool = False, metrics=TABLE_METRICS,
-               name: Name = _shown) -> list[tuple[str, str, tuple[str, ...], str | None, list[str], list[list]]]:
-    """(study, metric, ordering, block, headers, rows) for every continual table, best ACC first;
-    ``block`` is the memory budget of the table's block in words (None: the study has one budget
-    or none, and one table per metric and ordering). Strategy, domain and device names in headers
-    and rows are shown by ``name``; study, ordering and block are returned as stored, for the
-    writer to show."""
+def ranked_blocks(rows: list[dict[str, Any]], metrics=TABLE_METRICS):
+    """Every ranked block of the continual ``rows``, as (study, metric, ordering, budget key, budget, block): a
+    block is label -> entries, one per memory budget where the study ran several (with the strategies that
+    keep no bounded memory in each), else one per (study, metric, ordering). The tables, the groups figures
+    and the results in words all read their blocks from here."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for e in rows:
         groups[(e["study"], e["metric"], tuple(e["ordering"]), e["strategy"])].append(e)
-    out = []
     for study in sorted({e["study"] for e in rows}):
         mine = [e for e in rows if e["study"] == study]
         blocks = _budget_blocks(mine)
         budgeted = {e["strategy"] for e in mine if _budget_key(e) is not None}
         for metric in metrics:
             for order in sorted({k[2] for k in groups if k[0] == study and k[1] == metric}):
-                every = [e for k, es in groups.items() if k[:3] == (study, metric, order) for e in es]
-                memory, samples = any("memory_held" in e for e in every), any("samples_per_step" in e for e in every)
                 for key, budget in blocks:
                     block = {}
                     for (st, mt, od, lab), es in groups.items():
@@ -188,13 +183,31 @@ def _cl_tables(rows: list[dict[str, Any]], cost: bool = False, metrics=TABLE_MET
                             block[lab] = kept
                     if key is not None and not any(lab in budgeted for lab in block):
                         continue  # this budget did not run in this ordering
-                    # inside a budget's block a label need not repeat the budget the heading gives, unless two
-                    # labels would then read alike ("x [32 patches, ...]" of label x, and a label "x" of its own)
-                    cut = f" [{budget_text(budget, short=True)}]" if budget else ""
-                    cuts = [lab.replace(cut, "", 1) for lab in block] if cut else []
-                    shown = name if not cut or len(set(cuts)) < len(cuts) else (lambda label, cut=cut: name(label.replace(cut, "", 1)))
-                    out.append((study, metric, order, _block_heading(key, budget),
-                                *_table(block, order, cost, memory, samples, shown)))
+                    yield study, metric, order, key, budget, block
+
+
+def block_names(budget: dict[str, Any] | None, block: dict[str, Any], name: Name) -> Name:
+    """How a block shows its labels: inside a budget's block a label need not repeat the budget the heading
+    gives, unless two labels would then read alike ("x [32 patches, ...]" of label x, and a label "x" of its own)."""
+    cut = f" [{budget_text(budget, short=True)}]" if budget else ""
+    cuts = [lab.replace(cut, "", 1) for lab in block] if cut else []
+    return name if not cut or len(set(cuts)) < len(cuts) else (lambda label: name(label.replace(cut, "", 1)))
+
+
+def _cl_tables(rows: list[dict[str, Any]], cost: bool = False, metrics=TABLE_METRICS,
+               name: Name = _shown) -> list[tuple[str, str, tuple[str, ...], str | None, list[str], list[list]]]:
+    """(study, metric, ordering, block, headers, rows) for every continual table, best ACC first;
+    ``block`` is the memory budget of the table's block in words (None: the study has one budget
+    or none, and one table per metric and ordering). Strategy, domain and device names in headers
+    and rows are shown by ``name``; study, ordering and block are returned as stored, for the
+    writer to show."""
+    out = []
+    for study, metric, order, key, budget, block in ranked_blocks(rows, metrics):
+        # the columns of every block of an ordering: those any of its runs recorded
+        every = [e for e in rows if (e["study"], e["metric"], tuple(e["ordering"])) == (study, metric, order)]
+        memory, samples = any("memory_held" in e for e in every), any("samples_per_step" in e for e in every)
+        shown = block_names(budget, block, name)
+        out.append((study, metric, order, _block_heading(key, budget), *_table(block, order, cost, memory, samples, shown)))
     return out
 
 
