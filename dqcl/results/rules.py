@@ -184,7 +184,7 @@ def decide(values: dict[int, float], rule: Rule, side: str | None = None, thresh
         need = min((n for n in (seeds_needed(s, gap), seeds_needed(s, rule.margin - gap) if rule.margin else None) if n),
                    default=None)
         why += f"; at this spread about {need} seeds would decide it" if need else "; no number of seeds at this mean would decide it"
-        return Outcome(verdict, s, why, p, "")
+        return Outcome(verdict, s, why, p, f"sign-flip p {p:.2g}")
     return Outcome(verdict, s, why, p, "sign-flip agrees" if p < 0.05 or verdict == "contradicted" and inside
                    else f"t only: sign-flip p {p:.2g}")
 
