@@ -446,6 +446,8 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
     if spec.model.norm not in NORMS:
         raise SpecError(f"{source}: model.norm must be one of {', '.join(NORMS)}, got {spec.model.norm!r}")
     _check_arch(spec, source)
+    if spec.train.schedule not in ("constant", "cosine", "step"):
+        raise SpecError(f"{source}: train.schedule must be one of constant, cosine, step, got {quoted(repr(spec.train.schedule))}")
     if spec.train.fast not in ("auto", "on", "off"):
         raise SpecError(f"{source}: train.fast must be 'auto', 'on' or 'off', got {spec.train.fast!r}")
     return spec

@@ -51,6 +51,7 @@ class TrainSpec:
     warmup_epochs: float = 1.0  # linear learning-rate warm-up at the start of every experience (Cellpose: 10)
     warmup_steps: int = 0  # the warm-up in optimiser steps instead (the same for every strategy); 0: use warmup_epochs
     reset_optimizer: bool = False  # start every experience with fresh optimiser state (no momentum carried over)
+    schedule: str = "constant"  # the learning rate after the warm-up, over each experience: "constant", "cosine" (to 0) or "step" (x0.1 at 1/2 and 3/4)
     fast: str = "auto"  # channels-last + bf16 autocast + pinned memory: "on", "off", "auto" (on for a GPU)
     compile: bool = False  # torch.compile the network (minutes of compiling, then faster steps on a GPU)
     loader_workers: int = 0  # DataLoader worker processes for training batches
@@ -225,6 +226,7 @@ _ADDED_LATER: tuple[tuple[str, str, Any], ...] = (
     ("train", "steps", 0),
     ("train", "warmup_steps", 0),
     ("train", "reset_optimizer", False),
+    ("train", "schedule", "constant"),
 )
 
 

@@ -24,18 +24,41 @@ class Augment(SupervisedPlugin):
         strategy.mbatch[0], strategy.mbatch[1] = x, y
 
 
+SCHEDULES = ("constant", "cosine", "step")
+
+
+def schedule_factor(schedule: str, t: int, warm: int, total: int) -> float:
+    """The learning rate's factor at step ``t`` (0-based) of an experience of ``total`` steps whose first
+    ``warm`` steps ramp it up linearly from 0: then 1 ("constant"), a cosine from 1 to 0 over the steps after
+    the warm-up ("cosine"), or 1, 0.1 from half the experience and 0.01 from three quarters ("step")."""
+    if warm > 0 and t < warm:
+        return (t + 1) / warm
+    if schedule == "cosine":
+        rest = max(1, total - warm)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (t - warm) / rest)))
+    if schedule == "step":
+        return 0.1 ** ((t >= total / 2) + (t >= 3 * total / 4))
+    return 1.0
+
+
 class Warmup(SupervisedPlugin):
-    """Ramp the learning rate linearly from 0 over the first steps of every experience.
+    """The learning rate of every experience: a linear ramp from 0 over its first steps, then as
+    ``schedule`` says (`schedule_factor`: constant, cosine or step decay over the experience's steps).
 
     Cellpose warms up over its first 10 epochs; without it, a network trained on one domain
     and then hit by the large gradients of a very different one can collapse to predicting
-    nothing at all.
+    nothing at all. The schedule restarts with every experience, so a run resumed from the
+    checkpoint after an experience follows the same rates as one that never stopped. ``budget``:
+    the run's step budget (`StepBudget`), whose steps are an experience's length; without one, an
+    experience lasts its epochs times its batches.
     """
 
-    def __init__(self, epochs: float, steps: int = 0) -> None:
+    def __init__(self, epochs: float, steps: int = 0, schedule: str = "constant", budget: "StepBudget | None" = None) -> None:
         super().__init__()
         self.epochs = epochs
         self.steps = steps  # > 0: the warm-up lasts this many steps, whatever the experience's data
+        self.schedule = schedule
+        self.budget = budget
         self.step = 0
         self.base: list[float] = []
 
@@ -45,7 +68,12 @@ class Warmup(SupervisedPlugin):
         self.total = self.steps if self.steps > 0 else max(1, int(round(self.epochs * len(strategy.dataloader))))
 
     def before_training_iteration(self, strategy, **kwargs) -> None:
-        scale = min(1.0, (self.step + 1) / self.total) if self.epochs > 0 or self.steps > 0 else 1.0
+        warm = self.total if self.epochs > 0 or self.steps > 0 else 0
+        if self.schedule == "constant":
+            scale = min(1.0, (self.step + 1) / warm) if warm else 1.0
+        else:  # the experience's length, known once the step budget has set its epochs
+            length = self.budget.steps if self.budget is not None else strategy.train_epochs * len(strategy.dataloader)
+            scale = schedule_factor(self.schedule, self.step, warm, length)
         for g, lr in zip(strategy.optimizer.param_groups, self.base):
             g["lr"] = lr * scale
         self.step += 1

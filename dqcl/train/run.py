@@ -301,7 +301,7 @@ def _build(run: _Run, probes: tuple, artifacts: Path | None, on_epoch: Callable 
     run.curve = TrainingCurve(on_epoch)
     run.budget = StepBudget(cfg.train.steps) if cfg.train.steps > 0 and cfg.subset is None else None
     # ComputeCount first: its step begins before any other plugin's memory pass
-    plugins: list = [run.compute, run.counter, Warmup(cfg.train.warmup_epochs, cfg.train.warmup_steps)]
+    plugins: list = [run.compute, run.counter, Warmup(cfg.train.warmup_epochs, cfg.train.warmup_steps, cfg.train.schedule, run.budget)]
     plugins += [run.budget] if run.budget else []
     plugins += [OptimizerReset()] if cfg.train.reset_optimizer else []
     plugins += [Augment(cfg.seed)] if cfg.train.augment else []
