@@ -167,6 +167,34 @@ def _run(*, spec: Path | None = None, specs: list[Path | None] | None = None, st
     )
 
 
+@cli.command("tune")
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--trials", default=20, show_default=True, type=click.IntRange(1, 100_000), help="Trials per strategy (the same budget for every one).")
+@click.option("--validation", default=None, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Share of each domain's training images held out and scored (sets data.validation); the test images are never read.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The JSON file of chosen values (a spec takes it with tuned = FILE).")
+@click.option("--store", "store_path", default="results/tuning.sqlite", show_default=True, type=click.Path(path_type=Path), help="Where the trials' runs are stored.")
+@click.option("--storage", default=None, metavar="URL", help="Optuna storage (default: sqlite optuna.sqlite beside --store; any database URL for a cluster).")
+@click.option("--executor", type=click.Choice(["local", "process", "ray"]), default="local", show_default=True)
+@click.option("--workers", default=1, show_default=True, type=int)
+@click.option("--address", default=None, metavar="ADDR")
+@click.option("--set", "overrides", multiple=True, metavar="TABLE.KEY=VALUE", help="Change a spec setting (repeatable).")
+@click.option("--quiet", is_flag=True, help="No line per trial.")
+def tune_cmd(spec: Path, trials: int, validation: float | None, out: Path, store_path: Path, storage: str | None, executor: str,
+             workers: int, address: str | None, overrides: tuple[str, ...], quiet: bool) -> None:
+    """Tune every strategy of SPEC on a validation split, with the same trial budget for each (Optuna TPE)."""
+    from .study.executors import ExecutorOptions
+    from .study.tune import tune_spec
+
+    summary = tune_spec(spec, store=store_path, out=out, trials=trials, storage=storage, validation=validation,
+                        overrides=tuple(overrides), executor=ExecutorOptions(name=executor, workers=workers, address=address),
+                        say=(lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True)))
+    for label, got in summary.strategies.items():
+        values = ", ".join(f"{k}={v:.3g}" for k, v in got["best"].items())
+        click.echo(f"{label}: validation ACC {got['value']:.3f} at {values} ({got['trials']} trials, {got['pruned']} pruned)")
+    click.echo(f"-> {summary.out}")
+
+
 # ---- data ------------------------------------------------------------------------------
 
 

@@ -94,6 +94,7 @@ class DerppPlugin(SupervisedPlugin, Rehearsal):
     memory="size",
     protocols=("batch",),
     draws="pooled",
+    search={"alpha": (1e-2, 10.0), "beta": (1e-2, 10.0)},  # searched by dqcl tune (log scale), beside the learning rate
 )
 def derpp(base: Base, *, mem_size: int = 32, alpha: float = 0.3, beta: float = 0.5) -> Naive:
     """``mem_size`` holds when the spec has no ``[memory]`` table; with one, its size and replay minibatch win."""

@@ -60,6 +60,7 @@ class EmpiricalFisherEWC(EWCPlugin):
     description="elastic weight consolidation: a quadratic penalty on weights important (Fisher) to past domains",
     reference="Kirkpatrick et al. 2017, PNAS",
     effects=("penalty",),
+    search={"ewc_lambda": (1.0, 1e5)},  # searched by dqcl tune (log scale), beside the learning rate
 )
 def ewc(base: Base, *, ewc_lambda: float = 100.0, mode: str = "separate", decay_factor: float = 0.0,
         fisher_samples: int = 256) -> Naive:

@@ -60,6 +60,7 @@ class StepGEM(GEMPlugin, Rehearsal):
     reference="Lopez-Paz & Ranzato 2017, NeurIPS",
     effects=("memory",),
     draws="per_domain",
+    search={"memory_strength": (1e-2, 10.0)},  # searched by dqcl tune (log scale), beside the learning rate
 )
 def gem(base: Base, *, patterns_per_exp: int = 16, memory_strength: float = 0.5) -> Naive:
     return Naive(**base.kwargs(StepGEM(patterns_per_exp, memory_strength, base.memory, base.seed)))

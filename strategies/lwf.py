@@ -75,6 +75,7 @@ class FeatureDistillation(SupervisedPlugin):
     description="learning without forgetting: distil the previous network's encoder features on new data",
     reference="Li & Hoiem 2017, TPAMI; features as in Michieli & Zanuttigh 2019 (ILT)",
     effects=("penalty",),
+    search={"alpha": (1e-2, 1e2)},  # searched by dqcl tune (log scale), beside the learning rate
 )
 def lwf(base: Base, *, alpha: float = 1.0) -> Naive:
     return Naive(**base.kwargs(FeatureDistillation(alpha)))

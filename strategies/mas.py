@@ -43,6 +43,7 @@ class SampleMAS(MASPlugin):
     description="memory aware synapses: a penalty on weights by the sensitivity of the network's output",
     reference="Aljundi et al. 2018, ECCV",
     effects=("penalty",),
+    search={"lambda_reg": (1e-3, 1e2)},  # searched by dqcl tune (log scale), beside the learning rate
 )
 def mas(base: Base, *, lambda_reg: float = 1.0, alpha: float = 0.5, samples: int = 256) -> Naive:
     return Naive(**base.kwargs(SampleMAS(lambda_reg, alpha, samples, base.seed)))

@@ -95,6 +95,7 @@ class SynapticIntelligence(SupervisedPlugin):
     description="synaptic intelligence: a penalty on weights by their path-integral contribution to past losses",
     reference="Zenke et al. 2017, ICML",
     effects=("penalty",),
+    search={"si_lambda": (1e-3, 1e2)},  # searched by dqcl tune (log scale), beside the learning rate
 )
 def si(base: Base, *, si_lambda: float = 1.0, eps: float = 1e-3) -> Naive:
     return Naive(**base.kwargs(SynapticIntelligence(si_lambda, eps)))

@@ -172,13 +172,25 @@ def _domain(name: str, table: Any, where: str, base: Path) -> DomainSpec:
     return DomainSpec(name, kind, params)
 
 
-def _strategy(label: str, table: Any, where: str) -> StrategySpec:
+def _strategy(label: str, table: Any, where: str, base: Path | None = None) -> StrategySpec:
     if not isinstance(table, dict):
         raise SpecError(f"{where}: expected a table")
     params = dict(table)
     name = params.pop("strategy", label)
     if not isinstance(name, str):
         raise SpecError(f"{where}.strategy: expected the name of a registered strategy, got {name!r}")
+    if "tuned" in params:  # the values `dqcl tune` chose (its JSON result); a value given beside them would hide one
+        from .tuned import read_tuned
+
+        tuned = params.pop("tuned")
+        if not isinstance(tuned, str):
+            raise SpecError(f"{where}.tuned: expected the path of a dqcl tune result, got {quoted(repr(tuned))}")
+        file = Path(resolve_inside(tuned, base or Path.cwd(), f"{where}.tuned"))
+        chosen = read_tuned(file, label, name, f"{where}.tuned")
+        both = sorted(set(chosen) & set(params))
+        if both:
+            raise SpecError(f"{where}: {', '.join(both)} given beside tuned = {quoted(repr(tuned))}, which chose it; give one")
+        params.update(chosen)
     try:
         resolved = resolve_params(name, params, where)
     except RegistryError as err:
@@ -402,7 +414,7 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
         raise SpecError(f"{source}: [strategies] must name at least one strategy")
     for label in strat_table:
         _check_name(label, f"{source}: [strategies]", "the strategy label")
-    strategies = {label: _strategy(label, t, f"{source}: strategies.{label}") for label, t in strat_table.items()}
+    strategies = {label: _strategy(label, t, f"{source}: strategies.{label}", base) for label, t in strat_table.items()}
 
     train = _section(TrainSpec, raw.get("train", {}), f"{source}: train")
     memory = (MemorySpec(),)
@@ -446,6 +458,8 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
     if spec.model.norm not in NORMS:
         raise SpecError(f"{source}: model.norm must be one of {', '.join(NORMS)}, got {spec.model.norm!r}")
     _check_arch(spec, source)
+    if not 0.0 <= spec.data.validation < 1.0:
+        raise SpecError(f"{source}: data.validation must be a share of the training images in [0, 1), got {spec.data.validation:g}")
     if spec.train.schedule not in ("constant", "cosine", "step"):
         raise SpecError(f"{source}: train.schedule must be one of constant, cosine, step, got {quoted(repr(spec.train.schedule))}")
     if spec.train.fast not in ("auto", "on", "off"):

@@ -28,6 +28,7 @@ class DataSpec:
     pad: bool = False  # pad images smaller than a patch instead of refusing them
     cache_dir: str = ".dqcl_cache"  # flow targets cached here, by mask content
     diameter: float = 30.0  # every image rescaled so its objects' median diameter is this many px (Cellpose: 30); 0: as they are
+    validation: float = 0.0  # > 0: this share of each domain's training images is held out and scored instead of the test split (tuning)
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ class RunConfig:
 _ADDED_LATER: tuple[tuple[str, str, Any], ...] = (
     ("eval", "max_size_fraction", MaskSettings.max_size_fraction),
     ("data", "diameter", 0.0),  # runs stored before rescaling trained at the images' own scale
+    ("data", "validation", 0.0),
     ("model", "norm", "batch"),
     ("model", "init", ""),
     ("model", "arch", "cpnet"),

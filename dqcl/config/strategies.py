@@ -32,7 +32,7 @@ from ..core.validation import out_of_range, type_ok, unknown_key
 from ..errors import SpecError
 
 __all__ = [
-    "STRATEGIES", "EFFECTS", "MEMORY_KINDS", "DRAWS", "register_strategy", "list_strategies", "strategy_entry", "resolve_params",
+    "STRATEGIES", "EFFECTS", "MEMORY_KINDS", "DRAWS", "LR_SEARCH", "SHARED_PARAMS", "register_strategy", "list_strategies", "strategy_entry", "resolve_params",
     "load_strategies", "load_plugin", "forget_plugins", "loaded_plugins",
 ]
 
@@ -64,6 +64,7 @@ DRAWS = {
 def register_strategy(
     name: str, *, description: str, reference: str = "", effects: tuple[str, ...] = (),
     memory: str = "budget", protocols: tuple[str, ...] | str = ("mix", "batch"), draws: str = "protocol",
+    search: dict[str, tuple[float, float]] | None = None,
 ) -> Callable[[Callable], Callable]:
     """Register a strategy factory under ``name``.
 
@@ -74,7 +75,9 @@ def register_strategy(
     protocols it lists (a spec asking for another is refused where it is read), and takes its
     memory samples in a step as ``draws`` says (`DRAWS`): a budget that cannot supply them is
     refused before a run trains. A single effect or protocol may be given as a string:
-    ``protocols="batch"`` is ``("batch",)``, never its letters.
+    ``protocols="batch"`` is ``("batch",)``, never its letters. ``search``: the strategy's own
+    hyperparameters `dqcl tune` searches, each a (low, high) range searched on a log scale (the
+    learning rate, `LR_SEARCH`, is searched for every strategy).
     """
     from .schema import PROTOCOLS
 
@@ -94,6 +97,12 @@ def register_strategy(
         factory.memory = memory if "memory" in effects else None
         factory.protocols = tuple(protocols)
         factory.draws = draws
+        factory.search = dict(search or {})
+        params = _params_of(factory)
+        for key, (low, high) in factory.search.items():
+            if key not in params or not isinstance(params[key].default, float) or not 0 < low < high:
+                raise SpecError(f"strategy '{name}': search range for {key!r} must name one of its float parameters "
+                                f"with 0 < low < high, got {key}=({low}, {high})")
         return STRATEGIES.register(name, description=description, reference=reference)(factory)
 
     return decorate
@@ -170,14 +179,28 @@ def _params_of(factory: Callable) -> dict[str, inspect.Parameter]:
     }
 
 
+LR_SEARCH = (0.005, 0.2)  # the learning rate every strategy's tuning searches (log scale); the published runs use 0.05
+
+# a setting every strategy takes beside its own: its learning rate (tuned per strategy, issue 27); left out
+# where not given, so the run keys of specs without it stay as they were
+SHARED_PARAMS = ("lr",)
+
+
 def resolve_params(name: str, given: dict[str, Any], where: str = "strategy") -> dict[str, Any]:
-    """Every hyperparameter of strategy ``name``: the given values checked, the rest defaulted."""
+    """Every hyperparameter of strategy ``name``: the given values checked, the rest defaulted. ``lr``, where
+    given, is the strategy's own learning rate (instead of train.lr): a finite number above 0."""
     entry = strategy_entry(name)
     params = _params_of(entry.factory)
     resolved = {}
+    given = dict(given)
+    if "lr" in given:
+        lr = given.pop("lr")
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (0 < float(lr) < 1e3):
+            raise SpecError(f"{where}: 'lr' of strategy '{name}' must be a learning rate above 0 (and below 1000), got {quoted(repr(lr))}")
+        resolved["lr"] = float(lr)
     for key, value in given.items():
         if key not in params:
-            raise unknown_key(f"{where}: strategy '{name}'", key, list(params))
+            raise unknown_key(f"{where}: strategy '{name}'", key, [*params, *SHARED_PARAMS])
         default = params[key].default
         if not type_ok(value, default):
             raise SpecError(f"{where}: '{key}' of strategy '{name}' must be {type(default).__name__}, got {quoted(repr(value))}")
@@ -194,7 +217,7 @@ def resolve_params(name: str, given: dict[str, Any], where: str = "strategy") ->
         resolved.setdefault(key, p.default)
     check = getattr(entry.factory, "check", None)
     if check is not None:
-        problem = check(**resolved)
+        problem = check(**{k: v for k, v in resolved.items() if k not in SHARED_PARAMS})
         if problem:
             raise SpecError(f"{where}: strategy '{name}': {problem}")
     return dict(sorted(resolved.items()))

@@ -60,11 +60,31 @@ def resolve_device(name: str) -> torch.device:
 
 
 def prepare_domain(ds: DomainSpec, cfg: RunConfig) -> tuple[PatchData, PatchData]:
-    """Train and test patches of one domain of a run, prepared once per process (flows are cached on disk too)."""
-    return DOMAIN_CACHE.patches(
+    """Train and test patches of one domain of a run, prepared once per process (flows are cached on disk too).
+    With ``data.validation`` > 0 the second is a validation split held out of the training images
+    (`validation_split`): the run never sees the domain's test images."""
+    train, test = DOMAIN_CACHE.patches(
         ds.name, ds.kind, ds.params, cfg.data_seed, dict(cfg.data_manifests).get(ds.name, ""),
         cfg.data.patch_size, cfg.data.stride, cfg.data.pad, Path(cfg.data.cache_dir), cfg.data.diameter,
     )
+    return validation_split(train, cfg.data.validation, cfg.data_seed) if cfg.data.validation > 0 else (train, test)
+
+
+def validation_split(train: PatchData, share: float, data_seed: int) -> tuple[PatchData, PatchData]:
+    """(train, validation): ``share`` of the training images (at least one, never all), drawn with the data
+    seed, and every patch cut from them, as the validation split; whole images, so that no image has patches
+    on both sides."""
+    images = sorted({name.rpartition("@")[0] for name in train.names})
+    if len(images) < 2:
+        raise DqclError(f"domain '{train.domain}': {len(images)} training image(s), too few to hold some out for "
+                        "validation (data.validation); give it more images")
+    k = min(len(images) - 1, max(1, round(share * len(images))))
+    held = set(np.random.default_rng([data_seed, 4099]).choice(len(images), size=k, replace=False).tolist())
+    chosen = {images[i] for i in held}
+    keep = [i for i, name in enumerate(train.names) if name.rpartition("@")[0] not in chosen]
+    out = [i for i, name in enumerate(train.names) if name.rpartition("@")[0] in chosen]
+    val = train.subset(out)
+    return train.subset(keep), PatchData(val.domain, "validation", val.images, val.targets, val.names, val.scales)
 
 
 def subset_indices(train: PatchData, subset: Subset, seed: int, cache_dir: Path | None) -> np.ndarray:
@@ -248,6 +268,11 @@ def _check_full_batches(cfg: RunConfig, prepared: list[tuple[PatchData, PatchDat
                             "(give it more images, or a smaller train.batch_size)")
 
 
+def learning_rate(cfg: RunConfig) -> float:
+    """The run's learning rate: its strategy's own ``lr`` where the spec gives one (tuned), else train.lr."""
+    return float(cfg.strategy.params.get("lr", cfg.train.lr))
+
+
 def _check_supply(cfg: RunConfig, prepared: list[tuple[PatchData, PatchData]]) -> None:
     """Refuse, before anything is trained or stored, a budget that cannot give this run's strategy the
     memory samples it takes every step (`dqcl.config.quotas.supply_problem`) on the patch counts this
@@ -289,10 +314,10 @@ def _build(run: _Run, probes: tuple, artifacts: Path | None, on_epoch: Callable 
     if cfg.model.arch == "cpsam":
         # Cellpose 4 trains CPSAM with AdamW (train_seg: learning_rate 5e-5, weight_decay 0.1); dqcl takes the
         # optimiser from Cellpose 4 and the rates from the spec's train.lr / train.weight_decay (README: set them)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate(cfg), weight_decay=cfg.train.weight_decay)
     else:
         optimizer = torch.optim.SGD(
-            model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay
+            model.parameters(), lr=learning_rate(cfg), momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay
         )
     out = cfg.output
     run.scores = SegmentationScores(cfg.eval, keep=out.panel_patches if out.panels and artifacts else 0)

@@ -46,5 +46,8 @@ class Base:
 
 
 def build_strategy(name: str, base: Base, params: dict[str, Any]):
-    """The Avalanche template strategy ``name`` makes from ``base`` and its resolved ``params``."""
-    return strategy_entry(name).factory(base, **params)
+    """The Avalanche template strategy ``name`` makes from ``base`` and its resolved ``params`` (less ``lr``, which
+    sets the optimiser's rate before the strategy is built)."""
+    from ..config.strategies import SHARED_PARAMS
+
+    return strategy_entry(name).factory(base, **{k: v for k, v in params.items() if k not in SHARED_PARAMS})

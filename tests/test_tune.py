@@ -1,0 +1,82 @@
+"""`dqcl tune` (issue 27): every strategy tuned with one trial budget on a validation split of its training
+images (never a test image), resumable, and its chosen values taken by a spec."""
+
+import json
+
+import pytest
+
+from dqcl.cli import main
+
+from conftest import tiny_spec_text
+
+
+def _spec(tmp_path, strategies="[strategies.naive]\n[strategies.ewc]\n", validation=0.5):
+    text = tiny_spec_text(tmp_path, strategies).replace("n_train = 2", "n_train = 3")
+    text = text.replace("epochs = 1", "steps = 3\nwarmup_steps = 1")
+    if validation:
+        text = text.replace("stride = 48", f"stride = 48\nvalidation = {validation}")
+    p = tmp_path / "t.toml"
+    p.write_text(text)
+    return p
+
+
+def test_a_tuning_study_runs_end_to_end_resumes_and_a_spec_takes_its_values(tmp_path, capsys):
+    spec, out, store = _spec(tmp_path), tmp_path / "tuned.json", tmp_path / "tuning" / "t.sqlite"
+    assert main(["tune", str(spec), "--trials", "2", "--out", str(out), "--store", str(store), "--quiet"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["trials_per_strategy"] == 2 and doc["validation"] == 0.5 and set(doc["strategies"]) == {"naive", "ewc"}
+    ewc = doc["strategies"]["ewc"]
+    assert set(ewc["space"]) == {"lr", "ewc_lambda"} and len(ewc["trials"]) == 2
+    assert 0.005 <= ewc["best"]["lr"] <= 0.2 and 1.0 <= ewc["best"]["ewc_lambda"] <= 1e5
+    assert set(doc["strategies"]["naive"]["space"]) == {"lr"}  # naive's learning rate is tuned too
+    # every trial's runs scored a validation split held out of the training images, never the test split
+    import sqlite3
+
+    with sqlite3.connect(store) as c:
+        configs = [json.loads(r) for (r,) in c.execute("SELECT config FROM runs")]
+    assert len(configs) == 2 * 2 and all(cfg["data"]["validation"] == 0.5 for cfg in configs)
+    # resumed: four trials asked, two done, two more run
+    assert main(["tune", str(spec), "--trials", "4", "--out", str(out), "--store", str(store), "--quiet"]) == 0
+    doc = json.loads(out.read_text())
+    assert all(len(s["trials"]) == 4 for s in doc["strategies"].values())
+    # a spec takes the chosen values with tuned = FILE: the run's learning rate and lambda are the tuned ones
+    from dqcl.config.expand import expand
+    from dqcl.config.parse import load_spec
+
+    used = tmp_path / "u.toml"
+    used.write_text(tiny_spec_text(tmp_path, '[strategies.ewc_tuned]\nstrategy = "ewc"\ntuned = "tuned.json"\n'))
+    (cfg,) = expand(load_spec(used))
+    assert cfg.strategy.params["lr"] == pytest.approx(doc["strategies"]["ewc"]["best"]["lr"])
+    assert cfg.strategy.params["ewc_lambda"] == pytest.approx(doc["strategies"]["ewc"]["best"]["ewc_lambda"])
+
+
+def test_tuning_that_would_score_the_test_images_is_refused(tmp_path, capsys):
+    spec = _spec(tmp_path, validation=0)
+    out = tmp_path / "tuned.json"
+    assert main(["tune", str(spec), "--trials", "1", "--out", str(out), "--store", str(tmp_path / "t.sqlite")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "data.validation is 0: tuning would score the test images" in err
+    assert not out.exists() and not (tmp_path / "t.sqlite").exists()
+
+
+def test_a_validation_split_holds_whole_training_images_out():
+    import numpy as np
+
+    from dqcl.data.streams import PatchData
+    from dqcl.train.run import validation_split
+
+    names = tuple(f"img{i}@{y},0" for i in range(4) for y in (0, 48))
+    data = PatchData("d", "train", np.arange(8, dtype=np.float32).reshape(8, 1, 1, 1), np.zeros((8, 4, 1, 1), np.float32), names)
+    train, val = validation_split(data, 0.25, data_seed=3)
+    held = {n.rpartition("@")[0] for n in val.names}
+    assert len(held) == 1 and len(val) == 2 and len(train) == 6 and not held & {n.rpartition("@")[0] for n in train.names}
+    assert validation_split(data, 0.25, data_seed=3)[1].names == val.names  # the data seed decides it
+
+
+def test_a_bad_tuned_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "bad.json").write_text('{"strategies": 3}')
+    spec = tmp_path / "u.toml"
+    spec.write_text(tiny_spec_text(tmp_path, '[strategies.ewc]\ntuned = "bad.json"\n'))
+    assert main(["run", "benchmark", str(spec), "--store", str(tmp_path / "r.sqlite"), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "strategies.ewc.tuned" in err and "not a dqcl tuning result" in err
