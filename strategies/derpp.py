@@ -41,7 +41,11 @@ class DerppPlugin(SupervisedPlugin, Rehearsal):
     def memory_held(self) -> int:
         return self.memory.filled
 
+    def old_share(self, experience: int) -> float | None:
+        return self.memory.old_share(experience)
+
     def after_train_dataset_adaptation(self, strategy, **kwargs) -> None:
+        self.memory.experience = strategy.clock.train_exp_counter
         if self.budget is not None:
             self._in_batch = self.memory.filled > 0
             strategy.train_mb_size = self.budget.new_per_step(self._in_batch)

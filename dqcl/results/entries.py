@@ -223,6 +223,9 @@ def _recorded(cfg: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
         out["memory_budget"] = budget_text(budget) if budget else None
     if "memory" in res:
         out["memory_held"] = (res["memory"] or {}).get("max_held")
+        shares = [x for x in ((res["memory"] or {}).get("old_share") or [])[1:] if isinstance(x, (int, float))]
+        if shares:  # recorded from issue 27 on: the mean share of memory holding earlier domains, over the later experiences
+            out["memory_old_share"] = float(np.mean(shares))
     if res.get("compute") is not None:
         out["samples_per_step"] = res["compute"].get("samples_per_step")
     if res.get("data") is not None:

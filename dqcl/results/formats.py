@@ -224,7 +224,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     """Every entry as a CSV row; lists and dicts as JSON, names whole, no cell read as a formula (`csv_cell`)."""
     cols = ["study", "strategy", "strategy_name", "ordering", "seed", "metric", *CL_METRICS, "selector", "rate", "subset_size", "train_s", "total_s", "images_seen", "device", "peak_host_mb", "peak_gpu_mb", "attempts", "executor", "version", "commit", "data_manifests", "before", "new_weights_old_stats", "old_weights_new_stats", "after", "model_sha256", "run", "params", "baseline", "R"]
     # what runs of dqcl 0.4 on record: columns only where some run has them (an older store's CSV is as it was)
-    recorded = [c for c in ("memory_budget", "memory_held", "samples_per_step") if any(c in e for e in rows)]
+    recorded = [c for c in ("memory_budget", "memory_held", "samples_per_step", "memory_old_share") if any(c in e for e in rows)]
     cols[cols.index("version"):cols.index("version")] = recorded
     import io
 

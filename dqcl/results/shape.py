@@ -35,7 +35,7 @@ What a run row must hold (T = the number of domains in ``config.ordering``):
   ``step_forward``, ``step_backward`` integers >= 0, ``per_step`` two of them, ``samples_per_step``
   a number in [0, 2^63]); ``memory`` an object (``budget``, ``protocol`` and ``compute`` strings,
   ``size``, ``replay_batch`` and ``max_held`` integers >= 0, ``rate`` a number in [0, 1], ``held``
-  a list of integers >= 0 or null); ``data`` an object of domain -> object (``train_hash`` and
+  a list of integers >= 0 or null, ``old_share`` a list of numbers in [0, 1] or null); ``data`` an object of domain -> object (``train_hash`` and
   ``test_hash`` strings, ``train_patches``, ``test_patches``, ``test_objects`` and ``test_in_train``
   integers >= 0);
 - nothing nested deeper than `MAX_DEPTH` levels.
@@ -330,6 +330,9 @@ def _check_memory(memory: Any) -> None:
     if memory.get("held") is not None:
         for i, n in enumerate(_list(memory["held"], "result.memory.held", "a list of patch counts")):
             _int(n, f"result.memory.held[{i}]", optional=True)
+    if memory.get("old_share") is not None:
+        for i, x in enumerate(_list(memory["old_share"], "result.memory.old_share", "a list of shares")):
+            _number(x, f"result.memory.old_share[{i}]", 0.0, 1.0, optional=True)
 
 
 def _check_scores(res: dict[str, Any], t: int, one_row_ok: bool) -> None:

@@ -86,7 +86,7 @@ def _cost_cells(es: list[dict[str, Any]], name: Name = _shown) -> list[str]:
 
 
 COST_HEADERS = ["wall s/run", "images seen", "peak MiB", "device"]
-MEMORY_HEADERS = ["memory (patches)", "samples/step"]
+MEMORY_HEADERS = ["memory (patches)", "samples/step", "old-domain share"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -107,9 +107,11 @@ def _trained_at_once(e: dict[str, Any]) -> bool:
     return len(e["R"]) == 1 and len(e["ordering"]) > 1
 
 
-def _memory_cells(es: list[dict[str, Any]], memory: bool, samples: bool) -> list[str]:
+def _memory_cells(es: list[dict[str, Any]], memory: bool, samples: bool, share: bool = False) -> list[str]:
     """The patches of earlier domains held (the most over the seeds' runs; "all" for a strategy that
-    keeps every patch, and for joint training, which trains on every domain at once; — where none was recorded) and the mean samples backpropagated per step."""
+    keeps every patch, and for joint training, which trains on every domain at once; — where none was recorded),
+    the mean samples backpropagated per step and, where recorded, the mean share of the memory that held earlier
+    domains while the later experiences trained (a reservoir holds the current domain's samples too)."""
     out = []
     if memory:
         held = [e["memory_held"] for e in es if e.get("memory_held") is not None]
@@ -118,6 +120,9 @@ def _memory_cells(es: list[dict[str, Any]], memory: bool, samples: bool) -> list
     if samples:
         mean = _mean([e.get("samples_per_step") for e in es])
         out.append("—" if mean is None else f"{mean:.1f}")
+    if share:
+        mean = _mean([e.get("memory_old_share") for e in es])
+        out.append("—" if mean is None else f"{mean:.2f}")
     return out
 
 
@@ -206,13 +211,14 @@ def _cl_tables(rows: list[dict[str, Any]], cost: bool = False, metrics=TABLE_MET
         # the columns of every block of an ordering: those any of its runs recorded
         every = [e for e in rows if (e["study"], e["metric"], tuple(e["ordering"])) == (study, metric, order)]
         memory, samples = any("memory_held" in e for e in every), any("samples_per_step" in e for e in every)
+        share = any("memory_old_share" in e for e in every)
         shown = block_names(budget, block, name)
-        out.append((study, metric, order, _block_heading(key, budget), *_table(block, order, cost, memory, samples, shown)))
+        out.append((study, metric, order, _block_heading(key, budget), *_table(block, order, cost, memory, samples, shown, share)))
     return out
 
 
 def _table(block: dict[str, list[dict[str, Any]]], order: tuple[str, ...], cost: bool, memory: bool, samples: bool,
-           name: Name) -> tuple[list[str], list[list]]:
+           name: Name, share: bool = False) -> tuple[list[str], list[list]]:
     """Headers and rows of one continual table (or block) of label -> entries, ranked within it."""
     labels = sorted(block)
     cmp = compare({lab: {e["seed"]: e["acc"] for e in block[lab]} for lab in labels})
@@ -227,14 +233,14 @@ def _table(block: dict[str, list[dict[str, Any]]], order: tuple[str, ...], cost:
                "—" if label == naive or naive not in block else _versus(cmp, label, naive)]
         row += [_cell([e[k] for e in es], interval=k == "forgetting") for k in CL_METRICS if k != "acc"]
         row += [_cell([e["R"][-1][j] for e in es]) for j in range(len(order))]
-        row += _memory_cells(es, memory, samples)
+        row += _memory_cells(es, memory, samples, share)
         if cost:
             row += _cost_cells(es, name)
         table.append(row)
     table.sort(key=lambda r: -float(r[4].split(" ")[0]) if r[4] != "—" else math.inf)
     headers = ["group", "strategy", "mean rank", "n", "ACC [95 % CI]", "ACC − naive (paired, Holm)", "BWT", "Forgetting [95 % CI]",
                "FWT", "Plasticity"] + [f"final: {name(d)}" for d in order]
-    headers += MEMORY_HEADERS[:1] * memory + MEMORY_HEADERS[1:] * samples
+    headers += MEMORY_HEADERS[:1] * memory + MEMORY_HEADERS[1:2] * samples + MEMORY_HEADERS[2:] * share
     headers += COST_HEADERS if cost else []
     return headers, table
 

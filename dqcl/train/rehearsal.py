@@ -34,7 +34,7 @@ from ..config.quotas import keep_count, quotas, shares
 from ..config.schema import COMPUTE, PROTOCOLS
 
 __all__ = ["Budget", "PROTOCOLS", "COMPUTE", "keep_count", "BalancedBuffer", "EpisodicMemory", "Reservoir", "ReplayPlugin",
-           "Rehearsal", "held_by", "random_selector"]
+           "Rehearsal", "MemoryContent", "held_by", "old_share_of", "random_selector"]
 
 
 # (dataset, count, strategy, experience id) -> indices into the dataset, in the order they are kept
@@ -89,10 +89,23 @@ class Budget:
 
 
 class Rehearsal:
-    """What every rehearsal plugin reports: the patches of earlier domains it holds now."""
+    """What every rehearsal plugin reports: the patches of earlier domains it holds now, and the share of
+    its memory that holds earlier domains than the one being trained (a storage filled after each
+    experience holds nothing else: 1; a reservoir also takes the current domain's samples)."""
 
     def memory_held(self) -> int:
         raise NotImplementedError
+
+    def old_share(self, experience: int) -> float | None:
+        """The share of the memory's samples that come from experiences before ``experience`` (None: empty)."""
+        return 1.0 if self.memory_held() > 0 else None
+
+
+def old_share_of(strategy, experience: int) -> float | None:
+    """The share of the strategy's memory (all its rehearsal plugins) holding earlier domains than ``experience``."""
+    shares = [(p.memory_held(), p.old_share(experience)) for p in strategy.plugins if isinstance(p, Rehearsal)]
+    shares = [(n, s) for n, s in shares if s is not None and n > 0]
+    return sum(n * s for n, s in shares) / sum(n for n, _ in shares) if shares else None
 
 
 def held_by(strategy) -> int | None:
@@ -219,6 +232,8 @@ class Reservoir(Rehearsal):
         self.out: torch.Tensor | None = None
         self.filled = 0
         self.seen = 0
+        self.experience = 0  # the experience whose samples are offered now (its plugin sets it)
+        self.origin = np.zeros(size, dtype=np.int64)  # the experience each slot's sample came from
 
     def offer(self, x: torch.Tensor, y: torch.Tensor, out: torch.Tensor | None = None) -> None:
         x, y = x.detach().cpu(), y.detach().cpu()
@@ -236,9 +251,14 @@ class Reservoir(Rehearsal):
                 slot = int(self.rng.integers(0, self.seen + 1))
             if slot < self.size:
                 self.x[slot], self.y[slot] = x[b], y[b]
+                self.origin[slot] = self.experience
                 if out is not None:
                     self.out[slot] = out[b]
             self.seen += 1
+
+    def old_share(self, experience: int) -> float | None:
+        """The share of the filled slots holding samples of experiences before ``experience``."""
+        return float(np.mean(self.origin[: self.filled] < experience)) if self.filled else None
 
     def draw(self, k: int) -> np.ndarray:
         """``k`` distinct slots at random (all of them when fewer are filled)."""
@@ -275,7 +295,12 @@ class ReplayPlugin(SupervisedPlugin, Rehearsal):
     def memory_held(self) -> int:
         return self._held()
 
+    def old_share(self, experience: int) -> float | None:
+        return self.reservoir.old_share(experience) if self.reservoir is not None else super().old_share(experience)
+
     def after_train_dataset_adaptation(self, strategy, **kwargs) -> None:
+        if self.reservoir is not None:
+            self.reservoir.experience = strategy.clock.train_exp_counter
         if self.budget.protocol == "mix" and self.storage is not None and len(self.storage.buffer):
             strategy.adapted_dataset = strategy.adapted_dataset.concat(self.storage.buffer)
         # memory reaches the batches from the first experience that has earlier domains to replay
@@ -307,3 +332,26 @@ class ReplayPlugin(SupervisedPlugin, Rehearsal):
     def after_training_exp(self, strategy, **kwargs) -> None:
         if self.storage is not None:
             self.storage.post_adapt(strategy, strategy.experience)
+
+
+class MemoryContent(SupervisedPlugin):
+    """The share of a strategy's memory holding earlier domains than the one it trains, after every step of
+    an experience, averaged over the experience (`old_share_of`; None for an experience with no memory): a
+    reservoir (ER, DER++) takes the current domain's samples too, a storage filled after each experience
+    (replay, DQ replay, A-GEM, GEM) holds only earlier domains. ``shares`` keeps one value per experience."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shares: list[float | None] = []
+        self._seen: list[float] = []
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        self._seen = []
+
+    def after_training_iteration(self, strategy, **kwargs) -> None:
+        share = old_share_of(strategy, strategy.clock.train_exp_counter)
+        if share is not None:
+            self._seen.append(share)
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        self.shares.append(round(float(np.mean(self._seen)), 4) if self._seen else None)

@@ -47,7 +47,7 @@ from .plugins import (
     StepBudget,
     Warmup,
 )
-from .rehearsal import Budget, held_by
+from .rehearsal import Budget, MemoryContent, held_by
 from .strategy import Base, build_strategy
 
 __all__ = ["resolve_device", "prepare_domain", "run_one", "budget_of"]
@@ -213,6 +213,7 @@ class _Run:
     saved_files: list[str] = field(default_factory=list)
     artifact_errors: list[str] = field(default_factory=list)  # files asked for that could not be written
     memory_held: list[int | None] = field(default_factory=list)  # patches of earlier domains held after each experience
+    content: Any = None  # the MemoryContent plugin: the share of memory holding earlier domains, per experience
 
     @property
     def n(self) -> int:
@@ -351,6 +352,8 @@ def _build(run: _Run, probes: tuple, artifacts: Path | None, on_epoch: Callable 
     )
     run.model = model
     run.strategy = build_strategy(cfg.strategy.name, base, cfg.strategy.params)
+    run.content = MemoryContent()
+    run.strategy.plugins.append(run.content)  # after the rehearsal plugins: the memory as the step left it
     run.strategy.plugins.extend(probes)  # last: they see what every other plugin did
     run.joint = isinstance(run.strategy, JointTraining)
     if run.budget and run.joint:
@@ -375,6 +378,7 @@ def _resume(run: _Run, checkpoint: Path) -> bool:
                          for i, row in saved.get("panel", {}).items()}
             run.saved_files = saved.get("saved_files", [])
             run.memory_held = saved.get("memory_held", [])
+            run.content.shares = saved.get("old_share", [None] * run.start)
             if run.budget:
                 run.budget.steps_done = saved.get("steps", [])
             run.peak.update(saved.get("peak", {}))
@@ -434,7 +438,7 @@ def _experience(run: _Run, i: int, phase, checkpoint: Path | None, artifacts: Pa
             "key": cfg.key, "done": i + 1, "state": ckpt.strategy_state(strategy), "R": run.R, "baseline": run.baseline,
             "train_s": run.train_s, "eval_s": run.eval_s, "images": run.counter.images, "peak": run.peak,
             "states": run.states, "steps": run.budget.steps_done if run.budget else [], "saved_files": run.saved_files,
-            "memory_held": run.memory_held,
+            "memory_held": run.memory_held, "old_share": run.content.shares,
             "panel": {str(e): {str(j): [torch.from_numpy(np.ascontiguousarray(m)) for m in ms] for j, ms in row.items()}
                       for e, row in run.panel.items()},
         })
@@ -472,7 +476,9 @@ def _memory_record(run: _Run) -> dict[str, Any] | None:
     return {"budget": budget.describe() if budget else "the strategy's own", "size": budget.size if budget else None,
             "rate": budget.rate if budget else None, "protocol": budget.protocol if budget else None,
             "replay_batch": budget.per_step if budget else None, "compute": budget.compute if budget else "appended",
-            "held": held, "max_held": max((h for h in held if h is not None), default=None)}
+            "held": held, "max_held": max((h for h in held if h is not None), default=None),
+            # the share of the memory holding earlier domains while each experience trained (a reservoir holds the current one too)
+            "old_share": run.content.shares}
 
 
 def _result(run: _Run, norm_swap: dict | None) -> dict[str, Any]:
