@@ -1,3 +1,5 @@
+import contextlib
+
 import torch
 from avalanche.benchmarks.utils.data_loader import GroupBalancedInfiniteDataLoader
 from avalanche.training import Naive
@@ -6,6 +8,7 @@ from avalanche.training.plugins import AGEMPlugin
 from dqcl.core.validation import out_of_range
 from dqcl.train import Base, register_strategy
 from dqcl.train.importance import frozen_norm_stats, set_sgd_direction, sgd_direction
+from dqcl.train.plugins import reference_pass
 from dqcl.train.rehearsal import Budget, EpisodicMemory, Rehearsal
 
 
@@ -29,9 +32,10 @@ class StepAGEM(AGEMPlugin, Rehearsal):
 
     checkpoint_transient = ("buffer_dataloader", "buffer_dliter")
 
-    def __init__(self, patterns_per_exp: int, sample_size: int, budget: Budget | None = None, seed: int = 0) -> None:
+    def __init__(self, patterns_per_exp: int, sample_size: int, budget: Budget | None = None, seed: int = 0,
+                 reference: int = 0) -> None:
         super().__init__(patterns_per_exp, sample_size)
-        self.episodic = EpisodicMemory(budget, seed) if budget else None
+        self.episodic = EpisodicMemory(budget, seed, reference=reference) if budget else None
 
     def memory_held(self) -> int:
         return self.episodic.memory_held() if self.episodic else sum(len(b) for b in self.buffers)
@@ -53,7 +57,8 @@ class StepAGEM(AGEMPlugin, Rehearsal):
         self.buffers = self.episodic.storage.parts()  # read by the step: a memory to project against
 
     def before_training_iteration(self, strategy, **kwargs):
-        with frozen_norm_stats(strategy.model):
+        apart = reference_pass() if self.episodic and self.episodic.apart else contextlib.nullcontext()
+        with frozen_norm_stats(strategy.model), apart:
             super().before_training_iteration(strategy, **kwargs)
 
     @torch.no_grad()
@@ -84,11 +89,17 @@ class StepAGEM(AGEMPlugin, Rehearsal):
     effects=("memory",),
     draws="per_domain",
 )
-def agem(base: Base, *, patterns_per_exp: int = 16, sample_size: int = 16) -> Naive:
+def agem(base: Base, *, patterns_per_exp: int = 16, sample_size: int = 16, reference: int = 0) -> Naive:
+    """``reference`` > 0 (under a ``[memory]`` budget): each step's reference gradient is taken on that many memory
+    samples (the paper: 256), as a pass apart from the batch, counted as compute but not among the step's samples;
+    0: on ``replay_batch`` samples that take part of the batch, as every rehearsal strategy's memory samples do."""
     # Avalanche's AGEM template is this template with the plugin appended
-    return Naive(**base.kwargs(StepAGEM(patterns_per_exp, sample_size, base.memory, base.seed)))
+    return Naive(**base.kwargs(StepAGEM(patterns_per_exp, sample_size, base.memory, base.seed, reference)))
 
 
-agem.check = lambda patterns_per_exp, sample_size: (
+agem.check = lambda patterns_per_exp, sample_size, reference: (
     out_of_range("patterns_per_exp", patterns_per_exp, 1) or out_of_range("sample_size", sample_size, 1)
+    or out_of_range("reference", reference, 0, 1_000_000)
 )
+agem.added_later = {"reference": 0}  # left out of a run's key at its default: the published A-GEM runs keep theirs
+agem.apart_when = "reference"  # a truthy value: its memory samples are a reference pass, not part of the batch

@@ -14,11 +14,15 @@ from dqcl.train.rehearsal import Budget, ReplayPlugin, Reservoir
     memory="size",
     protocols=("batch",),
 )
-def er(base: Base, *, mem_size: int = 32, replay_batch: int = 0) -> Naive:
+def er(base: Base, *, mem_size: int = 32, replay_batch: int = 0, balanced: bool = False) -> Naive:
     """``mem_size`` and ``replay_batch`` (0: the batch size) hold when the spec has no ``[memory]``
-    table; with one, its size and replay minibatch win. Replay starts with the second experience."""
+    table; with one, its size and replay minibatch win. Replay starts with the second experience.
+    ``balanced``: a domain-balanced reservoir (`dqcl.train.rehearsal.Reservoir`), so that the memory holds
+    the earlier domains about as much as a storage filled after each experience does."""
     budget = base.memory or Budget(size=mem_size, protocol="batch", replay_batch=replay_batch, batch_size=base.train_mb_size)
-    return Naive(**base.kwargs(ReplayPlugin(budget, reservoir=Reservoir(budget.size, np.random.default_rng([base.seed, 7])), seed=base.seed)))
+    reservoir = Reservoir(budget.size, np.random.default_rng([base.seed, 7]), balanced=balanced)
+    return Naive(**base.kwargs(ReplayPlugin(budget, reservoir=reservoir, seed=base.seed)))
 
 
-er.check = lambda mem_size, replay_batch: out_of_range("mem_size", mem_size, 1) or out_of_range("replay_batch", replay_batch, 0)
+er.check = lambda mem_size, replay_batch, balanced: out_of_range("mem_size", mem_size, 1) or out_of_range("replay_batch", replay_batch, 0)
+er.added_later = {"balanced": False}  # left out of a run's key at its default: the published ER runs keep theirs

@@ -1,3 +1,5 @@
+import contextlib
+
 import torch
 from avalanche.training import Naive
 from avalanche.training.plugins import GEMPlugin
@@ -5,6 +7,7 @@ from avalanche.training.plugins import GEMPlugin
 from dqcl.core.validation import out_of_range
 from dqcl.train import Base, register_strategy
 from dqcl.train.importance import frozen_norm_stats, set_sgd_direction, sgd_direction
+from dqcl.train.plugins import reference_pass
 from dqcl.train.rehearsal import Budget, EpisodicMemory, Rehearsal
 
 
@@ -20,9 +23,10 @@ class StepGEM(GEMPlugin, Rehearsal):
     drawing keeps the step's compute within the budget's, as A-GEM's sample does).
     """
 
-    def __init__(self, patterns_per_exp: int, memory_strength: float, budget: Budget | None = None, seed: int = 0) -> None:
+    def __init__(self, patterns_per_exp: int, memory_strength: float, budget: Budget | None = None, seed: int = 0,
+                 whole_memory: bool = False) -> None:
         super().__init__(patterns_per_exp, memory_strength)
-        self.episodic = EpisodicMemory(budget, seed) if budget else None
+        self.episodic = EpisodicMemory(budget, seed, whole=whole_memory) if budget else None
 
     def memory_held(self) -> int:
         return self.episodic.memory_held() if self.episodic else sum(len(x) for x in self.memory_x.values())
@@ -36,7 +40,8 @@ class StepGEM(GEMPlugin, Rehearsal):
             for t, (x, y) in enumerate(self.episodic.draw()):  # this step's sample of each earlier domain
                 self.memory_x[t], self.memory_y[t] = x, y
                 self.memory_tid[t] = torch.zeros(len(x), dtype=torch.long)
-        with frozen_norm_stats(strategy.model):
+        apart = reference_pass() if self.episodic and self.episodic.apart else contextlib.nullcontext()
+        with frozen_norm_stats(strategy.model), apart:
             super().before_training_iteration(strategy, **kwargs)
 
     def after_training_exp(self, strategy, **kwargs):
@@ -62,10 +67,15 @@ class StepGEM(GEMPlugin, Rehearsal):
     draws="per_domain",
     search={"memory_strength": (1e-2, 10.0)},  # searched by dqcl tune (log scale), beside the learning rate
 )
-def gem(base: Base, *, patterns_per_exp: int = 16, memory_strength: float = 0.5) -> Naive:
-    return Naive(**base.kwargs(StepGEM(patterns_per_exp, memory_strength, base.memory, base.seed)))
+def gem(base: Base, *, patterns_per_exp: int = 16, memory_strength: float = 0.5, whole_memory: bool = False) -> Naive:
+    """``whole_memory`` (under a ``[memory]`` budget): each step's constraints are taken on every memory sample of
+    every earlier domain, as the paper does, as a pass apart from the batch (counted as compute, not among the
+    step's samples); false: on ``replay_batch`` samples that take part of the batch."""
+    return Naive(**base.kwargs(StepGEM(patterns_per_exp, memory_strength, base.memory, base.seed, whole_memory)))
 
 
-gem.check = lambda patterns_per_exp, memory_strength: (
+gem.check = lambda patterns_per_exp, memory_strength, whole_memory: (
     out_of_range("patterns_per_exp", patterns_per_exp, 1) or out_of_range("memory_strength", memory_strength, 0)
 )
+gem.added_later = {"whole_memory": False}  # left out of a run's key at its default: the published GEM runs keep theirs
+gem.apart_when = "whole_memory"  # true: its memory samples are a reference pass, not part of the batch

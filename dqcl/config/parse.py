@@ -311,16 +311,13 @@ def _check_supply(budgets: list[MemorySpec], where: str, train: TrainSpec, strat
     of. Such a run would replay fewer or more samples than its budget says, and under compute
     matched would backpropagate other than the batch. What depends on the patch counts (a rate, or
     a domain smaller than its share) is checked when each run has drawn its data."""
-    from .strategies import strategy_entry
+    from .strategies import draws_of
 
     for b in budgets:
         per_step = b.replay_batch or train.batch_size
         for label, st in strategies.items():
-            factory = strategy_entry(st.name).factory
-            if getattr(factory, "memory", None) in (None, "all"):
-                continue
-            draws = getattr(factory, "draws", "protocol")
-            if draws == "protocol" and b.protocol != "batch":
+            draws = draws_of(st.name, st.params)
+            if draws is None or draws == "protocol" and b.protocol != "batch":
                 continue
             if b.size > 0 and b.size < per_step:
                 raise SpecError(f"{where}.replay_batch: strategy {quoted(label)!r} ({st.name}) takes {per_step} memory "

@@ -32,7 +32,7 @@ from ..core.validation import out_of_range, type_ok, unknown_key
 from ..errors import SpecError
 
 __all__ = [
-    "STRATEGIES", "EFFECTS", "MEMORY_KINDS", "DRAWS", "LR_SEARCH", "SHARED_PARAMS", "register_strategy", "list_strategies", "strategy_entry", "resolve_params",
+    "STRATEGIES", "EFFECTS", "MEMORY_KINDS", "DRAWS", "LR_SEARCH", "SHARED_PARAMS", "draws_of", "register_strategy", "list_strategies", "strategy_entry", "resolve_params",
     "load_strategies", "load_plugin", "forget_plugins", "loaded_plugins",
 ]
 
@@ -220,4 +220,21 @@ def resolve_params(name: str, given: dict[str, Any], where: str = "strategy") ->
         problem = check(**{k: v for k, v in resolved.items() if k not in SHARED_PARAMS})
         if problem:
             raise SpecError(f"{where}: strategy '{name}': {problem}")
+    # a parameter added after runs were published, at its default, stays out: those runs keep their keys
+    for key, default in getattr(entry.factory, "added_later", {}).items():
+        if key in resolved and resolved[key] == default and type(resolved[key]) is type(default):
+            del resolved[key]
     return dict(sorted(resolved.items()))
+
+
+def draws_of(name: str, params: dict[str, Any]) -> str | None:
+    """How strategy ``name`` with ``params`` takes memory samples in its batches (`DRAWS`), or None: it takes
+    none there (no memory, or its memory samples are a reference pass apart from the batch, as A-GEM's at the
+    paper's size: the strategy's ``apart_when`` parameter set)."""
+    factory = strategy_entry(name).factory
+    if getattr(factory, "memory", None) in (None, "all"):
+        return None
+    apart = getattr(factory, "apart_when", None)
+    if apart and params.get(apart):
+        return None
+    return getattr(factory, "draws", "protocol")

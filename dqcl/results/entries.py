@@ -228,6 +228,9 @@ def _recorded(cfg: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
             out["memory_old_share"] = float(np.mean(shares))
     if res.get("compute") is not None:
         out["samples_per_step"] = res["compute"].get("samples_per_step")
+        if res["compute"].get("reference_backward") and res["compute"].get("steps"):
+            # A-GEM's and GEM's reference passes at the papers' sizes: compute apart from the batch, per step
+            out["reference_per_step"] = res["compute"]["reference_backward"] / res["compute"]["steps"]
     if res.get("data") is not None:
         out["test_objects"] = {bounded(d): r.get("test_objects") for d, r in res["data"].items()}
         out["train_hashes"] = {bounded(d): r.get("train_hash") for d, r in res["data"].items()}

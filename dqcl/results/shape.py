@@ -308,7 +308,7 @@ def _check_result(res: Any, cfg: dict[str, Any]) -> None:
 def _check_compute(compute: Any) -> None:
     """The samples a run forwarded and backpropagated (`dqcl.train.plugins.ComputeCount`)."""
     compute = _obj(compute, "result.compute")
-    for name in ("steps", "forward", "backward", "step_forward", "step_backward"):
+    for name in ("steps", "forward", "backward", "step_forward", "step_backward", "reference_backward"):
         _int(compute.get(name), f"result.compute.{name}", optional=True)
     if compute.get("per_step") is not None:
         per_step = _list(compute["per_step"], "result.compute.per_step", "a list of 2 sample counts")

@@ -119,7 +119,8 @@ def _memory_cells(es: list[dict[str, Any]], memory: bool, samples: bool, share: 
                    else f"{max(held):,}" if held else "—")
     if samples:
         mean = _mean([e.get("samples_per_step") for e in es])
-        out.append("—" if mean is None else f"{mean:.1f}")
+        ref = _mean([e.get("reference_per_step") for e in es])
+        out.append(("—" if mean is None else f"{mean:.1f}") + ("" if ref is None else f" (+{ref:.1f} reference)"))
     if share:
         mean = _mean([e.get("memory_old_share") for e in es])
         out.append("—" if mean is None else f"{mean:.2f}")

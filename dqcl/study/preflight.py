@@ -191,14 +191,12 @@ def _check_supply(spec: Spec, runs, sizes: Mapping[str, DomainSize]) -> None:
     promises, on the patch counts the domains give once rescaled (`dqcl.config.quotas.supply_problem`;
     one data seed's draw: each run checks its own again when it has drawn its data, before it trains)."""
     from ..config.quotas import supply_problem
-    from ..config.strategies import strategy_entry
+    from ..config.strategies import draws_of
 
     for cfg in runs:
         m = cfg.memory
-        factory = strategy_entry(cfg.strategy.name).factory
-        draws = getattr(factory, "draws", "protocol")
-        if (m.size <= 0 and m.rate <= 0) or getattr(factory, "memory", None) in (None, "all") or \
-                draws == "protocol" and m.protocol != "batch":
+        draws = draws_of(cfg.strategy.name, cfg.strategy.params)
+        if (m.size <= 0 and m.rate <= 0) or draws is None or draws == "protocol" and m.protocol != "batch":
             continue
         counts = [sizes[d.name].train for d in cfg.domains if d.name in sizes]
         per_step = m.replay_batch or spec.train.batch_size

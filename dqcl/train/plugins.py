@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 from avalanche.core import SupervisedPlugin
@@ -133,6 +134,21 @@ class OptimizerReset(SupervisedPlugin):
         strategy.optimizer.state.clear()
 
 
+_REFERENCE = [0]  # reference passes under way (`reference_pass`)
+
+
+@contextmanager
+def reference_pass():
+    """A pass on memory samples that is no part of the step's batch (A-GEM's reference gradient at the
+    paper's 256 samples, GEM's constraints on its whole memory): `ComputeCount` counts its samples as
+    forwarded and backpropagated (and as ``reference_backward``), not among the step's samples."""
+    _REFERENCE[0] += 1
+    try:
+        yield
+    finally:
+        _REFERENCE[0] -= 1
+
+
 class ComputeCount(SupervisedPlugin):
     """Counts what training costs: samples forwarded, samples backpropagated, optimiser steps.
 
@@ -144,7 +160,9 @@ class ComputeCount(SupervisedPlugin):
     herding's selection); a network copied from this one keeps the hooks and is counted too.
     A pass through the encoder alone (``net.downsample``, not entered through the network: LwF's
     teacher features) counts its samples as forwarded; inside a whole pass the encoder is not
-    counted twice. ``per_step`` gives the fewest and most samples backpropagated in one step.
+    counted twice. ``per_step`` gives the fewest and most samples backpropagated in one step. A pass
+    inside `reference_pass` counts as forwarded and backpropagated and as ``reference_backward``, never
+    among a step's samples.
     """
 
     def __init__(self) -> None:
@@ -172,7 +190,9 @@ class ComputeCount(SupervisedPlugin):
             n, grad = int(args[0].shape[0]), torch.is_grad_enabled()
             counter.tally["forward"] += n
             counter.tally["backward"] += n if grad else 0
-            if counter._in_step:
+            if _REFERENCE[0]:
+                counter.tally["reference_backward"] = counter.tally.get("reference_backward", 0) + (n if grad else 0)
+            elif counter._in_step:
                 counter.tally["step_forward"] += n
                 counter._step_backward += n if grad else 0
 

@@ -188,10 +188,18 @@ class EpisodicMemory(Rehearsal):
 
     checkpoint_transient = ("budget",)  # the run's settings, built anew from its config
 
-    def __init__(self, budget: Budget, seed: int) -> None:
+    def __init__(self, budget: Budget, seed: int, reference: int = 0, whole: bool = False) -> None:
         self.budget = budget
         self.storage = BalancedBuffer(budget, random_selector(seed))
         self.rng = np.random.default_rng([seed, 13])
+        # the papers' sizes: ``reference`` samples a step (A-GEM: 256), or ``whole`` memory (GEM), each a pass
+        # apart from the batch (`dqcl.train.plugins.reference_pass`); 0 and False: ``budget.per_step`` in the batch
+        self.reference, self.whole = reference, whole
+
+    @property
+    def apart(self) -> bool:
+        """Whether the memory samples are a reference pass apart from the batch (not part of it)."""
+        return self.reference > 0 or self.whole
 
     def add(self, strategy) -> None:
         self.storage.post_adapt(strategy, strategy.experience)
@@ -205,8 +213,10 @@ class EpisodicMemory(Rehearsal):
     def draw(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """This step's memory sample: per earlier experience, (inputs, targets)."""
         groups = self.groups()
+        if self.whole:
+            return groups
         out = []
-        for (x, y), share in zip(groups, shares(self.budget.per_step, len(groups))):
+        for (x, y), share in zip(groups, shares(self.reference or self.budget.per_step, len(groups))):
             idx = torch.from_numpy(self.rng.choice(len(x), size=min(share, len(x)), replace=False))
             out.append((x[idx], y[idx]))
         return out
@@ -215,18 +225,27 @@ class EpisodicMemory(Rehearsal):
         return self.storage.memory_held()
 
     def set_batch(self, strategy) -> None:
-        """The new-data batch size of the coming experience (smaller when compute is matched and memory is used)."""
-        strategy.train_mb_size = self.budget.new_per_step(self.memory_held() > 0)
+        """The new-data batch size of the coming experience (smaller when compute is matched and memory samples
+        take part of the batch; whole where they are a reference pass apart from it)."""
+        strategy.train_mb_size = self.budget.new_per_step(self.memory_held() > 0 and not self.apart)
 
 
 class Reservoir(Rehearsal):
     """Reservoir sampling over every training sample offered (Vitter's algorithm R, as mammoth's buffer):
     after n offers each one is held with probability size / n. Holds inputs, targets and,
-    optionally, the network's outputs on them (DER)."""
+    optionally, the network's outputs on them (DER).
 
-    def __init__(self, size: int, rng: np.random.Generator) -> None:
+    ``balanced``: a domain-balanced reservoir (class-balanced reservoir sampling, Chrysakis & Moens 2020,
+    with domains as the classes): once full, a sample of a domain that holds fewer slots than the
+    largest replaces a random slot of the largest; a sample of the largest domain replaces a random slot
+    of its own domain with probability (its slots) / (its samples offered). The domains then share the
+    memory about equally, as a storage filled after each experience does."""
+
+    def __init__(self, size: int, rng: np.random.Generator, balanced: bool = False) -> None:
         self.size = size
         self.rng = rng
+        self.balanced = balanced
+        self.offered: dict[int, int] = {}  # samples offered per experience (the balanced rule's n_c)
         self.x: torch.Tensor | None = None
         self.y: torch.Tensor | None = None
         self.out: torch.Tensor | None = None
@@ -244,9 +263,12 @@ class Reservoir(Rehearsal):
             if out is not None:
                 self.out = torch.empty((self.size, *out.shape[1:]), dtype=out.dtype)
         for b in range(len(x)):
+            self.offered[self.experience] = self.offered.get(self.experience, 0) + 1
             if self.filled < self.size:
                 slot = self.filled
                 self.filled += 1
+            elif self.balanced:
+                slot = self._balanced_slot()
             else:
                 slot = int(self.rng.integers(0, self.seen + 1))
             if slot < self.size:
@@ -255,6 +277,20 @@ class Reservoir(Rehearsal):
                 if out is not None:
                     self.out[slot] = out[b]
             self.seen += 1
+
+    def _balanced_slot(self) -> int:
+        """The slot a sample of ``experience`` replaces in a full balanced reservoir (``size``: it is not kept)."""
+        counts = np.bincount(self.origin[: self.filled], minlength=self.experience + 1)
+        largest = int(counts.max())
+        if counts[self.experience] < largest:  # another domain holds more: take one of its slots
+            groups = np.flatnonzero(counts == largest)
+            group = int(groups[self.rng.integers(len(groups))])
+        else:  # this domain is (one of) the largest: reservoir sampling within its own slots
+            if self.rng.random() >= counts[self.experience] / self.offered[self.experience]:
+                return self.size
+            group = self.experience
+        slots = np.flatnonzero(self.origin[: self.filled] == group)
+        return int(slots[self.rng.integers(len(slots))])
 
     def old_share(self, experience: int) -> float | None:
         """The share of the filled slots holding samples of experiences before ``experience``."""

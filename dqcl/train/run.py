@@ -280,12 +280,11 @@ def _check_supply(cfg: RunConfig, prepared: list[tuple[PatchData, PatchData]]) -
     run drew: a rate of a small domain, or a domain smaller than its share of the memory. What the
     spec alone decides was refused where it was read (`dqcl.config.parse`)."""
     from ..config.quotas import supply_problem
-    from ..config.strategies import strategy_entry
+    from ..config.strategies import draws_of
 
     budget = budget_of(cfg)
-    factory = strategy_entry(cfg.strategy.name).factory
-    draws = getattr(factory, "draws", "protocol")
-    if budget is None or getattr(factory, "memory", None) in (None, "all") or draws == "protocol" and budget.protocol != "batch":
+    draws = draws_of(cfg.strategy.name, cfg.strategy.params)
+    if budget is None or draws is None or draws == "protocol" and budget.protocol != "batch":
         return
     problem = supply_problem(budget.size, budget.rate, budget.per_step, [len(train) for train, _ in prepared],
                              draws == "per_domain")
