@@ -111,3 +111,4 @@ derpp.check = lambda mem_size, alpha, beta, balanced: (
     out_of_range("mem_size", mem_size, 1) or out_of_range("alpha", alpha, 0) or out_of_range("beta", beta, 0)
 )
 derpp.added_later = {"balanced": False}  # left out of a run's key at its default: the published DER++ runs keep theirs
+derpp.stores_outputs = True  # each memory slot holds the network's 3 output maps too (memory counted in bytes)

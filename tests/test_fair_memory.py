@@ -55,3 +55,24 @@ def test_a_balanced_reservoir_shares_itself_between_domains():
     assert plain.old_share(1) > 0.7  # the plain reservoir keeps mostly the first domain's 200
     assert balanced.old_share(1) == pytest.approx(0.5)  # the balanced one: half each
     assert balanced.filled == 20 and sorted(np.bincount(balanced.origin)) == [10, 10]
+
+
+def test_acc_against_memory_and_compute_across_budgets(tmp_path):
+    """Ranking across budgets: a figure of ACC against memory (bytes; DER++ counts its outputs) and against
+    compute, with the Pareto front, wherever a study ran two or more budgets."""
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from test_leaderboard_memory import _two_budgets
+
+    from dqcl.results.leaderboard import write_leaderboard
+    from dqcl.results.plots import _pareto
+    from dqcl.results.store import Store
+
+    assert _pareto([(1, 0.5), (2, 0.4), (3, 0.7), (4, 0.6), (5, 0.8)]) == [(1, 0.5), (3, 0.7), (5, 0.8)]
+    with Store(tmp_path / "r.sqlite") as store:
+        _two_budgets(store)
+        paths = {p.name for p in write_leaderboard(store, tmp_path / "lb")}
+    assert {"m_cyto-histo_memory_ap50.png", "m_cyto-histo_compute_ap50.png"} <= paths
+    md = (tmp_path / "lb" / "leaderboard.md").read_text()
+    assert "![ACC against memory](m_cyto-histo_memory_ap50.png)" in md

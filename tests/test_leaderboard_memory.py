@@ -34,7 +34,7 @@ NO_BUDGET = {"size": 0, "rate": 0.0, "protocol": "mix", "replay_batch": 0, "comp
 def _put_new(store, label, name, seed, R, memory, held, samples=8.0, study="m"):
     """A run as dqcl 0.4 stores it: its [memory] table, compute counts, memory held and data record."""
     cfg = {"study": study, "strategy": {"label": label, "name": name, "params": {}}, "ordering": list(ORDER), "seed": seed,
-           "memory": memory}
+           "memory": memory, "data": {"patch_size": 64, "stride": 64}}
     res = {"R": {m: R for m in METRICS}, "baseline": {m: [0.0, 0.0] for m in METRICS},
            "timings": {"train_s": [1.0, 1.0], "eval_s": [1.0], "total_s": 2.0}, "images_seen": 10, "device": "cpu",
            "compute": {"steps": 10, "forward": 80, "backward": 80, "step_forward": 80, "step_backward": 80, "per_step": [8, 8],

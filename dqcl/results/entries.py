@@ -212,6 +212,16 @@ def _label(runs: list[dict[str, Any]]) -> None:
                                      r["label"])
 
 
+def _stores_outputs(name: str) -> bool:
+    """Whether strategy ``name`` keeps the network's outputs beside each memory patch (DER++), as it declares."""
+    try:
+        from ..config.strategies import strategy_entry
+
+        return bool(getattr(strategy_entry(name).factory, "stores_outputs", False))
+    except Exception:  # a strategy this dqcl does not know (a store from elsewhere): only a byte count depends on it
+        return False
+
+
 def _recorded(cfg: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
     """What a run of dqcl 0.4 on records beside its scores: its memory budget, the patches it held
     at most, its samples per step, and per domain its test objects and training-data hash. Only the
@@ -223,11 +233,17 @@ def _recorded(cfg: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
         out["memory_budget"] = budget_text(budget) if budget else None
     if "memory" in res:
         out["memory_held"] = (res["memory"] or {}).get("max_held")
+        patch = (cfg.get("data") or {}).get("patch_size") if isinstance(cfg.get("data"), dict) else None
+        if isinstance(out["memory_held"], int) and isinstance(patch, int) and not isinstance(patch, bool):
+            # a held patch is its image (1 channel) and targets (4), float32; DER++ keeps its 3 output maps too
+            channels = 1 + 4 + (3 if _stores_outputs(cfg["strategy"]["name"]) else 0)
+            out["memory_bytes"] = out["memory_held"] * patch * patch * channels * 4
         shares = [x for x in ((res["memory"] or {}).get("old_share") or [])[1:] if isinstance(x, (int, float))]
         if shares:  # recorded from issue 27 on: the mean share of memory holding earlier domains, over the later experiences
             out["memory_old_share"] = float(np.mean(shares))
     if res.get("compute") is not None:
         out["samples_per_step"] = res["compute"].get("samples_per_step")
+        out["backward"] = res["compute"].get("backward")  # every sample backpropagated over the run (reference passes too)
         if res["compute"].get("reference_backward") and res["compute"].get("steps"):
             # A-GEM's and GEM's reference passes at the papers' sizes: compute apart from the batch, per step
             out["reference_per_step"] = res["compute"]["reference_backward"] / res["compute"]["steps"]

@@ -186,8 +186,14 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False, set_aside: list[di
             continue  # another block of this ordering follows: its figures come after the last one
         if metric == "ap50":
             slug = slugs[(study, tuple(order))]
+            from .plots import has_budget_curves
+
+            budgets = has_budget_curves([e for e in continual if e["study"] == study and e["metric"] == "ap50"
+                                         and tuple(e["ordering"]) == tuple(order)])
             lines += [f"![R matrices]({slug}_R_ap50.png) ![forgetting vs plasticity]({slug}_forgetting_plasticity_ap50.png) "
-                      f"![training curves]({slug}_training_curves.png) ![seeds]({slug}_seeds_ap50.png)", ""]
+                      f"![training curves]({slug}_training_curves.png) ![seeds]({slug}_seeds_ap50.png)"
+                      + (f" ![ACC against memory]({slug}_memory_ap50.png) ![ACC against compute]({slug}_compute_ap50.png)"
+                         if budgets else ""), ""]
     if last is not None:
         lines += _split_table(continual, last[0]) + _health(continual, last[0], set_aside)
     if redundancy:

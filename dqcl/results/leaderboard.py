@@ -49,8 +49,8 @@ def write_leaderboard(store: Store, out: str | Path, *, study: str | None = None
     set_aside = [e for e in every if e["broken"] and e["metric"] == "ap50"]
     out = Path(out)
     paths = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.json", out / "leaderboard.tex"]
-    from .plots import (forgetting_plasticity, group_figure, heatmaps, replay_rate_curves, saturation_plot, seed_strips,
-                        summary_figure, training_curves)
+    from .plots import (budget_curves, forgetting_plasticity, group_figure, heatmaps, replay_rate_curves, saturation_plot,
+                        seed_strips, summary_figure, training_curves)
 
     cl: dict[tuple, list] = defaultdict(list)
     continual = [e for e in rows if e.get("selector") is None]  # labels are unique per arm (entries.cells)
@@ -68,7 +68,10 @@ def write_leaderboard(store: Store, out: str | Path, *, study: str | None = None
                     (st, out / f"{slug}_forgetting_plasticity_ap50.png", partial(forgetting_plasticity, group)),
                     (st, out / f"{slug}_replay_rates_ap50.png", partial(replay_rate_curves, group)),
                     (st, out / f"{slug}_training_curves.png", partial(training_curves, mine_curves)),
-                    (st, out / f"{slug}_seeds_ap50.png", partial(seed_strips, group))]
+                    (st, out / f"{slug}_seeds_ap50.png", partial(seed_strips, group)),
+                    # where the study ran several memory budgets: ACC against memory and against compute, with the Pareto front
+                    (st, out / f"{slug}_memory_ap50.png", partial(budget_curves, group, cost="memory")),
+                    (st, out / f"{slug}_compute_ap50.png", partial(budget_curves, group, cost="compute"))]
     # the groups of each ranked block (one per memory budget where the study ran several)
     blocks = [(st, order, block) for st, _, order, _, _, block in ranked_blocks(continual, ("ap50",))]
     for st, order, block in blocks:

@@ -12,6 +12,8 @@ cost nothing.
 
 from __future__ import annotations
 
+import json
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from ..core.text import figure_text, plain_text_figures
 
 __all__ = [
     "saturation_plot", "diversity_plot", "heatmaps", "forgetting_plasticity", "replay_rate_curves",
-    "summary_figure", "training_curves", "seed_strips", "group_figure", "style_of",
+    "summary_figure", "training_curves", "seed_strips", "group_figure", "budget_curves", "style_of",
 ]
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p", "d", "8", "H", "1", "2", "3")
@@ -410,5 +412,77 @@ def group_figure(rows: list[dict[str, Any]], out: Path, title: str = "") -> Path
     ax.set_ylim(-0.9 - 0.34 * n, 0.6 + 0.22 * len(letters))
     ax.set_title(f"{_label(title)}: strategies under one bar are not told apart\n(ACC, paired by seed, Holm-adjusted over "
                  f"{cmp.family} pairs; fewest seeds {shared}); axis: {axis}", fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, out, dpi=100)
+
+
+def _pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points no other beats: as little cost (x) for as much ACC (y), by increasing cost."""
+    front, best = [], -math.inf
+    for x, y in sorted(points, key=lambda p: (p[0], -p[1])):
+        if y > best:
+            front.append((x, y))
+            best = y
+    return front
+
+
+def _budget_cells(rows: list[dict[str, Any]], cost: str) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """(strategy, budget) -> the entries that recorded the cost ``budget_curves`` plots."""
+    key = "memory_bytes" if cost == "memory" else "backward"
+    cells: dict[tuple[str, str], list] = defaultdict(list)
+    for e in rows:
+        if e.get(key) is not None and e.get("memory"):
+            cells[(e.get("strategy_name") or e["strategy"], json.dumps(e["memory"], sort_keys=True))].append(e)
+    return cells
+
+
+def has_budget_curves(rows: list[dict[str, Any]]) -> bool:
+    """Whether `budget_curves` draws a figure for these entries (two or more memory budgets recorded)."""
+    return len({b for _, b in _budget_cells(rows, "memory")}) >= 2
+
+
+@plain_text_figures
+def budget_curves(rows: list[dict[str, Any]], out: Path, cost: str = "memory") -> Path | None:
+    """Final ACC (%) of each strategy against what it cost, one curve per strategy over the memory budgets of
+    one (study, ordering): ``cost`` "memory" (the bytes of earlier domains held, DER++'s stored outputs
+    included; a log axis) or "compute" (samples backpropagated over the run, reference passes included);
+    error bars the std over seeds, and the Pareto front of every (strategy, budget) point dashed. None where
+    fewer than two budgets ran."""
+    cells = _budget_cells(rows, cost)
+    if len({b for _, b in cells}) < 2:
+        return None
+    plt = _plt()
+    key = "memory_bytes" if cost == "memory" else "backward"
+    def curve(cell: tuple[str, str]) -> str:
+        """One curve per strategy and way of replaying (protocol, replay minibatch, compute): the memory size varies along it."""
+        b = json.loads(cell[1])
+        return f"{cell[0]} ({b.get('protocol')}, {b.get('replay_batch') or 'batch'} per step, {b.get('compute')})"
+
+    names = sorted({curve(c) for c in cells})
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    points = []
+    for name in names:
+        xs, ys, es_ = [], [], []
+        for cell, es in sorted(cells.items(), key=lambda kv: float(np.mean([e[key] for e in kv[1]]))):
+            if curve(cell) != name:
+                continue
+            x = float(np.mean([e[key] for e in es]))
+            accs = [100 * e["acc"] for e in es]
+            xs.append(x)
+            ys.append(float(np.mean(accs)))
+            es_.append(_std(accs))
+        points += list(zip(xs, ys))
+        ax.errorbar(xs, ys, yerr=es_, capsize=3, label=_legend(name), **style_of(name, names))
+    front = _pareto(points)
+    ax.plot([x for x, _ in front], [y for _, y in front], "k--", lw=1, label="Pareto front")
+    if cost == "memory":
+        ax.set_xscale("log")
+        ax.set_xlabel("memory of earlier domains (bytes, log; DER++ keeps its outputs too)")
+    else:
+        ax.set_xlabel("samples backpropagated over the run (reference passes included)")
+    ax.set_ylabel(f"final ACC, {rows[0]['metric']} (%)")
+    ax.set_title(f"{_label(rows[0]['study'])}: ACC against {cost}, {' → '.join(map(_label, rows[0]['ordering']))}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), title="strategy", title_fontsize=7)
     fig.tight_layout()
     return save_figure(fig, out, dpi=100)
