@@ -1,4 +1,5 @@
 import logging
+import os
 import warnings
 from pathlib import Path
 
@@ -6,6 +7,9 @@ import numpy as np
 import pytest
 
 warnings.filterwarnings("ignore")
+# the suite compares runs bit for bit: their thread count must not follow the machine's load
+# (dqcl.core.cores.run_threads; tests/test_cores.py tests the choice itself)
+os.environ.setdefault("DQCL_THREADS", "keep")
 logging.getLogger("cellpose").setLevel(logging.ERROR)
 
 TINY_SPEC = """

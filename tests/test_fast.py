@@ -85,5 +85,5 @@ def test_unknown_fast_setting_is_refused():
 
     raw = tiny_spec("naive", "/tmp")
     raw["train"]["fast"] = "turbo"
-    with pytest.raises(SpecError, match="train.fast must be 'auto', 'on' or 'off', got 'turbo'"):
+    with pytest.raises(SpecError, match="train.fast must be 'auto', 'on', 'off' or 'layout', got 'turbo'"):
         parse_spec(raw, "s.toml")

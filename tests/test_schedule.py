@@ -83,3 +83,18 @@ def test_an_unknown_schedule_is_one_line(tmp_path, capsys):
     assert main(["run", "benchmark", str(spec), "--store", str(tmp_path / "r.sqlite"), "--dry-run"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "train.schedule must be one of constant, cosine, step" in err
+
+
+def test_the_layout_fast_path_trains_channels_last_in_float32(tmp_path):
+    """train.fast = "layout": the CPU's cheaper step (channels-last, no bf16), recorded, and a protocol of its own."""
+    from dqcl.config.protocol import setting
+    from dqcl.train.run import run_one
+
+    cfg = _cfg(tmp_path, "constant")
+    import dataclasses
+
+    layout = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, fast="layout"))
+    res = run_one(layout)
+    assert res["fast_path"] == {"bf16_channels_last": False, "compile": False, "channels_last": True}
+    assert setting({"train": {"fast": "layout"}}, res, "x")["train.fast"] == '"layout"'
+    assert setting({"train": {"fast": "auto"}}, {"device": "cpu"}, "x")["train.fast"] == '"off"'

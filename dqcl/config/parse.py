@@ -459,8 +459,8 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>", base: Path | None = 
         raise SpecError(f"{source}: data.validation must be a share of the training images in [0, 1), got {spec.data.validation:g}")
     if spec.train.schedule not in ("constant", "cosine", "step"):
         raise SpecError(f"{source}: train.schedule must be one of constant, cosine, step, got {quoted(repr(spec.train.schedule))}")
-    if spec.train.fast not in ("auto", "on", "off"):
-        raise SpecError(f"{source}: train.fast must be 'auto', 'on' or 'off', got {spec.train.fast!r}")
+    if spec.train.fast not in ("auto", "on", "off", "layout"):
+        raise SpecError(f"{source}: train.fast must be 'auto', 'on', 'off' or 'layout', got {spec.train.fast!r}")
     return spec
 
 

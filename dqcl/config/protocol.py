@@ -88,7 +88,7 @@ def _fast(result: dict[str, Any], stored: Any) -> Any:
     run on a GPU and one on a CPU trained at two precisions (`dqcl.train.fast.fast_enabled`)."""
     record = result.get("fast_path")
     if isinstance(record, dict) and isinstance(record.get("bf16_channels_last"), bool):
-        return "on" if record["bf16_channels_last"] else "off"
+        return "on" if record["bf16_channels_last"] else "layout" if record.get("channels_last") is True else "off"
     device = result.get("device")
     if stored == "auto" and isinstance(device, str):  # a run stores "cpu" or its GPU's name
         return "off" if device == "cpu" else "on"

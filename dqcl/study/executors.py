@@ -168,7 +168,17 @@ class _Study:
 
 
 def _local(study: _Study) -> None:
+    import torch
     from tqdm import tqdm
+
+    from ..core.cores import run_threads
+
+    threads = run_threads(1)
+    if threads is not None and threads != torch.get_num_threads():
+        # another process keeps some cores busy: threads that would spin-wait for them slow every step down
+        log.info("training with %d thread(s): other processes keep %d of %d cores busy", threads,
+                 (os.cpu_count() or 1) - threads, os.cpu_count() or 1)
+        torch.set_num_threads(threads)
 
     for cfg in study.todo:
         label = _label(cfg)
@@ -195,7 +205,11 @@ def _local(study: _Study) -> None:
 
 
 def _threads_per_worker(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // workers)
+    """The torch threads each worker trains with: the cores other processes leave idle, shared
+    (`dqcl.core.cores.run_threads`; DQCL_THREADS pins it), or, where that leaves the count to torch, cores / workers."""
+    from ..core.cores import run_threads
+
+    return run_threads(workers) or max(1, (os.cpu_count() or 1) // workers)
 
 
 def _process(study: _Study) -> None:

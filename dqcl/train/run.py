@@ -38,7 +38,7 @@ from ..evaluation.metrics import METRICS
 from ..evaluation.scores import SegmentationScores, make_evaluator
 from . import checkpoint as ckpt
 from .curve import TrainingCurve, make_loggers, write_panel
-from .fast import FastPath, fast_enabled
+from .fast import FastPath, fast_enabled, layout_only
 from .plugins import (
     Augment,
     ComputeCount,
@@ -332,8 +332,8 @@ def _build(run: _Run, probes: tuple, artifacts: Path | None, on_epoch: Callable 
     plugins += [Augment(cfg.seed)] if cfg.train.augment else []
     plugins.append(run.curve)
     fast = fast_enabled(cfg.train.fast, run.device)
-    if fast:
-        plugins.append(FastPath(run.device))  # after Augment: batches are turned, then laid out channels-last
+    if fast or layout_only(cfg.train.fast):  # after Augment: batches are turned, then laid out channels-last
+        plugins.append(FastPath(run.device, bf16=fast))
     if cfg.train.compile:
         model.compile()  # in place: parameter names (checkpoints, EWC importances) stay as they are
     base = Base(
@@ -510,7 +510,8 @@ def _result(run: _Run, norm_swap: dict | None) -> dict[str, Any]:
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": torch.get_num_threads(),  # bit-identity needs the same hardware and the same thread count
         **({"cpu": cpu_identity()} if device.type == "cpu" else {}),
-        "fast_path": {"bf16_channels_last": fast_enabled(cfg.train.fast, device), "compile": cfg.train.compile},
+        "fast_path": {"bf16_channels_last": fast_enabled(cfg.train.fast, device), "compile": cfg.train.compile,
+                      **({"channels_last": True} if layout_only(cfg.train.fast) else {})},
         "versions": versions(),
     }
 
