@@ -202,7 +202,57 @@ NAMED_ORDERINGS = {
     "given": "the spec's domains in the order the spec lists them",
     "reverse": "the same, reversed",
     "all": "every permutation of the spec's domains (n! orderings)",
+    "latin": "a Latin square: n orderings, each domain once in each position (cyclic shifts of the given order)",
+    "balanced": "a balanced Latin square (Williams design): each domain once in each position and right after each "
+                "other domain once (n orderings for even n, 2n for odd n)",
+    "random:K[:SEED]": "K distinct orderings drawn at random (numpy's generator, SEED, default 0)",
 }
+
+
+def latin_square(names: list[str]) -> list[list[str]]:
+    """n orderings: each domain once in each position (the given order and its cyclic shifts)."""
+    n = len(names)
+    return [[names[(i + j) % n] for j in range(n)] for i in range(n)]
+
+
+def balanced_square(names: list[str]) -> list[list[str]]:
+    """A Williams design: each domain once in each position and immediately after every other domain once
+    (for an odd n, the square and its mirror: 2n orderings)."""
+    n = len(names)
+    first, lo, hi = [0], 1, n - 1
+    while len(first) < n:  # 0, 1, n-1, 2, n-2, ...
+        first.append(lo)
+        lo += 1
+        if len(first) < n:
+            first.append(hi)
+            hi -= 1
+    rows = [[names[(x + i) % n] for x in first] for i in range(n)]
+    return rows + [row[::-1] for row in rows] if n % 2 else rows
+
+
+def _random_orderings(names: list[str], text: str, source: str) -> list[list[str]]:
+    """``random:K[:SEED]``: K distinct orderings drawn with numpy's generator seeded by SEED (0)."""
+    import numpy as np
+
+    parts = text.split(":")
+    try:
+        k, seed = int(parts[1]), int(parts[2]) if len(parts) > 2 else 0
+        if len(parts) > 3 or k < 1 or not 0 <= seed < 2**32:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise SpecError(f"{source}: study.orderings: {quoted(text)!r} is not random:K or random:K:SEED "
+                        "(K >= 1 orderings, SEED in [0, 2^32))") from None
+    total = math.factorial(len(names))
+    if k > total:
+        raise SpecError(f"{source}: study.orderings: {quoted(text)!r} asks for {k:,} distinct orderings of {len(names)} domains, "
+                        f"which have {total:,}")
+    if k > _max_runs():
+        raise SpecError(f"{source}: study.orderings: {quoted(text)!r} is more than the {_max_runs():,} runs a study may have (DQCL_MAX_RUNS)")
+    rng, seen = np.random.default_rng(seed), {}
+    while len(seen) < k:
+        order = tuple(names[i] for i in rng.permutation(len(names)))
+        seen.setdefault(order, None)
+    return [list(o) for o in seen]
 
 
 def _max_runs() -> int:
@@ -219,7 +269,8 @@ def _orderings(value: Any, domains: dict[str, DomainSpec], source: str) -> list[
 
     names = list(domains)
     named = {"given": lambda: [names], "reverse": lambda: [names[::-1]],
-             "all": lambda: [list(p) for p in itertools.permutations(names)]}
+             "all": lambda: [list(p) for p in itertools.permutations(names)],
+             "latin": lambda: latin_square(names), "balanced": lambda: balanced_square(names)}
     items = value if isinstance(value, list) else [value]
     if not items:
         raise SpecError(f"{source}: study.orderings is empty; give lists of domain names or one of {', '.join(NAMED_ORDERINGS)}")
@@ -228,6 +279,9 @@ def _orderings(value: Any, domains: dict[str, DomainSpec], source: str) -> list[
                         f"orderings, more than the {_max_runs():,} runs a study may have (DQCL_MAX_RUNS); list the orderings wanted")
     out: list[list[str]] = []
     for order in items:
+        if isinstance(order, str) and order.startswith("random:"):
+            out += _random_orderings(names, order, source)
+            continue
         if isinstance(order, str):
             if order not in named:
                 raise SpecError(f"{source}: study.orderings: unknown named ordering {quoted(order)!r}{did_you_mean(order, named)}; "

@@ -22,7 +22,7 @@ from ..config.protocol import align, arm, arm_suffixes, canonical_budget, data_d
 from ..core.text import bounded, quoted
 from ..errors import DqclError
 from ..evaluation.metrics import METRICS
-from .cl_metrics import cl_metrics
+from .cl_metrics import cl_metrics, forgetting_by_distance, intransigence
 from .store import Store
 
 __all__ = ["budget_of", "budget_text", "cells", "compute_of", "curve_runs", "entries", "naive_label", "rows_of"]
@@ -263,7 +263,27 @@ def entries(store: Store, study: str | None = None, split_protocols: bool = Fals
 
 
 def rows_of(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The entries of runs as `cells` gives them (one per run and metric)."""
+    """The entries of runs as `cells` gives them (one per run and metric), each with its intransigence
+    against the joint run of its study, ordering and seed where there is one (`_intransigence`)."""
+    return _intransigence(_rows(runs))
+
+
+def _intransigence(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each entry's intransigence (`dqcl.results.cl_metrics.intransigence`): joint's final scores are those
+    of the study's joint run of the same ordering, seed and metric (the label "joint", or the one run of
+    strategy joint there); None where there is none. A broken joint run is no reference."""
+    joint: dict[tuple, list[float]] = {}
+    for e in rows:
+        if e["strategy_name"] == "joint" and not e["broken"] and len(e["R"]) == 1:
+            joint.setdefault((e["study"], tuple(e["ordering"]), e["seed"], e["metric"]), e["R"][-1])
+    for e in rows:
+        ref = joint.get((e["study"], tuple(e["ordering"]), e["seed"], e["metric"]))
+        e["intransigence"] = intransigence(e["R"], ref) if ref is not None else None
+        e["forgetting_by_distance"] = forgetting_by_distance(e["R"])
+    return rows
+
+
+def _rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for run in runs:
         cfg, res = run["config"], run["result"]

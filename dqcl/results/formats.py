@@ -32,6 +32,8 @@ R[i][j] = score on domain j (training order) after experience i; T experiences; 
 | Forgetting | mean_{j<T-1} (max_{j≤i<T-1} R[i][j] − R[T-1][j]) — max-based |
 | FWT | mean_{j>0} (R[j-1][j] − b[j]) |
 | Plasticity | mean_j R[j][j] |
+| Avg inc. ACC | mean_i (mean_{j≤i} R[i][j]) — the mean score on the domains seen so far, after every experience |
+| Intransigence | mean_j (J[j] − R[j][j]), J = joint training's final scores (same ordering and seed) — the shortfall of learning in the stream |
 | final: D | R[T-1][j] for domain D |
 
 Cells are mean ± std over seeds (ddof = 1; n = number of seeds) and, where marked, the 95 % Student-t interval

@@ -240,7 +240,7 @@ def _table(block: dict[str, list[dict[str, Any]]], order: tuple[str, ...], cost:
         table.append(row)
     table.sort(key=lambda r: -float(r[4].split(" ")[0]) if r[4] != "—" else math.inf)
     headers = ["group", "strategy", "mean rank", "n", "ACC [95 % CI]", "ACC − naive (paired, Holm)", "BWT", "Forgetting [95 % CI]",
-               "FWT", "Plasticity"] + [f"final: {name(d)}" for d in order]
+               "FWT", "Plasticity", "Avg inc. ACC", "Intransigence"] + [f"final: {name(d)}" for d in order]
     headers += MEMORY_HEADERS[:1] * memory + MEMORY_HEADERS[1:2] * samples + MEMORY_HEADERS[2:] * share
     headers += COST_HEADERS if cost else []
     return headers, table

@@ -121,10 +121,12 @@ def check_spec(
     skip_bad: bool = False,
     overrides: tuple[str, ...] = (),
     say: Callable[[str], None] = lambda msg: None,
+    announce: bool = False,
 ) -> Study:
     """Every check a study passes before its store is opened: the spec (with ``overrides``), the kind of
     study, its `preflight` (data, rescaling, memory, device) and the folders its runs write to. Writes
-    nothing; ``say`` gets one line per bad pair left out with ``skip_bad`` and each note."""
+    nothing; ``say`` gets one line per bad pair left out with ``skip_bad`` and each note, and with
+    ``announce`` the study's run count and how it is made up, before anything runs."""
     executor.check()
     parsed = _spec_of(spec, redundancy, tuple(overrides))
     if skip_bad:
@@ -140,6 +142,12 @@ def check_spec(
     for note in study.notes:
         say(note)
     _check_outputs(parsed, Path(store), tuple(cfg.key for cfg in study.runs))
+    r = parsed.redundancy
+    if announce:
+        say(f"{parsed.name}: {len(study.runs):,} run(s): " + (
+            f"{len(parsed.orderings):,} ordering(s) x {len(parsed.strategies)} strategy(ies) x {len(parsed.seeds)} seed(s)"
+            + (f" x {len(parsed.memory)} memory budgets" if len(parsed.memory) > 1 else "") if r is None else
+            f"{len(r.rates)} rate(s) x {len(r.selectors)} selector(s) x {len(parsed.seeds)} seed(s)"))
     return study
 
 
@@ -188,7 +196,7 @@ def run_specs(
     it ends. ``dry_run``: the checks only."""
     DOMAIN_CACHE.clear()  # a folder may have changed since the last study in this process
     studies = [check_spec(spec, store=store, executor=executor, redundancy=redundancy, skip_bad=skip_bad,
-                          overrides=overrides, say=say) for spec in specs]
+                          overrides=overrides, say=say, announce=progress) for spec in specs]
     if dry_run:
         done = [StudySummary(len(study.runs), 0, 0, 0.0, study.spec.name) for study in studies]
         for summary in done:

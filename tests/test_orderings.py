@@ -1,0 +1,67 @@
+"""Domain-ordering studies (issue 28): balanced ordering designs, the metrics of longer streams (average
+incremental accuracy, intransigence, forgetting by distance), checked against hand computations."""
+
+import itertools
+
+import pytest
+
+from dqcl.results.cl_metrics import cl_metrics, forgetting_by_distance, intransigence
+
+R3 = [[0.9, 0.1, 0.2],
+      [0.5, 0.8, 0.3],
+      [0.4, 0.6, 0.7]]
+
+
+def test_the_metrics_of_a_three_domain_stream_by_hand():
+    m = cl_metrics(R3, [0.0, 0.05, 0.1])
+    # after each experience, the mean on the domains seen so far: 0.9; (0.5 + 0.8) / 2; (0.4 + 0.6 + 0.7) / 3
+    assert m["inc_acc"] == pytest.approx((0.9 + 0.65 + 1.7 / 3) / 3)
+    # d = 1: domain 0 after exp 1 (0.9 - 0.5), domain 1 after exp 2 (0.8 - 0.6); d = 2: domain 0, max(0.9, 0.5) - 0.4
+    assert forgetting_by_distance(R3) == pytest.approx([(0.4 + 0.2) / 2, 0.5])
+    # joint ends at 0.85, 0.75, 0.8: intransigence = mean (0.85 - 0.9, 0.75 - 0.8, 0.8 - 0.7)
+    assert intransigence(R3, [0.85, 0.75, 0.8]) == pytest.approx((-0.05 - 0.05 + 0.1) / 3)
+    assert intransigence([[0.8, 0.7]], [0.8, 0.7]) is None and forgetting_by_distance([[0.8, 0.7]]) is None
+
+
+def _orders(spec_orderings, names=("a", "b", "c", "d")):
+    from dqcl.config.parse import parse_spec
+
+    raw = {"study": {"name": "o", "orderings": spec_orderings},
+           "domains": {n: {"kind": "cyto", "n_train": 2, "n_test": 1, "size": 96} for n in names},
+           "strategies": {"naive": {}}}
+    return [list(o) for o in parse_spec(raw, "o.toml").orderings]
+
+
+@pytest.mark.parametrize("n", [3, 4, 5])
+def test_latin_and_balanced_squares(n):
+    names = "abcdefg"[:n]
+    latin = _orders("latin", names)
+    assert len(latin) == n and all(sorted(col) == sorted(names) for col in zip(*latin))  # each domain once per position
+    balanced = _orders("balanced", names)
+    assert len(balanced) == (n if n % 2 == 0 else 2 * n)
+    assert all(sorted(col) == sorted(names * (len(balanced) // n)) for col in zip(*balanced))
+    follows = [(o[i], o[i + 1]) for o in balanced for i in range(n - 1)]
+    # every ordered pair of distinct domains: one after the other equally often (once for even n, twice for odd)
+    assert {follows.count(p) for p in itertools.permutations(names, 2)} == {1 if n % 2 == 0 else 2}
+
+
+def test_random_orderings_are_distinct_and_seeded(tmp_path, capsys):
+    a, b = _orders("random:6:3"), _orders("random:6:3")
+    assert a == b and len({tuple(o) for o in a}) == 6 and _orders("random:6:4") != a
+    from dqcl.errors import SpecError
+
+    with pytest.raises(SpecError, match="asks for 25 distinct orderings of 4 domains, which have 24"):
+        _orders("random:25")
+    with pytest.raises(SpecError, match="is not random:K or random:K:SEED"):
+        _orders("random:x")
+
+
+def test_the_run_count_is_said_before_anything_runs(tmp_path, capsys):
+    from dqcl.cli import main
+
+    from conftest import tiny_spec_text
+
+    spec = tmp_path / "s.toml"
+    spec.write_text(tiny_spec_text(tmp_path, "[strategies.naive]\n").replace('orderings = [["cyto", "histo"]]', 'orderings = "balanced"'))
+    assert main(["run", "benchmark", str(spec), "--store", str(tmp_path / "r.sqlite"), "--dry-run"]) == 0
+    assert "tiny: 2 run(s): 2 ordering(s) x 1 strategy(ies) x 1 seed(s)" in capsys.readouterr().err
