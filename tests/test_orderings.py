@@ -65,3 +65,44 @@ def test_the_run_count_is_said_before_anything_runs(tmp_path, capsys):
     spec.write_text(tiny_spec_text(tmp_path, "[strategies.naive]\n").replace('orderings = [["cyto", "histo"]]', 'orderings = "balanced"'))
     assert main(["run", "benchmark", str(spec), "--store", str(tmp_path / "r.sqlite"), "--dry-run"]) == 0
     assert "tiny: 2 run(s): 2 ordering(s) x 1 strategy(ies) x 1 seed(s)" in capsys.readouterr().err
+
+
+def test_order_sensitivity_by_hand_and_in_every_format(tmp_path):
+    """Two orders of three domains, two seeds each: the order table's numbers, and the forgetting-by-distance figure."""
+    import json
+
+    from dqcl.evaluation.metrics import METRICS
+    from dqcl.results.leaderboard import write_leaderboard
+    from dqcl.results.orders import order_table
+    from dqcl.results.store import Store
+
+    def R(first_forget, seed):
+        # the domain learned first is forgotten by first_forget after one more experience, fully kept otherwise
+        return [[0.8, 0.1, 0.1], [0.8 - first_forget, 0.7, 0.1], [0.8 - first_forget, 0.7, 0.6 + 0.01 * seed]]
+
+    runs = {("a", "b", "c"): 0.3, ("c", "b", "a"): 0.1}
+    with Store(tmp_path / "r.sqlite") as store:
+        for order, forget in runs.items():
+            for seed in (0, 1):
+                cfg = {"study": "o", "strategy": {"label": "naive", "name": "naive", "params": {}}, "ordering": list(order),
+                       "seed": seed}
+                res = {"R": {m: R(forget, seed) for m in METRICS}, "baseline": {m: [0.0] * 3 for m in METRICS},
+                       "timings": {"train_s": [1.0] * 3, "eval_s": [1.0], "total_s": 3.0}}
+                store.put(f"{'-'.join(order)}-{seed}", cfg, res)
+        from dqcl.results.entries import entries
+
+        rows = entries(store)
+        paths = {p.name for p in write_leaderboard(store, tmp_path / "lb")}
+    headers, (row,) = order_table(rows, "o")
+    cells = dict(zip(headers, row))
+    # ACC per order: (0.5 + 0.7 + 0.6 / 0.61) / 3 = 0.600 / 0.603 for a-b-c; 0.667 / 0.670 for c-b-a
+    assert cells["ACC over orders [95 % CI]"].startswith("0.635 ± 0.047")
+    assert cells["SD across orders"] == "0.047" and cells["SD across seeds"] == "0.002"
+    # forgetting of the first domain: 0.3 (a first), 0.1 (c first); of the second: 0
+    assert cells["forgetting at position 1"].startswith("0.200") and cells["forgetting at position 2"].startswith("0.000")
+    assert cells["best first domain: ACC"].startswith("c: 0.668")
+    md = (tmp_path / "lb" / "leaderboard.md").read_text()
+    assert "**Order sensitivity (ap50)**" in md and "Order sensitivity (ap50)" in (tmp_path / "lb" / "index.html").read_text()
+    assert "o_forgetting_distance_ap50.png" in paths
+    entry = next(e for e in json.loads((tmp_path / "lb" / "leaderboard.json").read_text()) if e["metric"] == "ap50")
+    assert len(entry["forgetting_by_distance"]) == 2 and entry["inc_acc"] is not None

@@ -134,6 +134,22 @@ def _split_table(rows: list[dict[str, Any]], study: str, metric: str = "ap50") -
             tabulate(table, _SWAP_HEADERS, tablefmt="github", disable_numparse=[0, 1]), ""]
 
 
+def _orders(rows: list[dict[str, Any]], study: str) -> list[str]:
+    """The order-sensitivity table of a study that ran several orderings of one set of domains (`dqcl.results.orders`)."""
+    from tabulate import tabulate
+
+    from .orders import order_table
+
+    found = order_table(rows, study, name=_md)
+    if found is None:
+        return []
+    headers, table = found
+    return ["**Order sensitivity (ap50)**: final ACC over the orders (each order's mean over its seeds; interval over "
+            "the orders), its spread across orders against the spread across seeds within an order, the forgetting of the "
+            "domain trained at each position, and the first domain that gives the best final ACC.", "",
+            tabulate(table, headers, tablefmt="github", disable_numparse=True), ""]
+
+
 def _health(rows: list[dict[str, Any]], study: str, set_aside: list[dict[str, Any]] = ()) -> list[str]:
     flags = _health_lines(rows, study, _md, set_aside)
     if not flags:
@@ -172,7 +188,7 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False, set_aside: list[di
     for i, (study, metric, order, block, headers, table) in enumerate(tables):
         if last is None or last[0] != study:
             if last is not None:
-                lines += _split_table(continual, last[0]) + _health(continual, last[0], set_aside)
+                lines += _orders(continual, last[0]) + _split_table(continual, last[0]) + _health(continual, last[0], set_aside)
             lines += [f"## {_md(study)}", "", _provenance(rows, study, _md), ""]
         if (study, metric) != last:
             lines += [f"### {_md(study)} — {metric}", ""]
@@ -197,7 +213,7 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False, set_aside: list[di
                       + (f" ![ACC against memory]({slug}_memory_ap50.png) ![ACC against compute]({slug}_compute_ap50.png)"
                          if budgets else ""), ""]
     if last is not None:
-        lines += _split_table(continual, last[0]) + _health(continual, last[0], set_aside)
+        lines += _orders(continual, last[0]) + _split_table(continual, last[0]) + _health(continual, last[0], set_aside)
     if redundancy:
         lines += _redundancy_markdown(redundancy)
     return "\n".join(lines) + "\n"
@@ -253,10 +269,13 @@ def _write_html(rows: list[dict[str, Any]], out: Path, images: dict[str, list[st
     continual = [e for e in rows if e.get("selector") is None]
     studies = sorted({e["study"] for e in rows})
     splits = {st: (_SWAP_HEADERS, t) for st in studies if (t := _split_rows(continual, st))}
+    from .orders import order_table
+
+    orders = {st: t for st in studies if (t := order_table(continual, st, name=_shown)) is not None}
     page = index_html(
         studies, {st: _provenance(rows, st) for st in studies}, _cl_tables(continual), claims(rows),
         {st: _health_lines(continual, st, set_aside=set_aside) for st in studies}, splits, images,
-        summary.name if summary is not None else None, _legend(continual),
+        summary.name if summary is not None else None, _legend(continual), orders,
     )
     path = out / "index.html"
     write_text(path, page)

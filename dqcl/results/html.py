@@ -80,6 +80,7 @@ def index_html(
     tables: list[tuple[str, str, tuple[str, ...], str | None, list[str], list[list]]],
     claims: list, health: dict[str, list[str]], splits: dict[str, tuple[list[str], list[list]]],
     images: dict[str, list[str]], summary: str | None, legend: str,
+    orders: dict[str, tuple[list[str], list[list]]] | None = None,
 ) -> str:
     """The page; ``images`` maps a study to its PNG file names (in the same folder); a table's block
     (its memory budget, or None) follows its ordering in the table's heading. Every text from the
@@ -112,6 +113,10 @@ def index_html(
             within = f" — {_name(block)}" if block else ""
             parts.append(f"<section class='table' data-metric='{html.escape(metric)}'><h3>{html.escape(metric)}: "
                          f"{' → '.join(_name(d) for d in order)}{within}</h3>{_table(headers, rows)}</section>")
+        if study in (orders or {}):
+            headers, rows = orders[study]
+            parts.append("<section class='table' data-metric='ap50'><h3>Order sensitivity (ap50)</h3>"
+                         + _table(headers, rows, strategy_col=0) + "</section>")
         if study in splits:
             headers, rows = splits[study]
             parts.append("<section class='table' data-metric='ap50'><h3>Weights or statistics? (ap50)</h3>"

@@ -49,8 +49,8 @@ def write_leaderboard(store: Store, out: str | Path, *, study: str | None = None
     set_aside = [e for e in every if e["broken"] and e["metric"] == "ap50"]
     out = Path(out)
     paths = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.json", out / "leaderboard.tex"]
-    from .plots import (budget_curves, forgetting_plasticity, group_figure, heatmaps, replay_rate_curves, saturation_plot,
-                        seed_strips, summary_figure, training_curves)
+    from .plots import (budget_curves, distance_curves, forgetting_plasticity, group_figure, heatmaps, replay_rate_curves,
+                        saturation_plot, seed_strips, summary_figure, training_curves)
 
     cl: dict[tuple, list] = defaultdict(list)
     continual = [e for e in rows if e.get("selector") is None]  # labels are unique per arm (entries.cells)
@@ -79,6 +79,9 @@ def write_leaderboard(store: Store, out: str | Path, *, study: str | None = None
         k = next(i for i, b in enumerate(same) if b[2] is block)
         figures.append((st, out / group_figure_name(slugs[(st, order)], k, len(same)),
                         partial(group_figure, [e for es in block.values() for e in es], title=f"{st}, {' → '.join(order)}")))
+    for st in sorted({e["study"] for e in continual}):  # forgetting against distance, where streams have 3+ domains
+        figures.append((st, out / f"{_slug(st)}_forgetting_distance_ap50.png",
+                        partial(distance_curves, [e for e in continual if e["study"] == st and e["metric"] == "ap50"])))
     for st in sorted({e["study"] for e in rows if e.get("selector") is not None}):
         mine = [e for e in rows if e["study"] == st]
         figures += [(st, out / f"{_slug(st)}_{metric}_saturation.png", partial(saturation_plot, mine, metric))

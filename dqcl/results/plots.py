@@ -25,7 +25,7 @@ from ..core.text import figure_text, plain_text_figures
 
 __all__ = [
     "saturation_plot", "diversity_plot", "heatmaps", "forgetting_plasticity", "replay_rate_curves",
-    "summary_figure", "training_curves", "seed_strips", "group_figure", "budget_curves", "style_of",
+    "summary_figure", "training_curves", "seed_strips", "group_figure", "budget_curves", "distance_curves", "style_of",
 ]
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p", "d", "8", "H", "1", "2", "3")
@@ -482,6 +482,38 @@ def budget_curves(rows: list[dict[str, Any]], out: Path, cost: str = "memory") -
         ax.set_xlabel("samples backpropagated over the run (reference passes included)")
     ax.set_ylabel(f"final ACC, {rows[0]['metric']} (%)")
     ax.set_title(f"{_label(rows[0]['study'])}: ACC against {cost}, {' → '.join(map(_label, rows[0]['ordering']))}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), title="strategy", title_fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, out, dpi=100)
+
+
+@plain_text_figures
+def distance_curves(rows: list[dict[str, Any]], out: Path) -> Path | None:
+    """Forgetting (%) against the experiences since a domain was learned (d = 1 .. T-1), one curve per
+    strategy over every ordering and seed of a study (`forgetting_by_distance`); error bars the std over
+    runs. None where no run has three or more domains (one point per strategy says nothing a table does not)."""
+    by: dict[str, list[list[float]]] = defaultdict(list)
+    for e in rows:
+        if e.get("forgetting_by_distance") and len(e["forgetting_by_distance"]) >= 2:
+            by[e["strategy"]].append(e["forgetting_by_distance"])
+    if not by:
+        return None
+    plt = _plt()
+    labels = sorted(by)
+    fig, ax = plt.subplots(figsize=(6.2, 4.2))
+    for label in labels:
+        width = max(len(c) for c in by[label])
+        xs, ys, sd = [], [], []
+        for d in range(width):
+            vals = [100 * c[d] for c in by[label] if len(c) > d]
+            xs.append(d + 1)
+            ys.append(float(np.mean(vals)))
+            sd.append(_std(vals))
+        ax.errorbar(xs, ys, yerr=sd, capsize=3, label=_legend(label, f" (n={len(by[label])})"), **style_of(label, labels))
+    ax.set_xlabel("experiences since the domain was learned")
+    ax.set_ylabel(f"forgetting, {rows[0]['metric']} (%, max-based)")
+    ax.set_title(f"{_label(rows[0]['study'])}: forgetting by distance, every ordering and seed", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), title="strategy", title_fontsize=7)
     fig.tight_layout()
