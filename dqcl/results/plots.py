@@ -60,6 +60,14 @@ def style_of(label: str, labels: list[str]) -> dict[str, Any]:
     return {"color": matplotlib.colormaps["tab20"](k % 20), "marker": _MARKERS[k % len(_MARKERS)]}
 
 
+def _finish(fig, ax, out: Path) -> Path:
+    """A grid, the strategies' legend to the right of the axes, and the figure saved."""
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), title="strategy", title_fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, out, dpi=100)
+
+
 def _std(values) -> float:
     values = [v for v in values if v is not None]
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
@@ -184,10 +192,7 @@ def forgetting_plasticity(rows: list[dict[str, Any]], out: Path) -> Path:
     if absent:
         ax.text(0.01, 0.01, "not shown (trained once, no forgetting): " + ", ".join(map(_label, absent)), transform=ax.transAxes,
                 fontsize=7)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), title="strategy", title_fontsize=7)
-    fig.tight_layout()
-    return save_figure(fig, out, dpi=100)
+    return _finish(fig, ax, out)
 
 
 def _replay_rate(e: dict[str, Any]) -> tuple[float, str] | None:
@@ -304,10 +309,7 @@ def training_curves(runs: list[dict[str, Any]], out: Path) -> Path | None:
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("training loss (epoch mean, penalties included)")
     ax.set_title(f"{_label(first['study'])}: training curves, {' → '.join(map(_label, first['ordering']))}", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), title="strategy", title_fontsize=7)
-    fig.tight_layout()
-    return save_figure(fig, out, dpi=100)
+    return _finish(fig, ax, out)
 
 
 def _first_forgetting(R: list[list[float]]) -> float | None:
@@ -482,10 +484,7 @@ def budget_curves(rows: list[dict[str, Any]], out: Path, cost: str = "memory") -
         ax.set_xlabel("samples backpropagated over the run (reference passes included)")
     ax.set_ylabel(f"final ACC, {rows[0]['metric']} (%)")
     ax.set_title(f"{_label(rows[0]['study'])}: ACC against {cost}, {' → '.join(map(_label, rows[0]['ordering']))}", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), title="strategy", title_fontsize=7)
-    fig.tight_layout()
-    return save_figure(fig, out, dpi=100)
+    return _finish(fig, ax, out)
 
 
 @plain_text_figures
@@ -514,7 +513,4 @@ def distance_curves(rows: list[dict[str, Any]], out: Path) -> Path | None:
     ax.set_xlabel("experiences since the domain was learned")
     ax.set_ylabel(f"forgetting, {rows[0]['metric']} (%, max-based)")
     ax.set_title(f"{_label(rows[0]['study'])}: forgetting by distance, every ordering and seed", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), title="strategy", title_fontsize=7)
-    fig.tight_layout()
-    return save_figure(fig, out, dpi=100)
+    return _finish(fig, ax, out)
