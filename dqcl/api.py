@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from .results.store import DEFAULT_STORE
 
-__all__ = ["load_results", "load_curves", "run", "benchmark", "network", "loss", "scores", "evaluator"]
+__all__ = ["load_results", "load_curves", "run", "update", "benchmark", "network", "loss", "scores", "evaluator"]
 
 
 def _rows(source: str | Path, study: str | None, split_protocols: bool = False) -> list[dict[str, Any]]:
@@ -103,6 +103,18 @@ def run(
 
 
 # ---- streams for Avalanche users ---------------------------------------------------------------
+
+
+def update(model: str | Path, old: str | Path, new: str | Path, out: str | Path, **options) -> dict[str, Any]:
+    """Update a Cellpose ``model`` file on the image/mask pairs of folder ``new`` while replaying a DQ-selected
+    share of folder ``old`` (the images it knows), write the updated model to ``out`` (Cellpose's format, the
+    input's diameter) and return the report: per method, AP@0.5 on the old and new held-out images before and
+    after, the forgetting and the training seconds. ``dqcl update`` on the command line; the options
+    (``replay``, ``strategy``, ``steps``, ``compare``, ``report``, ``store``, ...) are
+    `dqcl.study.update.update_model`'s."""
+    from .study.update import update_model
+
+    return update_model(model, old, new, out, **options)
 
 
 def _parsed(spec):

@@ -195,6 +195,65 @@ def tune_cmd(spec: Path, trials: int, validation: float | None, out: Path, store
     click.echo(f"-> {summary.out}")
 
 
+# ---- update ----------------------------------------------------------------------------
+
+
+class RateOrCount(click.ParamType):
+    """--replay: a rate in (0, 1) of the old images' patches, or a whole count of them (>= 1)."""
+
+    name = "rate|count"
+
+    def convert(self, value, param, ctx):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is neither a rate in (0, 1) nor a count of patches", param, ctx)
+        if not math.isfinite(number) or number <= 0 or number >= 1 and not number.is_integer():
+            self.fail(f"{value!r} is neither a rate in (0, 1) nor a whole count of patches (>= 1)", param, ctx)
+        return number
+
+
+@cli.command("update")
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--old", "old", required=True, type=click.Path(file_okay=False, path_type=Path), help="The images the model knows: a folder of image/mask pairs (or its train/ and test/).")
+@click.option("--new", "new", required=True, type=click.Path(file_okay=False, path_type=Path), help="The new images to learn, laid out the same way.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The updated model file (Cellpose's format, the input's diameter).")
+@click.option("--replay", type=RateOrCount(), default=None, help="The share of the old folder's training patches DQ selects to replay (a rate), or their count. [default: 0.1]")
+@click.option("--strategy", default="dq_replay", show_default=True, help="Any registered strategy (dqcl strategies list).")
+@click.option("--steps", default=250, show_default=True, type=click.IntRange(1, 10_000_000), help="Optimiser steps on the new images.")
+@click.option("--lr", default=0.05, show_default=True, type=FiniteFloat(0, min_open=True), help="SGD learning rate (cosine-decayed after a short warm-up).")
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--patch", default=None, type=click.IntRange(16, 4096), help="Training patch side in px at the model's diameter [default: 224; CPSAM: 256].")
+@click.option("--holdout", default=0.2, show_default=True, type=FiniteFloat(0, 1, min_open=True, max_open=True), help="Share of a folder without train/ and test/ held out for scoring.")
+@click.option("--diameter-old", default=0.0, type=FiniteFloat(0), help="The old images' median object diameter in px [default: measured from the masks].")
+@click.option("--diameter-new", default=0.0, type=FiniteFloat(0), help="The new images' median object diameter in px [default: measured from the masks].")
+@click.option("--compare", is_flag=True, help="Also fine-tune naively and retrain on every image (from the same model) and report them beside it.")
+@click.option("--report", default=None, type=click.Path(file_okay=False, path_type=Path), help="A folder for report.json, report.md and report.png.")
+@click.option("--store", "store_path", default=None, type=click.Path(dir_okay=False, path_type=Path), help="Also keep every run's result in this results store.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1))
+@click.option("--device", default="auto", show_default=True, metavar="DEVICE", help="auto, cpu, cuda, cuda:N.")
+@click.option("--overwrite", is_flag=True, help="Replace --out where a file is there already.")
+def update_cmd(model: Path, old: Path, new: Path, out: Path, replay: float | None, strategy: str, steps: int, lr: float, batch_size: int,
+               patch: int | None, holdout: float, diameter_old: float, diameter_new: float, compare: bool, report: Path | None,
+               store_path: Path | None, seed: int, device: str, overwrite: bool) -> None:
+    """Update a Cellpose MODEL on new images without forgetting the old ones: fine-tune it on --new while replaying a DQ-selected share of --old."""
+    from .study.update import DEFAULT_REPLAY, update_model
+
+    found = update_model(model, old, new, out, replay=DEFAULT_REPLAY if replay is None else replay, strategy=strategy, steps=steps,
+                         lr=lr, batch=batch_size, patch=patch, holdout=holdout, seed=seed, device=device,
+                         diameters=(diameter_old, diameter_new), compare=compare, report=report, store=store_path,
+                         overwrite=overwrite, say=lambda msg: click.echo(msg, err=True))
+    b = next(iter(found["methods"].values()))["before"]
+    held = found["held_out"]
+    click.echo(f"AP@0.5 on held-out patches ({held['old']['patches']} old with {held['old']['objects']} objects, "
+               f"{held['new']['patches']} new with {held['new']['objects']}):")
+    click.echo(f"  {'before':12s} old {b['old']:.3f}  new {b['new']:.3f}")
+    for name, m in found["methods"].items():
+        click.echo(f"  {name:12s} old {m['after']['old']:.3f}  new {m['after']['new']:.3f}  forgetting {m['forgetting']:+.3f}  "
+                   f"{m['train_s']:.0f} s")
+    click.echo(f"-> {out}" + (f" (report: {report})" if report is not None else ""))
+
+
 # ---- data ------------------------------------------------------------------------------
 
 
@@ -378,6 +437,23 @@ def domains_gallery(domain: str, out: Path, seed: int, count: int, folder_path: 
     check_output(out, FIGURE, reading=[(folder_path, "the domain folder")])
     dom = factory(seed=seed, path=folder_path or "") if domain == "folder" else factory(seed=seed, n_train=max(count, 8), n_test=2)
     click.echo(str(write_gallery(dom, out, n=count)))
+
+
+@domains.command("export")
+@click.argument("domain")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="A new folder: train/ and test/ of <name>_img.tif and <name>_masks.tif.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1), help="The data seed (a study's data_seed draws the same images).")
+@click.option("--n-train", default=16, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--n-test", default=8, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--size", default=192, show_default=True, type=click.IntRange(16, 8192), help="Image side once objects are rescaled to 30 px.")
+def domains_export(domain: str, out: Path, seed: int, n_train: int, n_test: int, size: int) -> None:
+    """Write built-in DOMAIN's images as a folder of image/mask pairs (Cellpose's layout), a stand-in for a user's own."""
+    from .core.outputs import FOLDER, check_output
+    from .data.export import export_domain
+
+    check_output(out, FOLDER)
+    counts = export_domain(domain, out, seed=seed, n_train=n_train, n_test=n_test, size=size)
+    click.echo(f"{counts['train']} training and {counts['test']} test image(s) of {domain} -> {out}")
 
 
 @domains.command("diversity")

@@ -144,3 +144,47 @@ def test_a_folder_that_states_its_diameter_is_rescaled_from_it(tmp_path):
     b = prepare(measured, "train", 32, 32, diameter=16.0)
     assert a.scales == (2.0, 2.0)  # 16 / 8 for every image
     assert b.scales != a.scales and all(s > 0 for s in b.scales)
+
+
+def _flat(root, n=6, img_sfx="", ext=".tif"):
+    """A flat folder as a Cellpose user keeps it: name.tif beside name_masks.tif (Cellpose's default naming)."""
+    imgs, masks = small_domain_arrays(n)
+    for i, (im, m) in enumerate(zip(imgs, masks)):
+        write_pair(root, f"cell{i}", im, m, img_sfx, "_masks", ext)
+    return imgs, masks
+
+
+def test_a_flat_folder_in_cellposes_own_naming_is_split_by_holdout_and_the_data_seed(tmp_path):
+    _flat(tmp_path)
+    a, b = load_folder(tmp_path, holdout=0.34, seed=0), load_folder(tmp_path, holdout=0.34, seed=0)
+    assert len(a.test) == 2 and len(a.train) == 4 and a.test.names == b.test.names  # round(0.34 x 6) held out, the same again
+    assert set(a.train.names).isdisjoint(a.test.names) and set(a.train.names) | set(a.test.names) == {f"cell{i}" for i in range(6)}
+    others = {load_folder(tmp_path, holdout=0.34, seed=s).test.names for s in range(1, 8)}
+    assert len(others | {a.test.names}) > 1  # the data seed varies the split
+    assert len(load_folder(tmp_path, holdout=0.01).test) == 1 and len(load_folder(tmp_path, holdout=0.95).train) == 1  # never none
+
+
+def test_holdout_refuses_a_folder_with_a_train_split_and_a_single_pair(tmp_path):
+    _make(tmp_path)
+    with pytest.raises(DataError, match="holds train/ already"):
+        load_folder(tmp_path, holdout=0.2)
+    single = tmp_path / "single"
+    _flat(single, n=1)
+    with pytest.raises(DataError, match="1 image/mask pair; holdout needs at least 2"):
+        load_folder(single, holdout=0.2)
+
+
+def test_a_spec_folder_with_holdout_is_seed_dependent_and_keys_without_it_stay(tmp_path):
+    from dqcl.config.expand import expand
+    from dqcl.config.parse import parse_spec
+
+    _flat(tmp_path / "mine")
+
+    def keys(extra):
+        raw = {"study": {"name": "f", "seeds": [0, 1], "orderings": [["mine"]], "data_seed": "per_seed", "device": "cpu"},
+               "data": {"patch_size": 48, "stride": 48, "cache_dir": str(tmp_path / "c")},
+               "domains": {"mine": {"kind": "folder", "path": str(tmp_path / "mine"), **extra}},
+               "model": {"widths": [8, 16, 32, 64]}, "strategies": {"naive": {}}}
+        return [c.key for c in expand(parse_spec(raw))]
+
+    assert keys({"holdout": 0}) == keys({}) != keys({"holdout": 0.25})

@@ -167,8 +167,9 @@ def _domain(name: str, table: Any, where: str, base: Path) -> DomainSpec:
             if sub.is_absolute() or ".." in sub.parts:
                 raise SpecError(f"{where}.{key}: must be a folder inside the domain's path, got {params[key]!r}")
         params.setdefault("name", name)
-        if params.get("resplit") is False:  # the default, left out so the run keys of specs without it stay as they were
-            params.pop("resplit")
+        for key, default in (("resplit", False), ("holdout", 0.0)):  # defaults, left out: the run keys of specs without them stay
+            if key in params and params[key] == default:  # types were checked above
+                params.pop(key)
     return DomainSpec(name, kind, params)
 
 

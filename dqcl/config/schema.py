@@ -53,6 +53,7 @@ class TrainSpec:
     warmup_steps: int = 0  # the warm-up in optimiser steps instead (the same for every strategy); 0: use warmup_epochs
     reset_optimizer: bool = False  # start every experience with fresh optimiser state (no momentum carried over)
     schedule: str = "constant"  # the learning rate after the warm-up, over each experience: "constant", "cosine" (to 0) or "step" (x0.1 at 1/2 and 3/4)
+    skip_first: bool = False  # the network already knows the first domain (dqcl update): no step on it; its memory and importances are still taken
     fast: str = "auto"  # channels-last + bf16 autocast + pinned memory: "on", "off", "auto" (on for a GPU)
     compile: bool = False  # torch.compile the network (minutes of compiling, then faster steps on a GPU)
     loader_workers: int = 0  # DataLoader worker processes for training batches
@@ -229,6 +230,7 @@ _ADDED_LATER: tuple[tuple[str, str, Any], ...] = (
     ("train", "warmup_steps", 0),
     ("train", "reset_optimizer", False),
     ("train", "schedule", "constant"),
+    ("train", "skip_first", False),
 )
 
 

@@ -46,8 +46,9 @@ register_domain = DOMAINS.register
 
 def seed_dependent(kind: str, params: dict) -> bool:
     """Whether a domain's images depend on the data seed: a built-in domain draws them with it, a
-    folder only where ``resplit = true`` divides its pairs anew (see `dqcl.data.folders.load_folder`)."""
-    return not (kind == "folder" and not params.get("resplit"))
+    folder only where ``resplit = true`` divides its pairs anew or ``holdout`` holds some out (see
+    `dqcl.data.folders.load_folder`)."""
+    return not (kind == "folder" and not params.get("resplit") and not params.get("holdout"))
 
 
 def list_domains(pattern: str = "*") -> list[str]:

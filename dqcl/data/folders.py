@@ -23,7 +23,8 @@ from .imageio import IMAGE_EXTENSIONS, read_image, read_mask
 __all__ = ["LAYOUTS", "detect_layout", "files_by_stem", "load_folder", "pair_files", "read_pair", "read_split", "resplit_pairs"]
 
 # layout -> (image suffix, mask suffix), matched before the file extension
-LAYOUTS: dict[str, tuple[str, str]] = {"cellpose": ("_img", "_masks"), "paper": ("_IM", "_GT")}
+LAYOUTS: dict[str, tuple[str, str]] = {"cellpose": ("_img", "_masks"), "paper": ("_IM", "_GT"), "plain": ("", "_masks")}
+# "plain": Cellpose's own default naming (``--img_filter`` empty): any image file, its mask beside it as <name>_masks
 
 
 def _split_name(path: Path) -> tuple[str, str] | None:
@@ -120,11 +121,14 @@ def read_split(folder: Path, image_suffix: str, mask_suffix: str, skipped: list 
 
 def detect_layout(folder: Path) -> str:
     """The layout (a key of `LAYOUTS`) whose image files ``folder`` holds."""
+    stems = [(_split_name(p) or ("", ""))[0] for p in folder.glob("*")]
     for layout, (img_sfx, _) in LAYOUTS.items():
-        if any((_split_name(p) or ("", ""))[0].endswith(img_sfx) for p in folder.glob("*")):
+        if img_sfx and any(stem.endswith(img_sfx) for stem in stems):
             return layout
+    if any(stem.endswith("_masks") for stem in stems):
+        return "plain"
     raise DataError(
-        f"{folder}: found neither Cellpose ('*_img.png' + '*_masks.png') nor paper ('*_IM.tif' + '*_GT.tif') files; "
+        f"{folder}: found neither Cellpose ('*_img.png' or '*.png' + '*_masks.png') nor paper ('*_IM.tif' + '*_GT.tif') files; "
         "set layout = \"suffix\" with image_suffix and mask_suffix"
     )
 
@@ -147,6 +151,7 @@ def load_folder(
     name: str = "folder",
     diameter: float = 0.0,
     resplit: bool = False,
+    holdout: float = 0.0,
 ) -> Domain:
     """Real images from ``path``/train and ``path``/test (files are read in sorted order).
 
@@ -159,26 +164,24 @@ def load_folder(
     draws, without replacement, as many of them as test/ holds for the test split; the rest, in
     pool order, is the train split. ``seed`` is the run's data seed, so the same seed gives the
     same split and every pair is in exactly one split. Names become ``<train_dir>/<stem>`` and
-    ``<test_dir>/<stem>`` (the folder each pair came from), since a stem may be in both."""
+    ``<test_dir>/<stem>`` (the folder each pair came from), since a stem may be in both.
+
+    ``holdout`` (0 < holdout < 1): ``path`` is one flat folder of pairs, as a Cellpose user keeps them
+    (no ``train_dir``/``test_dir``); ``round(holdout * pairs)`` of them (at least one, never all)
+    drawn by ``numpy.random.default_rng(seed).choice`` are the test split, the rest (in sorted order)
+    the train split; ``seed`` is the run's data seed."""
     if not str(path):
         raise DataError(f"domain '{name}': kind 'folder' needs a path")
     root = expand_user(path)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
+    if holdout:
+        return _held_out(root, name, seed, layout, image_suffix, mask_suffix, skip_bad, diameter, holdout, train_dir, test_dir)
     train, test = root / train_dir, root / test_dir
     for sub in (train, test):
         if not sub.is_dir():
             raise DataError(f"{sub}: no such folder (a domain folder holds '{train_dir}/' and '{test_dir}/')")
-    if layout == "suffix":
-        if not mask_suffix:
-            raise DataError(f"{root}: layout 'suffix' needs mask_suffix (and usually image_suffix)")
-        sfx = (image_suffix, mask_suffix)
-    elif layout == "auto":
-        sfx = LAYOUTS[detect_layout(train)]
-    elif layout in LAYOUTS:
-        sfx = LAYOUTS[layout]
-    else:
-        raise DataError(f"{root}: unknown layout '{layout}'; expected auto, {', '.join(LAYOUTS)} or suffix")
+    sfx = _suffixes(root, train, layout, image_suffix, mask_suffix)
     skipped: list[str] | None = [] if skip_bad else None
     splits = [read_split(sub, *sfx, skipped) for sub in (train, test)]
     if diameter > 0:
@@ -187,6 +190,47 @@ def load_folder(
         splits = resplit_pairs(splits[0], splits[1], seed, (train_dir, test_dir))
     _check_disjoint(root, *splits)
     return Domain(name, *splits, tuple(skipped or ()))
+
+
+def _suffixes(root: Path, folder: Path, layout: str, image_suffix: str, mask_suffix: str) -> tuple[str, str]:
+    """(image suffix, mask suffix) of ``layout`` for the domain at ``root``; "auto" looks into ``folder``."""
+    if layout == "suffix":
+        if not mask_suffix:
+            raise DataError(f"{root}: layout 'suffix' needs mask_suffix (and usually image_suffix)")
+        return image_suffix, mask_suffix
+    if layout == "auto":
+        return LAYOUTS[detect_layout(folder)]
+    if layout in LAYOUTS:
+        return LAYOUTS[layout]
+    raise DataError(f"{root}: unknown layout '{layout}'; expected auto, {', '.join(LAYOUTS)} or suffix")
+
+
+def _held_out(root: Path, name: str, seed: int, layout: str, image_suffix: str, mask_suffix: str, skip_bad: bool,
+              diameter: float, holdout: float, train_dir: str, test_dir: str) -> Domain:
+    """A flat folder split by ``holdout`` (see `load_folder`)."""
+    for sub in (train_dir, test_dir):
+        if (root / sub).is_dir():
+            raise DataError(f"{root}: holds {sub}/ already; holdout splits a flat folder of pairs (leave holdout out to use "
+                            f"its {train_dir}/ and {test_dir}/)")
+    if not 0 < holdout < 1:
+        raise DataError(f"domain '{name}': holdout must be a share in (0, 1), got {holdout:g}")
+    skipped: list[str] | None = [] if skip_bad else None
+    pool = read_split(root, *_suffixes(root, root, layout, image_suffix, mask_suffix), skipped)
+    if diameter > 0:
+        pool = replace(pool, diameters=(float(diameter),) * len(pool))
+    n = len(pool)
+    if n < 2:
+        raise DataError(f"{root}: {n} image/mask pair; holdout needs at least 2 (one to train on, one held out to score)")
+    held = np.zeros(n, bool)
+    held[np.random.default_rng(seed).choice(n, size=min(n - 1, max(1, round(holdout * n))), replace=False)] = True
+
+    def take(keep: np.ndarray) -> Split:
+        idx = np.flatnonzero(keep)
+        return Split(*(tuple(getattr(pool, f)[i] for i in idx) if getattr(pool, f) else () for f in ("images", "masks", "names", "styles", "diameters")))
+
+    train, test = take(~held), take(held)
+    _check_disjoint(root, train, test)
+    return Domain(name, train, test, tuple(skipped or ()))
 
 
 def _check_disjoint(root: Path, train: Split, test: Split) -> None:
@@ -230,4 +274,4 @@ def resplit_pairs(train: Split, test: Split, seed: int, dirs: tuple[str, str] = 
     return [take(~chosen), take(chosen)]
 
 
-load_folder.bounds = {"diameter": (0, 10_000)}  # checked where a spec is read
+load_folder.bounds = {"diameter": (0, 10_000), "holdout": (0, 0.95)}  # checked where a spec is read

@@ -119,7 +119,7 @@ def _draws(runs: list[dict[str, Any]], broken: dict[str, str]) -> dict[str, str]
                     h = rec.get(f"{split}_hash")
                     if h is not None:
                         peers[(domain, split, group)][r["key"]] = h
-                        # a folder split anew (resplit) chooses among few splits: two seeds may choose alike
+                        # a folder split anew (resplit, holdout) chooses among few splits: two seeds may choose alike
                         if own and d.get("kind") != "folder":
                             per_seed[(domain, split)][seed][r["key"]] = h
         for (domain, split), by_seed in per_seed.items():

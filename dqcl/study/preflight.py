@@ -43,7 +43,7 @@ def _cpu_note(spec: Spec) -> str | None:
 def patch_counts(spec: Spec, read: Mapping[str, Domain] | None = None, cache: PreparedDomains = DOMAIN_CACHE) -> dict[str, tuple[int, int]]:
     """Domain name -> (train patches, test patches) of every domain the runs of ``spec`` use, after each
     image is rescaled to ``data.diameter`` as the run will (`dqcl.study.sizes`), for one data seed (a
-    resplit folder or a built-in domain of another seed has the same images' count, other draws).
+    resplit or held-out folder or a built-in domain of another seed has the same images' count, other draws).
 
     ``read``: domains already read (preflight's); the others are read or built through ``cache``. A
     domain a run could not use (an image rescaled under a pixel or over the pixel limit, a bad file)

@@ -51,7 +51,7 @@ def read_domains(spec: Spec, runs: Sequence[RunConfig], cache: PreparedDomains, 
     """Every domain the runs use, read (a folder: every pair checked) or built (a built-in kind) through
     ``cache`` as the first run using it will have it, so that run finds it there; those in ``have`` are
     taken as they are. One data seed serves a domain (``data_seed = "per_seed"`` included): a folder's
-    files are the same for every seed, which only decides how ``resplit = true`` divides the same pairs;
+    files are the same for every seed, which only decides how ``resplit = true`` or ``holdout`` divides the same pairs;
     a built-in domain of another seed draws other images of the same kinds and sizes."""
     read = dict(have)
     for cfg in runs:

@@ -124,6 +124,25 @@ class StepBudget(SupervisedPlugin):
         self.steps_done.append(self.done)
 
 
+class SkipFirst(SupervisedPlugin):
+    """The first experience trains no step (``train.skip_first``: the network already knows that domain, as a
+    user's Cellpose model knows its old images); everything else a strategy does at an experience's end still
+    happens on it: a memory is filled from it, importances are taken on it. Added after every plugin that sets
+    the epochs (the step budget), so that its zero wins."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epochs: int | None = None
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        if strategy.clock.train_exp_counter == 0:
+            self._epochs, strategy.train_epochs = strategy.train_epochs, 0
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        if self._epochs is not None:
+            strategy.train_epochs, self._epochs = self._epochs, None
+
+
 class OptimizerReset(SupervisedPlugin):
     """Start every experience with fresh optimiser state: no momentum carried from the last domain.
 

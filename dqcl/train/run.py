@@ -44,6 +44,7 @@ from .plugins import (
     ComputeCount,
     ImageCount,
     OptimizerReset,
+    SkipFirst,
     StepBudget,
     Warmup,
 )
@@ -355,6 +356,8 @@ def _build(run: _Run, probes: tuple, artifacts: Path | None, on_epoch: Callable 
     run.strategy.plugins.append(run.content)  # after the rehearsal plugins: the memory as the step left it
     run.strategy.plugins.extend(probes)  # last: they see what every other plugin did
     run.joint = isinstance(run.strategy, JointTraining)
+    if cfg.train.skip_first and not run.joint:  # joint trains once on every domain: nothing to skip
+        run.strategy.plugins.insert(len(run.strategy.plugins) - len(probes), SkipFirst())
     if run.budget and run.joint:
         run.budget.steps = cfg.train.steps * run.n  # joint training gets the steps every experience would have had
     # compute matched: every step's batch is full (a short last batch would train on fewer samples)
@@ -398,7 +401,7 @@ def _score_baseline(run: _Run) -> None:
     if run.start > 0:
         return
     if run.cfg.subset is None:
-        run.step("scoring the random-init network")
+        run.step("scoring the network before training" if run.cfg.model.init else "scoring the random-init network")
         t = time.perf_counter()
         run.strategy.eval(run.bm.test_stream)
         run.baseline = _row(run.scores, run.n)
@@ -411,7 +414,8 @@ def _score_baseline(run: _Run) -> None:
 def _experience(run: _Run, i: int, phase, checkpoint: Path | None, artifacts: Path | None) -> None:
     """Train experience ``i``, score every test domain (row i of R), save what is asked for, checkpoint."""
     cfg, strategy, model, last = run.cfg, run.strategy, run.model, i == len(run.phases) - 1
-    run.step("training on all domains" if len(run.phases) == 1 and run.n > 1 else f"training on {cfg.ordering[i]}")
+    run.step("training on all domains" if len(run.phases) == 1 and run.n > 1 else f"taking {cfg.ordering[i]} in without a step (train.skip_first)"
+             if i == 0 and cfg.train.skip_first else f"training on {cfg.ordering[i]}")
     t = time.perf_counter()
     strategy.train(phase, **run.loader)
     run.train_s.append(time.perf_counter() - t)
