@@ -148,6 +148,7 @@ def update_model(
         (cfg,) = preflight(spec).runs
         configs.append(cfg)
     _check_replay(configs[0], replay, strategy)
+    _threads()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dqcl-update-") as tmp, (Store(store) if store is not None else _Nothing()) as kept:
         for method, cfg in zip(methods, configs):
@@ -175,6 +176,17 @@ def update_model(
     if report is not None:
         _write_report(found, Path(report))
     return found
+
+
+def _threads() -> None:
+    """As a local study does: as many torch threads as cores other processes leave idle (DQCL_THREADS pins it)."""
+    import torch
+
+    from ..core.cores import run_threads
+
+    threads = run_threads(1)
+    if threads is not None and threads != torch.get_num_threads():
+        torch.set_num_threads(threads)
 
 
 class _Nothing:
