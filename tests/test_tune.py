@@ -48,6 +48,19 @@ def test_a_tuning_study_runs_end_to_end_resumes_and_a_spec_takes_its_values(tmp_
     (cfg,) = expand(load_spec(used))
     assert cfg.strategy.params["lr"] == pytest.approx(doc["strategies"]["ewc"]["best"]["lr"])
     assert cfg.strategy.params["ewc_lambda"] == pytest.approx(doc["strategies"]["ewc"]["best"]["ewc_lambda"])
+    assert cfg.to_dict()["strategy"]["tuned"]["trials"] == 4 and cfg.to_dict()["strategy"]["tuned"]["file"] == "tuned.json"
+    # the leaderboard shows default and tuned side by side: the chosen values with the range searched and the budget
+    used.write_text(tiny_spec_text(tmp_path, '[strategies.ewc]\n[strategies.ewc_tuned]\nstrategy = "ewc"\ntuned = "tuned.json"\n'))
+    default, _ = expand(load_spec(used))
+    assert "tuned" not in default.to_dict()["strategy"]  # an untuned run's key is what it was
+    runs = tmp_path / "runs.sqlite"
+    assert main(["run", "benchmark", str(used), "--store", str(runs), "--quiet"]) == 0
+    assert main(["leaderboard", "build", "--store", str(runs), "--out", str(tmp_path / "lb")]) == 0
+    md = (tmp_path / "lb" / "leaderboard.md").read_text()
+    (line,) = [ln for ln in md.splitlines() if "Tuning: " in ln]
+    best = doc["strategies"]["ewc"]["best"]
+    assert f"ewc_tuned tuned (4 trials per strategy on a 0.5 validation share" in line
+    assert f"ewc_lambda {best['ewc_lambda']:.3g} (searched 1 to 1e+05, log)" in line and "ewc untuned: ewc_lambda 100" in line
 
 
 def test_tuning_that_would_score_the_test_images_is_refused(tmp_path, capsys):

@@ -180,6 +180,7 @@ def _strategy(label: str, table: Any, where: str, base: Path | None = None) -> S
     name = params.pop("strategy", label)
     if not isinstance(name, str):
         raise SpecError(f"{where}.strategy: expected the name of a registered strategy, got {name!r}")
+    provenance = None
     if "tuned" in params:  # the values `dqcl tune` chose (its JSON result); a value given beside them would hide one
         from .tuned import read_tuned
 
@@ -187,7 +188,7 @@ def _strategy(label: str, table: Any, where: str, base: Path | None = None) -> S
         if not isinstance(tuned, str):
             raise SpecError(f"{where}.tuned: expected the path of a dqcl tune result, got {quoted(repr(tuned))}")
         file = Path(resolve_inside(tuned, base or Path.cwd(), f"{where}.tuned"))
-        chosen = read_tuned(file, label, name, f"{where}.tuned")
+        chosen, provenance = read_tuned(file, label, name, f"{where}.tuned")
         both = sorted(set(chosen) & set(params))
         if both:
             raise SpecError(f"{where}: {', '.join(both)} given beside tuned = {quoted(repr(tuned))}, which chose it; give one")
@@ -196,7 +197,7 @@ def _strategy(label: str, table: Any, where: str, base: Path | None = None) -> S
         resolved = resolve_params(name, params, where)
     except RegistryError as err:
         raise SpecError(f"{where}: {err}") from None
-    return StrategySpec(label, name, resolved)
+    return StrategySpec(label, name, resolved, provenance)
 
 
 NAMED_ORDERINGS = {

@@ -143,6 +143,9 @@ class StrategySpec:
     label: str  # the name shown in tables (the table key in the spec)
     name: str  # the registered strategy
     params: dict[str, Any]
+    # where ``tuned = FILE`` set params: the tuning's provenance (file name and hash, trials, validation share,
+    # the space searched, the validation ACC); None: the params are the spec's or the strategy's defaults
+    tuned: dict[str, Any] | None = None
 
 
 PER_SEED = "per_seed"  # [study] data_seed = "per_seed": each run draws its data with its own run seed
@@ -206,6 +209,8 @@ class RunConfig:
             d.pop(name)
         if d["subset"] is None:
             d.pop("subset")  # keeps the keys of continual runs as they were
+        if d["strategy"]["tuned"] is None:
+            d["strategy"].pop("tuned")  # and those of every untuned run
         if not self.memory.given:
             d.pop("memory")  # no budget: the keys of runs stored before budgets existed
         d["data"].pop("cache_dir")  # where the cache lives does not change a result

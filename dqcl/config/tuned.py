@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 from ..errors import SpecError
 
 __all__ = ["read_tuned"]
 
 
-def read_tuned(path: Path, label: str, name: str, where: str) -> dict[str, float]:
+def read_tuned(path: Path, label: str, name: str, where: str) -> tuple[dict[str, float], dict[str, Any]]:
     """The values a tuning result chose for strategy ``label`` (or, where it tuned no such label, for the one
-    label it tuned of strategy ``name``), as parameters of a spec's strategy table; a bad file or no such
-    strategy is a `SpecError` naming ``where``."""
+    label it tuned of strategy ``name``), as parameters of a spec's strategy table, and the tuning's provenance
+    the run keeps (file name and SHA-256, study, trials per strategy, validation share, the space searched,
+    the validation ACC of the values); a bad file or no such strategy is a `SpecError` naming ``where``."""
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        raw = Path(path).read_bytes()
+        doc = json.loads(raw.decode("utf-8"))
         entries = doc["strategies"]
         if doc.get("dqcl_tuning") != 1 or not isinstance(entries, dict):
             raise ValueError("not a dqcl tuning result")
@@ -31,4 +35,12 @@ def read_tuned(path: Path, label: str, name: str, where: str) -> dict[str, float
     best = entry.get("best") if isinstance(entry, dict) else None
     if not isinstance(best, dict) or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in best.values()):
         raise SpecError(f"{where}: {path}: the values chosen for '{label}' are not numbers")
-    return {str(k): float(v) for k, v in best.items()}
+    space = entry.get("space") if isinstance(entry.get("space"), dict) else {}
+    number = lambda v: float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None  # noqa: E731
+    provenance = {
+        "file": Path(path).name, "sha256": hashlib.sha256(raw).hexdigest()[:16], "study": str(doc.get("study", "")),
+        "trials": number(doc.get("trials_per_strategy")), "validation": number(doc.get("validation")),
+        "space": {str(k): [number(x) for x in v][:2] for k, v in space.items() if isinstance(v, list)},
+        "validation_acc": number(entry.get("validation_acc")),
+    }
+    return {str(k): float(v) for k, v in best.items()}, provenance

@@ -297,6 +297,8 @@ def _rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "strategy": run["label"],
                     "strategy_name": bounded(cfg["strategy"]["name"]),
                     "params": cfg["strategy"]["params"],
+                    # where `dqcl tune` chose the params: its provenance (trials, validation share, space, file)
+                    "tuned": cfg["strategy"].get("tuned") if isinstance(cfg["strategy"].get("tuned"), dict) else None,
                     "ordering": [bounded(d) for d in cfg["ordering"]],
                     "seed": cfg["seed"],
                     "metric": metric,

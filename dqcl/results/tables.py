@@ -17,6 +17,7 @@ it backpropagated per optimiser step; a table none of whose runs recorded them l
 from __future__ import annotations
 
 import functools
+import json
 import math
 from collections import defaultdict
 from typing import Any, Callable
@@ -286,7 +287,48 @@ def _provenance(rows: list[dict[str, Any]], study: str, name: Name = _shown) -> 
     versions = sorted({f"{name(e.get('version'))} ({name(str(e.get('commit') or 'unknown')[:12])})" for e in mine})
     parts = [f"{name(d)} `{' / '.join(name(x) for x in sorted(m))}`" for d, m in sorted(data.items())]
     drawn = _data_drawn(mine, name)
-    return f"Data: {'; '.join(parts) or 'not recorded'}.{' ' + drawn if drawn else ''} dqcl: {', '.join(versions)}."
+    settings = _settings(mine, name)
+    return (f"Data: {'; '.join(parts) or 'not recorded'}.{' ' + drawn if drawn else ''} dqcl: {', '.join(versions)}."
+            + (f" {settings}" if settings else ""))
+
+
+def _value(v: Any, name: Name) -> str:
+    return f"{v:.3g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else name(json.dumps(v))
+
+
+def _settings(mine: list[dict[str, Any]], name: Name) -> str:
+    """The Tuning line: for each strategy label whose parameters `dqcl tune` chose, the values with the range
+    searched, how (trials per strategy, validation share, the tuning file), and beside it the values the
+    untuned labels of the same strategy ran at; "" where nothing was tuned. (Every run's parameters are in
+    the CSV and JSON; a memory budget supersedes a strategy's own memory parameters, so they are not shown.)"""
+    arms: dict[str, dict[str, tuple]] = defaultdict(dict)
+    for e in mine:
+        params = e.get("params") if isinstance(e.get("params"), dict) else {}
+        tuned = e.get("tuned") if isinstance(e.get("tuned"), dict) else None
+        arms[e["strategy"]].setdefault(json.dumps([params, tuned], sort_keys=True, default=str), (e.get("strategy_name"), params, tuned))
+    searched: dict[Any, set[str]] = defaultdict(set)  # strategy -> the keys some tuning searched
+    for label in arms:
+        for strategy, _, tuned in arms[label].values():
+            if tuned and isinstance(tuned.get("space"), dict):
+                searched[strategy] |= set(tuned["space"])
+    parts = []
+    for label in sorted(arms):
+        for strategy, params, tuned in arms[label].values():
+            keys = sorted(searched.get(strategy, ()))
+            if not keys:
+                continue
+            space = tuned.get("space") if tuned and isinstance(tuned.get("space"), dict) else {}
+            values = []
+            for k in keys:
+                rng = space.get(k)
+                given = _value(params[k], name) if k in params else "its default"
+                values.append(f"{name(k)} {given}" + (f" (searched {_value(rng[0], name)} to {_value(rng[1], name)}, log)"
+                                                      if isinstance(rng, list) and len(rng) == 2 else ""))
+            how = (f" tuned ({_value(tuned.get('trials'), name)} trials per strategy on a {_value(tuned.get('validation'), name)} "
+                   f"validation share of each domain's training images; {name(tuned.get('file'))} {name(tuned.get('sha256'))})"
+                   if tuned else " untuned")
+            parts.append(f"{name(label)}{how}: {', '.join(values)}")
+    return f"Tuning: {'; '.join(parts)}." if parts else ""
 
 
 def _data_drawn(mine: list[dict[str, Any]], name: Name) -> str:
