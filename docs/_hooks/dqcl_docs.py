@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SPEC_MARK = "<!-- dqcl:spec-keys -->"
 CLI_MARK = "<!-- dqcl:cli-commands -->"
 RESULTS_MARK = "<!-- dqcl:results-block -->"
+UPDATE_MARK = "<!-- dqcl:update-howto -->"  # leaderboard/update_howto.md, the how-to's measured table
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 # the spec's tables that are dataclasses, in the order the reference shows them
@@ -477,6 +478,18 @@ LEADERBOARD_NOTE = (
 )
 
 
+def update_howto_markdown() -> str:
+    """The how-to's table as benchmarks/update_howto.py last wrote it (leaderboard/update_howto.md), its title
+    dropped (the page has its own); a note where it has not been written yet."""
+    path = ROOT / "leaderboard" / "update_howto.md"
+    if not path.is_file():
+        return "*Not measured yet: `python benchmarks/update_howto.py run` writes this table.*"
+    text = path.read_text(encoding="utf-8")
+    if text.startswith("# "):
+        text = text.partition("\n")[2]
+    return text.strip()
+
+
 def leaderboard_markdown() -> str:
     text = (ROOT / "leaderboard" / "leaderboard.md").read_text(encoding="utf-8")
     head, sep, rest = text.partition("\n")
@@ -523,4 +536,6 @@ def on_page_markdown(markdown, page, config, files):
         markdown = markdown.replace(CLI_MARK, cli_reference_markdown())
     if RESULTS_MARK in markdown:
         markdown = markdown.replace(RESULTS_MARK, readme_results_block())
+    if UPDATE_MARK in markdown:
+        markdown = markdown.replace(UPDATE_MARK, update_howto_markdown())
     return markdown
