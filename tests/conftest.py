@@ -79,3 +79,20 @@ def small_domain_arrays(n: int = 2, size: int = 64, seed: int = 0):
     d = DOMAINS.get("nuclei").factory(seed=seed, n_train=n, n_test=1, size=size, generator=1)  # squares of `size` px
     imgs = [(np.clip(i, 0, 1.5) * 40000).astype(np.uint16) for i in d.train.images]
     return imgs, [m.astype(np.uint16) for m in d.train.masks]
+
+
+def resumed_after_a_kill(cfg, path: Path) -> dict:
+    """Run ``cfg`` with a checkpoint at ``path``, stop it as a kill would once the first checkpoint is saved,
+    then run it again from that checkpoint; returns the resumed run's result."""
+    from dqcl.train.run import run_one
+
+    class Stop(Exception):
+        pass
+
+    def stop(msg):
+        if msg.startswith("checkpoint saved"):
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_one(cfg, on_step=stop, checkpoint=path)
+    return run_one(cfg, checkpoint=path)

@@ -16,6 +16,8 @@ from dqcl.config.parse import parse_spec
 from dqcl.cpnet.cpsam import cellpose4_available
 from dqcl.errors import DqclError, SpecError
 
+from conftest import resumed_after_a_kill
+
 CP4 = cellpose4_available()
 needs_cp4 = pytest.mark.skipif(not CP4, reason="Cellpose 4 (cellpose.vit with segment_anything) is not importable here")
 
@@ -159,17 +161,7 @@ def test_a_tiny_cpsam_study_trains_scores_resumes_exactly_and_saves(tmp_path):
         assert np.asarray(R).shape == (2, 2), metric
     assert full["images_seen"] > 0 and full["norm_swap"] is None  # no BatchNorm statistics: no swap
     path = tmp_path / "ckpt.pt"
-
-    class Stop(Exception):
-        pass
-
-    def stop(msg):
-        if msg.startswith("checkpoint saved"):
-            raise Stop
-
-    with pytest.raises(Stop):
-        run_one(cfg, on_step=stop, checkpoint=path)
-    resumed = run_one(cfg, checkpoint=path)
+    resumed = resumed_after_a_kill(cfg, path)
     assert resumed["resumed_from"] == 1
     assert resumed["R"] == full["R"] and resumed["model_sha256"] == full["model_sha256"]
     (final,) = (tmp_path / "full").glob("**/final.pth")

@@ -3,11 +3,6 @@ DevTools protocol): the page loads without console errors, every image loads, cl
 column header reorders the rows, and the strategy filter hides rows."""
 
 import json
-import shutil
-import socket
-import subprocess
-import time
-import urllib.request
 
 import pytest
 
@@ -15,7 +10,8 @@ from dqcl.evaluation.metrics import METRICS
 from dqcl.results.leaderboard import write_leaderboard
 from dqcl.results.store import Store
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from browser import CHROMIUM, Browser
+
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
 
 
@@ -45,78 +41,8 @@ def page(tmp_path_factory):
     return out / "site" / "index.html"
 
 
-class _Browser:
-    """Headless chromium with one page, spoken to over the DevTools protocol."""
-
-    def __init__(self, tmp_path):
-        import websocket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.proc = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", f"--remote-debugging-port={port}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.time() + 30
-        while True:
-            try:
-                targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2))
-                target = next(t for t in targets if t["type"] == "page")
-                break
-            except Exception:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.2)
-        self.ws = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=30)
-        self.next_id = 0
-        self.events: list[dict] = []
-        for domain in ("Page", "Runtime", "Log"):
-            self.call(f"{domain}.enable")
-
-    def call(self, method, **params):
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv())
-            if msg.get("id") == self.next_id:
-                return msg.get("result", {})
-            self.events.append(msg)
-
-    def wait_for(self, method, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if any(e.get("method") == method for e in self.events):
-                return
-            self.events.append(json.loads(self.ws.recv()))
-        raise TimeoutError(method)
-
-    def js(self, expression):
-        got = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        assert "exceptionDetails" not in got, got
-        return got["result"].get("value")
-
-    def errors(self):
-        out = []
-        for e in self.events:
-            if e.get("method") == "Runtime.exceptionThrown":
-                out.append(e["params"]["exceptionDetails"].get("text"))
-            elif e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] == "error":
-                out.append(str(e["params"]["args"]))
-            elif e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error":
-                out.append(e["params"]["entry"]["text"])
-        return out
-
-    def close(self):
-        self.ws.close()
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-
-
 def test_the_leaderboard_page_loads_sorts_and_filters_in_a_browser(page, tmp_path):
-    browser = _Browser(tmp_path)
+    browser = Browser(tmp_path)
     try:
         browser.call("Page.navigate", url=page.as_uri())
         browser.wait_for("Page.loadEventFired")

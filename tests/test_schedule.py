@@ -10,6 +10,8 @@ import pytest
 from dqcl.checks import tiny_spec
 from dqcl.train.plugins import schedule_factor
 
+from conftest import resumed_after_a_kill
+
 
 def test_the_factors():
     assert [schedule_factor("constant", t, 4, 20) for t in (0, 3, 10, 19)] == [0.25, 1.0, 1.0, 1.0]
@@ -58,17 +60,7 @@ def test_a_cosine_run_trains_with_the_scheduled_rates_and_resumes_bit_for_bit(tm
     assert _cfg(tmp_path, "constant").key != cfg.key  # the schedule is part of the run's key
 
     path = tmp_path / "ck.pt"
-
-    class Stop(Exception):
-        pass
-
-    def stop(msg):
-        if msg.startswith("checkpoint saved"):
-            raise Stop
-
-    with pytest.raises(Stop):
-        run_one(cfg, on_step=stop, checkpoint=path)
-    resumed = run_one(cfg, checkpoint=path)
+    resumed = resumed_after_a_kill(cfg, path)
     assert resumed["resumed_from"] == 1
     assert resumed["R"] == full["R"] and resumed["model_sha256"] == full["model_sha256"]
 
