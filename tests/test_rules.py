@@ -91,4 +91,6 @@ def test_the_shipped_rules_read():
     rules = {r.name: r for r in load_rules()}
     assert {"asymmetry", "replay_restores_5", "replay_restores_10", "full_replay_hurts", "redundancy_10",
             "replay_threshold"} <= set(rules)
-    assert all(r.min_seeds == 10 and len(r.digest) == 64 for r in rules.values())
+    assert all(len(r.digest) == 64 for r in rules.values())
+    # the claims issue 26 decided want 10 seeds; the ordering study (issue 28) has 6 per order
+    assert all(r.min_seeds == (6 if r.name == "generalist_first" else 10) for r in rules.values())

@@ -17,6 +17,8 @@
 (e) The same question, factorial (`_replay_threshold`): replay by minibatch at two source sizes, two
     memory sizes and two shares of each batch; each hypothesis predicts a sign per contrast, and the
     verdict names the one whose signs all three contrasts fit.
+(f) Generalist first (issue 28, `_generalist_first`): over streams of 3+ domains, naive fine-tuning's
+    average forgetting when the generalist comes first minus when it comes last, paired by seed.
 
 Each claim is decided by a rule file of its own (`benchmarks/claims/*.toml`, read by
 `dqcl.results.rules`): the deciding contrast's 95 % t interval over seeds (paired by seed; a ratio
@@ -32,6 +34,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable
+
+import numpy as np
 
 from ..core.text import NAME_LIMIT, markdown_text, shorten
 from .entries import naive_label
@@ -147,6 +151,42 @@ def _asymmetry(rows: list[dict[str, Any]], metric: str, name: Name) -> list[Clai
         per_seed = {seed: g2s[seed] - s2g[seed] for seed in g2s if seed in s2g}
         out.append(Claim("asymmetry: generalist → specialist forgets more", name(study), f"{first} ↔ {second}",
                          evidence, _decided(per_seed, rule), _rule_text(rule, es + groups[(study, order[::-1])])))
+    return out
+
+
+def _generalist_first(rows: list[dict[str, Any]], metric: str, name: Name) -> list[Claim]:
+    """In a study of streams of 3+ domains whose orders put the generalist first in some and last in others:
+    naive fine-tuning's average forgetting over the stream, generalist first minus generalist last (each side
+    the mean over its orders of one seed), paired by seed (`benchmarks/claims/generalist_first.toml`)."""
+    rule = rule_of("generalist_first")
+    generalist = str(rule.extra.get("generalist", GENERALIST)) if rule else GENERALIST
+    labels = _labels(rows)
+    by_study: dict[str, list[dict]] = defaultdict(list)
+    for e in rows:
+        if (e["metric"] == metric and e["strategy"] == naive_label(labels[e["study"]], "appended") and e.get("selector") is None
+                and len(e["ordering"]) >= 3 and generalist in e["ordering"] and e.get("forgetting") is not None):
+            by_study[e["study"]].append(e)
+    out = []
+    for study, es in sorted(by_study.items()):
+        first = [e for e in es if e["ordering"][0] == generalist]
+        last = [e for e in es if e["ordering"][-1] == generalist]
+        if not first or not last:
+            continue
+
+        def per_seed(side: list[dict]) -> dict[int, float]:
+            seeds: dict[int, list[float]] = defaultdict(list)
+            for e in side:
+                seeds[e["seed"]].append(float(e["forgetting"]))
+            return {s: float(np.mean(v)) for s, v in seeds.items()}
+
+        f, l = per_seed(first), per_seed(last)
+        diff = {s: f[s] - l[s] for s in f if s in l}
+        orders = lambda side: len({tuple(e["ordering"]) for e in side})  # noqa: E731
+        evidence = (f"{metric} average forgetting of naive fine-tuning over {len(es[0]['ordering'])}-domain streams: "
+                    f"{name(generalist)} first {fmt(summarise(f.values()))} ({orders(first)} order(s)), last "
+                    f"{fmt(summarise(l.values()))} ({orders(last)} order(s)); first − last {fmt(summarise(diff.values()), signed=True)}")
+        out.append(Claim("generalist first: forgets less over the stream than generalist last", name(study),
+                         f"{name(generalist)} first vs last", evidence, _decided(diff, rule), _rule_text(rule, first + last)))
     return out
 
 
@@ -434,7 +474,7 @@ def claims(rows: list[dict[str, Any]], metric: str = "ap50", name: Name = _plain
     names (in ``study``, ``pair`` and ``evidence``) are shown by ``name``: shortened by default, for
     a writer that escapes whole fields (HTML); Markdown passes its own escaping."""
     return (_redundancy(rows, metric, name) + _asymmetry(rows, metric, name) + _replay(rows, metric, name)
-            + _rate_or_count(rows, metric, name) + _replay_threshold(rows, metric, name))
+            + _rate_or_count(rows, metric, name) + _replay_threshold(rows, metric, name) + _generalist_first(rows, metric, name))
 
 
 def _curve_table(rows: list[dict[str, Any]], metric: str) -> list[str]:
