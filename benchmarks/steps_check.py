@@ -7,6 +7,13 @@ with the paired change and its 95 % t-interval over the seeds.
 
     dqcl run benchmark benchmarks/steps_check.toml --store leaderboard/steps_check.sqlite --executor process --workers 2
     python benchmarks/steps_check.py [--published leaderboard/runs.sqlite] [--check leaderboard/steps_check.sqlite]
+
+Issue 27's convergence check (benchmarks/steps_converge.toml: naive and joint at 250, 500 and 1,000
+cosine-decayed steps, studies steps_converge_250/_500/_1000) pairs each step count with its double the
+same way and applies the rule fixed in that spec before its runs: the published step count is the
+smallest whose doubling moves naive's and joint's mean ACC by less than 0.01 on both orderings.
+
+    python benchmarks/steps_check.py --converge leaderboard/steps_converge.sqlite [--steps-only]
 """
 
 from __future__ import annotations
@@ -46,12 +53,13 @@ def check_columns(frame, path: str) -> None:
         raise DqclError(f"{path}: its rows have no {', '.join(missing)}; give a dqcl results store or a leaderboard.json of its runs")
 
 
-def paired(published, check, metric: str = "ap50"):
-    """One row per (strategy, ordering, measure): mean at 250 and 500 steps, the paired change and
-    its interval, the number of seeds. A pair must share its protocol but for the steps (`SAME`)."""
+def paired(published, check, metric: str = "ap50", names: tuple[str, str] = ("budget_baselines", "steps_check"),
+           steps: tuple[int, int] = (250, 500)):
+    """One row per (strategy, ordering, measure): mean at ``steps[0]`` and ``steps[1]`` steps (studies ``names``),
+    the paired change and its interval, the number of seeds. A pair must share its protocol but for the steps (`SAME`)."""
     a = published[published.metric == metric]
     b = check[check.metric == metric]
-    for frame, study in ((a, "budget_baselines"), (b, "steps_check")):
+    for frame, study in ((a, names[0]), (b, names[1])):
         twice = frame[frame.duplicated(KEYS)]
         if len(twice):
             key = "/".join(map(str, twice.iloc[0][KEYS]))
@@ -59,13 +67,13 @@ def paired(published, check, metric: str = "ap50"):
     a, b = a.set_index(KEYS), b.set_index(KEYS)
     both = a.index.intersection(b.index)
     if len(both) == 0:
-        raise DqclError("steps_check: no run of the check has a budget_baselines run of the same strategy, ordering and seed")
+        raise DqclError(f"steps_check: no run of {names[1]} has a {names[0]} run of the same strategy, ordering and seed")
     for key in both:
         for column, what in SAME.items():
             if column in a.columns and column in b.columns:
                 x, y = _value(a.loc[key, column]), _value(b.loc[key, column])
                 if x is not None and y is not None and x != y:
-                    raise DqclError(f"steps_check: {'/'.join(map(str, key))} trained on {what} than budget_baselines "
+                    raise DqclError(f"steps_check: {'/'.join(map(str, key))} trained on {what} than {names[0]} "
                                     f"({column} differs); the pair is not comparable")
     rows = []
     for (strategy, ordering), idx in both.to_frame(index=False).groupby(["strategy", "ordering"]):
@@ -76,31 +84,86 @@ def paired(published, check, metric: str = "ap50"):
             if change is None:
                 continue  # a measure the strategy does not have (joint: one experience, no forgetting)
             rows.append({"strategy": strategy, "ordering": ordering, "measure": m, "seeds": change.n,
-                         "250 steps": x.mean(), "500 steps": y.mean(), "change": change.mean, "lo": change.lo, "hi": change.hi})
+                         f"{steps[0]} steps": x.mean(), f"{steps[1]} steps": y.mean(), "change": change.mean, "lo": change.lo,
+                         "hi": change.hi})
     return rows
+
+
+CONVERGE_STEPS = (250, 500, 1000)  # benchmarks/steps_converge.toml's step counts (studies steps_converge_N)
+CONVERGE_MARGIN = 0.01  # its rule: doubling the steps moves the mean ACC by less than this
+CONVERGE_STRATEGIES = ("naive", "joint")
+CONVERGE_ORDERINGS = 2
+
+
+def converged(pairs: dict[int, list[dict]]) -> tuple[int | None, list[str]]:
+    """The rule of benchmarks/steps_converge.toml on ``pairs`` (step count S -> `paired` rows of S against 2S):
+    the smallest S whose doubling moves naive's and joint's mean ACC by less than `CONVERGE_MARGIN` on both
+    orderings, and one line per step count saying why it is or is not. A step count with a strategy or an
+    ordering missing cannot pass."""
+    why = []
+    for s in sorted(pairs):
+        acc = [r for r in pairs[s] if r["measure"] == "acc" and r["strategy"] in CONVERGE_STRATEGIES]
+        cells = {(r["strategy"], r["ordering"]) for r in acc}
+        if len(cells) < len(CONVERGE_STRATEGIES) * CONVERGE_ORDERINGS:
+            why.append(f"{s} steps: undecided, {len(cells)} of {len(CONVERGE_STRATEGIES) * CONVERGE_ORDERINGS} strategy-ordering "
+                       f"cells have runs at both {s} and {2 * s} steps")
+            continue
+        worst = max(acc, key=lambda r: abs(r["change"]))
+        moved = abs(worst["change"]) >= CONVERGE_MARGIN
+        why.append(f"{s} steps: doubling moves mean ACC by at most {worst['change']:+.3f} ({worst['strategy']}, {worst['ordering']}), "
+                   f"{'not ' if moved else ''}below {CONVERGE_MARGIN}")
+        if not moved:
+            return s, why
+    return None, why
+
+
+def _table(rows: list[dict], steps: tuple[int, int]) -> list[str]:
+    a, b = (f"{n} steps" for n in steps)
+    out = [f"| strategy | ordering | measure | seeds | {a} | {b} | change [95 % interval] |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {markdown_text(r['strategy'])} | {markdown_text(r['ordering'])} | {r['measure']} | {r['seeds']} | {r[a]:.3f} | "
+                   f"{r[b]:.3f} | {r['change']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}] |")
+    return out
+
+
+def _load(path: str, study: str):
+    frame = dqcl.load_results(path, study=study)
+    if frame.empty:
+        raise DqclError(f"{path}: holds no run of study {study}")
+    check_columns(frame, path)
+    return frame
 
 
 def main(argv=None) -> int:
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--published", default="leaderboard/runs.sqlite")
     p.add_argument("--check", default="leaderboard/steps_check.sqlite")
+    p.add_argument("--converge", metavar="STORE", help="issue 27's convergence check: the studies steps_converge_N of STORE")
+    p.add_argument("--steps-only", action="store_true", help="with --converge: print the published step count alone")
     try:  # every input (arguments, both stores, the pairing) is checked before a line is printed; nothing is written
         args = p.parse_args(argv)
-        frames = {}
-        for path, study in ((args.published, "budget_baselines"), (args.check, "steps_check")):
-            frames[study] = dqcl.load_results(path, study=study)
-            if frames[study].empty:
-                raise DqclError(f"{path}: holds no run of study {study}")
-            check_columns(frames[study], path)
-        rows = paired(frames["budget_baselines"], frames["steps_check"])
+        if args.converge:
+            frames = {n: _load(args.converge, f"steps_converge_{n}") for n in CONVERGE_STEPS}
+            pairs = {n: paired(frames[n], frames[2 * n], names=(f"steps_converge_{n}", f"steps_converge_{2 * n}"), steps=(n, 2 * n))
+                     for n in CONVERGE_STEPS if 2 * n in frames}
+            chosen, why = converged(pairs)
+            if args.steps_only:
+                if chosen is None:
+                    raise DqclError(f"{args.converge}: no step count is shown converged ({'; '.join(why)})")
+                print(chosen)
+                return 0
+        else:
+            rows = paired(_load(args.published, "budget_baselines"), _load(args.check, "steps_check"))
     except DqclError as e:
         print(error_line(e), file=sys.stderr)
         return 2
-    print("| strategy | ordering | measure | seeds | 250 steps | 500 steps | change [95 % interval] |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {markdown_text(r['strategy'])} | {markdown_text(r['ordering'])} | {r['measure']} | {r['seeds']} | {r['250 steps']:.3f} | {r['500 steps']:.3f} | "
-              f"{r['change']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}] |")
+    if not args.converge:
+        print("\n".join(_table(rows, (250, 500))))
+        return 0
+    for n, rows in pairs.items():
+        print("\n".join([f"### {n} against {2 * n} steps", "", *_table(rows, (n, 2 * n)), ""]))
+    print("\n".join(f"- {line}" for line in why))
+    print(f"\nPublished step count: {chosen}" if chosen is not None else f"\nNo step count of {CONVERGE_STEPS[:-1]} is shown converged.")
     return 0
 
 

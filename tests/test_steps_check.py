@@ -84,3 +84,44 @@ def test_two_runs_under_one_label_and_a_json_without_measures_are_refused_in_one
     assert steps_check.main(["--published", "x.json"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "x.json: its rows have no plasticity, acc, forgetting" in err, err
+
+
+def _converge_frames(acc: dict[int, dict[tuple[str, str], float]]) -> dict[str, pd.DataFrame]:
+    """Studies steps_converge_N: per step count, the ACC of (strategy, ordering) on three seeds (+-0.002 by seed)."""
+    frames = {}
+    for steps, cells in acc.items():
+        rows = []
+        for (strategy, ordering), value in cells.items():
+            for seed in range(3):
+                for metric in ("ap50", "iou"):
+                    rows.append({"strategy": strategy, "ordering": ordering, "seed": seed, "metric": metric, "plasticity": 0.6,
+                                 "acc": value + 0.002 * (seed - 1), "forgetting": 0.2, "data_manifests": f"d{seed}"})
+        frames[f"steps_converge_{steps}"] = pd.DataFrame(rows)
+    return frames
+
+
+CELLS = [("naive", "cyto>histo"), ("naive", "histo>cyto"), ("joint", "cyto>histo"), ("joint", "histo>cyto")]
+
+
+def test_the_published_step_count_is_the_smallest_whose_doubling_moves_acc_less_than_001(monkeypatch, capsys):
+    # 250 -> 500: joint on histo>cyto gains 0.02 (not converged); 500 -> 1000: every cell moves under 0.01
+    acc = {250: {c: 0.50 for c in CELLS}, 500: {c: 0.505 for c in CELLS}, 1000: {c: 0.51 for c in CELLS}}
+    acc[500][("joint", "histo>cyto")] = 0.52
+    acc[1000][("joint", "histo>cyto")] = 0.525
+    frames = _converge_frames(acc)
+    monkeypatch.setattr(steps_check.dqcl, "load_results", lambda source, study: frames[study])
+    assert steps_check.main(["--converge", "s.sqlite", "--steps-only"]) == 0
+    assert capsys.readouterr().out.strip() == "500"
+    assert steps_check.main(["--converge", "s.sqlite"]) == 0
+    out = capsys.readouterr().out
+    assert "250 steps: doubling moves mean ACC by at most +0.020 (joint, histo>cyto), not below 0.01" in out
+    assert "Published step count: 500" in out and "### 500 against 1000 steps" in out
+
+
+def test_no_step_count_passes_with_a_cell_missing_or_still_moving(monkeypatch, capsys):
+    acc = {250: {c: 0.50 for c in CELLS}, 500: {c: 0.53 for c in CELLS}, 1000: {c: 0.535 for c in CELLS[:3]}}  # no joint histo>cyto at 1000
+    frames = _converge_frames(acc)
+    monkeypatch.setattr(steps_check.dqcl, "load_results", lambda source, study: frames[study])
+    assert steps_check.main(["--converge", "s.sqlite", "--steps-only"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no step count is shown converged" in err and "3 of 4 strategy-ordering cells" in err
