@@ -39,6 +39,11 @@ def test_a_tuning_study_runs_end_to_end_resumes_and_a_spec_takes_its_values(tmp_
     assert main(["tune", str(spec), "--trials", "4", "--out", str(out), "--store", str(store), "--quiet"]) == 0
     doc = json.loads(out.read_text())
     assert all(len(s["trials"]) == 4 for s in doc["strategies"].values())
+    # each with values of its own: a resumed sampler does not draw the first trials' values again (their runs are
+    # stored, so a repeat would finish at once, train nothing and still count toward the budget)
+    assert all(len({json.dumps(t["params"], sort_keys=True) for t in s["trials"]}) == 4 for s in doc["strategies"].values())
+    with sqlite3.connect(store) as c:
+        assert c.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2 * 4
     # a spec takes the chosen values with tuned = FILE: the run's learning rate and lambda are the tuned ones
     from dqcl.config.expand import expand
     from dqcl.config.parse import load_spec

@@ -1,6 +1,6 @@
 """`dqcl tune`: every strategy of a spec at its best settings, found with the same trial budget for all.
 
-For each strategy (label) of the spec an Optuna study (TPE sampler with a fixed seed, median pruning)
+For each strategy (label) of the spec an Optuna study (TPE sampler seeded by the trials already done, median pruning)
 searches its own hyperparameters (`register_strategy(search=...)`, log scale) and its learning rate
 (`LR_SEARCH`, every strategy, naive included), ``trials`` trials each. A trial is the spec's runs of
 that strategy at the trial's values, over its orderings and seeds, run through dqcl's executors
@@ -11,7 +11,8 @@ drawn with the data seed: `dqcl.train.run.validation_split`), never on a test im
 trial that trails the median of the trials before it stops early (pruned).
 
 Resumable: the Optuna storage (SQLite beside the tuning store by default, or any database URL) keeps
-the trials done, the tuning store the runs; rerunning the command goes on to the budget. The result
+the trials done, the tuning store the runs; rerunning the command goes on to the budget, which counts
+each set of values once (a resumed sampler is seeded by the trials already there, so it draws new values). The result
 is a JSON file: per strategy its search space, the chosen values, the best validation ACC and every
 trial's values, state and score, with the spec's digest and the budget. A spec takes it with
 ``tuned = "FILE"`` in a strategy's table (`dqcl.config.parse`).
@@ -68,6 +69,21 @@ def _trial_runs(raw: dict[str, Any], label: str, table: dict[str, Any], values: 
     return out
 
 
+def _distinct(trials) -> list:
+    """The finished trials that count toward the budget: not failed, and each set of values once (the first
+    trial that tried it); a repeat found its runs stored and would otherwise count without training."""
+    seen: set[tuple] = set()
+    out = []
+    for t in sorted(trials, key=lambda t: t.number):
+        if not t.state.is_finished() or t.state.name == "FAIL":
+            continue
+        values = tuple(sorted((k, float(f"{v:.12g}")) for k, v in t.params.items()))
+        if values not in seen:
+            seen.add(values)
+            out.append(t)
+    return out
+
+
 def _acc(store, keys: list[str]) -> list[float]:
     """Final mean AP@0.5 over the domains (ACC) of the stored runs ``keys``."""
     got = {}
@@ -121,11 +137,14 @@ def tune_spec(
         table.setdefault("strategy", st.name)
         study = optuna.create_study(
             study_name=f"{parsed.name}/{label}", storage=storage, direction="maximize", load_if_exists=True,
-            sampler=optuna.samplers.TPESampler(seed=0), pruner=optuna.pruners.MedianPruner(n_startup_trials=3),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=3),
         )
         for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             study.tell(stale.number, state=optuna.trial.TrialState.FAIL)  # a killed earlier tuner's trial
-        done = lambda: [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.state.name != "FAIL"]  # noqa: E731
+        # seeded by the trials already there: a sampler seeded alike on every resume would draw the first values
+        # again (their runs are stored, so they would "finish" at once and eat the budget)
+        study.sampler = optuna.samplers.TPESampler(seed=len(study.get_trials(deepcopy=False)))
+        done = lambda: _distinct(study.get_trials(deepcopy=False))  # noqa: E731
         while len(done()) < trials:
             trial = study.ask()
             values = {k: trial.suggest_float(k, lo, hi, log=True) for k, (lo, hi) in space.items()}
@@ -147,7 +166,9 @@ def tune_spec(
                 study.tell(trial, sum(accs) / len(accs))
             say(f"{label}: trial {trial.number} {'pruned' if pruned else f'ACC {sum(accs) / len(accs):.3f}'} at "
                 + ", ".join(f"{k}={v:.3g}" for k, v in values.items()))
-        trials_table = [{"number": t.number, "state": t.state.name.lower(), "value": t.value, "params": t.params}
+        counted = {t.number for t in done()}
+        trials_table = [{"number": t.number, "state": t.state.name.lower(), "value": t.value, "params": t.params,
+                         **({} if t.number in counted or t.state.name == "FAIL" else {"repeat": True})}
                         for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
         best = study.best_trial
         chosen[label] = {"best": dict(best.params), "value": best.value, "trials": len(done()),
@@ -158,6 +179,7 @@ def tune_spec(
            "study": parsed.name, "trials_per_strategy": trials, "validation": parsed.data.validation,
            "seeds": list(parsed.seeds), "orderings": orderings, "objective": "mean final AP@0.5 over the domains (ACC) "
            "on a validation split of each domain's training images, over the spec's orderings and seeds",
-           "sampler": "optuna TPE (seed 0), median pruning after 3 trials", "dqcl": __version__, "strategies": report}
+           "sampler": "optuna TPE, seeded by the trials already in the study (0 when never interrupted); its first 10 "
+           "trials are random draws (Optuna's start-up), median pruning after 3 trials where a spec has 2+ orderings", "dqcl": __version__, "strategies": report}
     write_text(out, json.dumps(doc, indent=1, sort_keys=False) + "\n")
     return TuneSummary(out, chosen)
