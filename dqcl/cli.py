@@ -224,7 +224,7 @@ class RateOrCount(click.ParamType):
 @click.option("--lr", default=0.05, show_default=True, type=FiniteFloat(0, min_open=True), help="SGD learning rate (cosine-decayed after a short warm-up).")
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1, 4096))
 @click.option("--patch", default=None, type=click.IntRange(16, 4096), help="Training patch side in px at the model's diameter [default: 224; CPSAM: 256].")
-@click.option("--holdout", default=0.2, show_default=True, type=FiniteFloat(0, 1, min_open=True, max_open=True), help="Share of a folder without train/ and test/ held out for scoring.")
+@click.option("--holdout", default=0.2, show_default=True, type=FiniteFloat(0, 0.95, min_open=True), help="Share of a folder without train/ and test/ held out for scoring.")
 @click.option("--diameter-old", default=0.0, type=FiniteFloat(0), help="The old images' median object diameter in px [default: measured from the masks].")
 @click.option("--diameter-new", default=0.0, type=FiniteFloat(0), help="The new images' median object diameter in px [default: measured from the masks].")
 @click.option("--compare", is_flag=True, help="Also fine-tune naively and retrain on every image (from the same model) and report them beside it.")

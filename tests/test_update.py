@@ -122,11 +122,54 @@ def _one_line(capsys) -> str:
     return err
 
 
-@pytest.mark.parametrize("case", ["text", "not_cellpose", "no_masks", "replay_too_large", "strategy", "out_is_model", "out_exists"])
+BAD = ["text", "not_cellpose", "no_masks", "replay_too_large", "strategy", "out_is_model", "out_exists", "diam_vector",
+       "diam_text", "long_name", "out_under_a_file", "report_is_out", "store_is_out", "report_over_users_files", "train_only",
+       "nan_image", "patch", "holdout"]
+
+
+@pytest.mark.parametrize("case", BAD)
 def test_bad_input_is_one_line_and_writes_nothing(updated, tmp_path, capsys, case):
+    """Each refused before a step trains: the model file, the folders, --out, --report and --store are as they were."""
     root, _ = updated
     model, old, new, out = root / "mine.pth", root / "nuclei", root / "histo", tmp_path / "out.pth"
     extra: list[str] = []
+    mine = tmp_path / "mine_report"
+    if case in ("diam_vector", "diam_text"):
+        state = torch.load(model, weights_only=True)
+        state["diam_mean"] = torch.tensor([16.0, 17.0]) if case == "diam_vector" else "abc"
+        model = tmp_path / "odd.pth"
+        torch.save(state, model)
+    elif case == "long_name":
+        model = tmp_path / ("m" * 300 + ".pth")
+    elif case == "out_under_a_file":
+        (tmp_path / "a_file").write_bytes(b"x")
+        out = tmp_path / "a_file" / "out.pth"
+    elif case == "report_is_out":
+        extra = ["--report", str(out)]
+    elif case == "store_is_out":
+        extra = ["--store", str(out)]
+    elif case == "report_over_users_files":
+        mine.mkdir()
+        (mine / "report.md").write_text("my own notes\n")
+        extra = ["--report", str(mine)]
+    elif case == "train_only":
+        new = tmp_path / "train_only"
+        (new / "train").mkdir(parents=True)
+        for f in (root / "histo").glob("*.tif"):
+            (new / "train" / f.name).write_bytes(f.read_bytes())
+    elif case == "nan_image":
+        import tifffile
+
+        new = tmp_path / "nan"
+        new.mkdir()
+        for f in (root / "histo").glob("*.tif"):
+            (new / f.name).write_bytes(f.read_bytes())
+        victim = sorted(p for p in new.glob("*.tif") if not p.stem.endswith("_masks"))[0]
+        tifffile.imwrite(victim, np.full((96, 96), np.nan, np.float32))
+    elif case == "patch":
+        extra = ["--patch", "17"]
+    elif case == "holdout":
+        extra = ["--holdout", "0.99"]
     if case == "text":
         model = tmp_path / "model.pth"
         model.write_text("not a model\n")
@@ -147,19 +190,49 @@ def test_bad_input_is_one_line_and_writes_nothing(updated, tmp_path, capsys, cas
         out = model
     elif case == "out_exists":
         out.write_bytes(b"someone's file")
-    data = model.read_bytes()
-    rc = main(["update", str(model), "--old", str(old), "--new", str(new), "--out", str(out), "--steps", "2", "--patch", "64",
-               "--device", "cpu", *extra])
+    data = model.read_bytes() if case != "long_name" else b""
+    args = ["update", str(model), "--old", str(old), "--new", str(new), "--out", str(out), "--steps", "2", "--device", "cpu"]
+    rc = main([*args, *(["--patch", "64"] if "--patch" not in extra else []), *extra])
     err = _one_line(capsys)
     assert rc == 2
     named = {"text": model.name, "not_cellpose": model.name, "no_masks": "images_only", "replay_too_large": "--replay 100000",
-             "strategy": "'nope'", "out_is_model": "mine.pth", "out_exists": "out.pth"}[case]
+             "strategy": "'nope'", "out_is_model": "mine.pth", "out_exists": "out.pth", "diam_vector": "diam_mean is not one number",
+             "diam_text": "diam_mean is not one number", "long_name": "no such model file", "out_under_a_file": "a_file is a file",
+             "report_is_out": "--report would be written over --out", "store_is_out": "--store would be written over --out",
+             "report_over_users_files": "report.md: exists already", "train_only": "holds train/ but no test/",
+             "nan_image": "pixels are NaN or infinite", "patch": "--patch", "holdout": "--holdout"}[case]
     assert named in err, err
-    assert model.read_bytes() == data
+    assert "data.patch_size" not in err and "domains.new" not in err  # the options the user gave, not dqcl's spec keys
+    if case != "long_name":
+        assert model.read_bytes() == data
     if case == "out_exists":
         assert out.read_bytes() == b"someone's file"
+    elif case == "report_over_users_files":
+        assert (mine / "report.md").read_text() == "my own notes\n" and not out.exists()
     elif case != "out_is_model":
         assert not out.exists()
+
+
+def test_a_strategy_name_is_text_in_the_report_and_its_figure(updated, tmp_path):
+    """A plugin strategy's name with Markdown, HTML and mathtext in it: the report shows it as text (one table
+    row of five cells, no tag, no link) and report.png is drawn."""
+    from dqcl.config.strategies import STRATEGIES, register_strategy
+    from dqcl.strategies.naive import naive
+
+    root, _ = updated
+    name = "x|y <b>z<b> *q* [l](javascript:alert) $a^{x$b"
+    register_strategy(name, description="naive under a hostile name")(lambda base: naive(base))
+    try:
+        rep = tmp_path / "rep"
+        assert main(["update", str(root / "mine.pth"), "--old", str(root / "nuclei"), "--new", str(root / "histo"),
+                     "--out", str(tmp_path / "o.pth"), "--strategy", name, "--steps", "1", "--patch", "64", "--batch-size", "2",
+                     "--device", "cpu", "--report", str(rep)]) == 0
+    finally:
+        STRATEGIES.unregister(name)
+    md = (rep / "report.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| ") and "x&#124;y" in line)
+    assert row.count(" | ") == 4 and "<b>" not in md and "](javascript" not in md
+    assert (rep / "report.png").stat().st_size > 1000
 
 
 def test_overwrite_replaces_an_existing_file(updated, tmp_path):

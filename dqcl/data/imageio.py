@@ -84,8 +84,13 @@ def normalize(image: np.ndarray, lower: float = 1.0, upper: float = 99.0) -> np.
 
 
 def read_image(path: Path) -> np.ndarray:
-    """A 2-D float32 image, normalised to the 1st-99th percentile range; 8/16-bit and RGB alike."""
-    return normalize(to_gray(_read(path), path))
+    """A 2-D float32 image, normalised to the 1st-99th percentile range; 8/16-bit and RGB alike. A float image
+    with a NaN or infinite pixel is refused, naming the file (its percentiles, and every patch cut from it, would be NaN)."""
+    image = to_gray(_read(path), path)
+    if not np.isfinite(image).all():
+        bad = int(np.size(image) - np.count_nonzero(np.isfinite(image)))
+        raise DataError(f"{path}: {bad} of its {image.size} pixels are NaN or infinite; an image must hold finite values")
+    return normalize(image)
 
 
 def read_mask(path: Path) -> np.ndarray:

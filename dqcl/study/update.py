@@ -33,6 +33,7 @@ __all__ = ["describe_model", "update_model", "DEFAULT_REPLAY"]
 # claims read 5 % and 10 % (both kept most of the source, 0.92 and 1.00 of its score before adaptation, on 3
 # seeds); 10 % is the larger of the two, the safer default while the claims' 10-seed cells are run.
 DEFAULT_REPLAY = 0.1
+REPORT_FILES = ("report.json", "report.md", "report.png")
 
 
 def describe_model(path: str | Path) -> dict[str, Any]:
@@ -47,7 +48,12 @@ def describe_model(path: str | Path) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise DataError(f"{path}: not a Cellpose model file (expected a state dict)")
     diam = state.get("diam_mean")
-    diameter = float(diam.item() if hasattr(diam, "item") else diam) if diam is not None else 30.0
+    try:  # a number, or a tensor of one number, as Cellpose writes it
+        if hasattr(diam, "numel") and diam.numel() != 1 or isinstance(diam, (str, bytes, bool)):
+            raise ValueError
+        diameter = float(diam.item() if hasattr(diam, "item") else diam) if diam is not None else 30.0
+    except (TypeError, ValueError, RuntimeError):
+        raise DataError(f"{path}: its diam_mean is not one number; the file is damaged or not Cellpose's") from None
     if not math.isfinite(diameter) or diameter <= 0:
         raise DataError(f"{path}: its diam_mean ({diameter}) is not a diameter; the file is damaged or not Cellpose's")
     if "W2" in state:
@@ -73,12 +79,71 @@ def describe_model(path: str | Path) -> dict[str, Any]:
     return {"arch": "cpnet", "widths": widths, "norm": norm, "diameter": diameter}
 
 
+# the spec keys `dqcl update` sets from its options, as a message names them to its user
+_OPTIONS = (("memory.size", "--replay"), ("memory.rate", "--replay"), ("domains.old.holdout", "--holdout"),
+            ("domains.new.holdout", "--holdout"), ("domains.old.diameter", "--diameter-old"),
+            ("domains.new.diameter", "--diameter-new"), ("data.patch_size", "--patch"), ("data.stride", "--patch"),
+            ("data.diameter", "the model's object diameter (its diam_mean)"), ("train.lr", "--lr"), ("train.steps", "--steps"),
+            ("train.batch_size", "--batch-size"), ("study.device", "--device"), ("study.seeds", "--seed"))
+
+
+def _in_options(err: DqclError) -> DqclError:
+    """``err`` with the spec keys that `dqcl update` filled from its options named as those options."""
+    import re
+
+    text = str(err)
+    for key, option in _OPTIONS:
+        text = re.sub(rf"(?<![\w.]){re.escape(key)}(?![\w])", option, text)
+    try:
+        return type(err)(text)
+    except TypeError:
+        return DqclError(text)
+
+
+def _is(path: Path, kind: str) -> bool:
+    """Whether ``path`` is a file (``kind`` "file") or a folder ("dir"); a path the system cannot look at (a name
+    too long, a parent that is a file) is neither."""
+    try:
+        return path.is_file() if kind == "file" else path.is_dir()
+    except OSError:
+        return False
+
+
+def _writable_at(path: Path, what: str) -> None:
+    """Refuse, before anything trains, an output whose nearest existing parent is not a folder or whose name the
+    system cannot take (too long): the write after training would fail and lose the work."""
+    import os
+
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        pass
+    except NotADirectoryError:
+        pass
+    except OSError as err:
+        raise DqclError(f"{path}: {what} cannot be written there ({err.strerror or err}); give {what} another path") from None
+    parent = path.parent
+    while True:
+        try:
+            if parent.exists():
+                break
+        except OSError as err:
+            raise DqclError(f"{path}: {what} cannot be written there ({err.strerror or err}); give {what} another path") from None
+        parent = parent.parent
+    if not parent.is_dir():
+        raise DqclError(f"{path}: {parent} is a file, not a folder; give {what} another path")
+
+
 def _folder_domain(folder: Path, holdout: float, diameter: float) -> dict[str, Any]:
     """The spec table of a folder domain: its ``train/`` and ``test/`` where it has them, else the folder
     itself with ``holdout`` of its pairs held out (drawn with the run's data seed)."""
-    if not folder.is_dir():
+    if not _is(folder, "dir"):
         raise DataError(f"{folder}: no such folder")
     split = (folder / "train").is_dir() and (folder / "test").is_dir()
+    if not split and ((folder / "train").is_dir() or (folder / "test").is_dir()):
+        has, lacks = ("train", "test") if (folder / "train").is_dir() else ("test", "train")
+        raise DataError(f"{folder}: holds {has}/ but no {lacks}/; give it both, or a folder of image and mask pairs "
+                        "(NAME.tif and NAME_masks.tif) of which --holdout is held out")
     return {"kind": "folder", "path": str(folder.resolve()), **({} if split else {"holdout": holdout}),
             **({"diameter": diameter} if diameter else {})}
 
@@ -120,19 +185,42 @@ def update_model(
     from ..train.run import run_one
 
     model, old, new, out = Path(model), Path(old), Path(new), Path(out)
-    if not model.is_file():
-        raise DataError(f"{model}: no such model file")
+    if not _is(model, "file"):
+        try:
+            there = model.exists()
+        except OSError:
+            there = False
+        raise DataError(f"{model}: " + ("not a regular file; give the model file itself" if there else "no such model file"))
     if not (replay > 0 and (replay < 1 or float(replay).is_integer())):
         raise DqclError(f"--replay must be a rate in (0, 1) or a whole count of patches >= 1, got {replay:g}")
     if strategy not in list_strategies():
         raise DqclError(f"--strategy {strategy!r}: no such strategy; dqcl strategies list shows the registered ones")
     info = describe_model(model)
     reading = [(model, "the model"), (old, "the old folder"), (new, "the new folder")]
+    for folder, what in ((old, "--old"), (new, "--new")):
+        if not _is(folder, "dir"):
+            raise DataError(f"{folder}: no such folder ({what})")
+    if str(out).endswith(("/", "\\")):
+        raise DqclError(f"{out}: --out names a folder; give the path of the model file to write")
     check_output(out, Kind("a file to replace (--overwrite)", lambda p: overwrite), reading=reading, what="--out")
-    if report is not None:
-        check_output(report, FOLDER, reading=reading, what="--report")
+    _writable_at(out, "--out")
+    written = [(out, "--out")]
     if store is not None:
-        check_output(store, STORE, reading=reading, what="--store")
+        check_output(store, STORE, reading=reading + [(out, "--out")], what="--store")
+        _writable_at(Path(store), "--store")
+        written.append((Path(store), "--store"))
+    if report is not None:
+        report = Path(report)
+        check_output(report, FOLDER, reading=reading + written, what="--report")
+        _writable_at(report, "--report")
+        for name in REPORT_FILES:  # the report replaces only its own files, and only when asked to
+            there = report / name
+            if there.exists() or there.is_symlink():
+                if there.is_dir() or not there.is_file():
+                    raise DqclError(f"{there}: is not a file; give --report another folder")
+                if not overwrite:
+                    raise DqclError(f"{there}: exists already; give --report another folder, or --overwrite to replace "
+                                    "the report there")
     if info["arch"] == "cpsam" and patch and patch != info["patch"]:
         raise DqclError(f"--patch {patch}: {model} is a CPSAM network built for {info['patch']} px tiles; leave --patch out")
     patch = patch or info.get("patch") or 224
@@ -141,13 +229,16 @@ def update_model(
     found: dict[str, Any] = {"model": model.name, "arch": info["arch"], "diameter": info["diameter"], "replay": replay,
                              "strategy": strategy, "steps": steps, "seed": seed, "patch": patch, "methods": {}}
     configs = []
-    for method in methods:  # every spec is checked, and every folder read, before anything trains
-        raw = _spec(model, info, domains, method, replay, steps, lr, batch, patch, seed, device, str(Path(".dqcl_cache").resolve()))
-        raw["study"]["name"] = study
-        spec = parse_spec(raw, f"dqcl update ({method})", Path.cwd())
-        (cfg,) = preflight(spec).runs
-        configs.append(cfg)
-    _check_replay(configs[0], replay, strategy)
+    try:
+        for method in methods:  # every spec is checked, and every folder read, before anything trains
+            raw = _spec(model, info, domains, method, replay, steps, lr, batch, patch, seed, device, str(Path(".dqcl_cache").resolve()))
+            raw["study"]["name"] = study
+            spec = parse_spec(raw, f"dqcl update ({method})", Path.cwd())
+            (cfg,) = preflight(spec).runs
+            configs.append(cfg)
+        _check_replay(configs[0], replay, strategy)
+    except DqclError as err:
+        raise _in_options(err) from None
     _threads()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dqcl-update-") as tmp, (Store(store) if store is not None else _Nothing()) as kept:
@@ -222,7 +313,7 @@ def _check_replay(cfg, replay: float, method: str) -> None:
 def _write_report(found: dict[str, Any], folder: Path) -> None:
     """report.json, report.md and report.png (AP@0.5 on the old and the new images, before and after each method)."""
     from ..core.atomic import save_figure, write_text
-    from ..core.text import quoted
+    from ..core.text import figure_text, markdown_text, plain_text_figures, quoted
     from ..results.plots import _plt
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -233,28 +324,35 @@ def _write_report(found: dict[str, Any], folder: Path) -> None:
     lines = ["# dqcl update", "",
              # a file name is data: shown as code, its backticks and control characters never markup
              f"Model `{quoted(found['model']).replace('`', chr(39))}` ({found['arch']}, objects at {found['diameter']:g} px), "
-             f"{quoted(found['strategy'])} replaying {replay}, {found['steps']} steps on the new images, seed {found['seed']}. "
+             f"{markdown_text(quoted(found['strategy']))} replaying {replay}, {found['steps']} steps on the new images, seed {found['seed']}. "
              f"Held out for scoring: {held['old']['patches']} old and {held['new']['patches']} new patches of {found['patch']} px "
              f"({held['old']['objects']} and {held['new']['objects']} objects).", "",
              "| | old AP@0.5 | new AP@0.5 | forgetting (old) | training s |", "| --- | --- | --- | --- | --- |",
              f"| before | {b['old']:.3f} | {b['new']:.3f} | | |"]
     for name, m in found["methods"].items():
-        label = "retrain on all (joint)" if name == "joint" else "naive fine-tuning" if name == "naive" else quoted(name)
+        label = "retrain on all (joint)" if name == "joint" else "naive fine-tuning" if name == "naive" else markdown_text(quoted(name))
         lines.append(f"| {label} | {m['after']['old']:.3f} | {m['after']['new']:.3f} | {m['forgetting']:+.3f} | {m['train_s']:.0f} |")
     lines += ["", "Forgetting: old AP@0.5 before minus after (positive: the update lost some of the old images).", "",
               "![AP@0.5 before and after](report.png)", ""]
     write_text(folder / "report.md", "\n".join(lines))
-    plt = _plt()
+    plain_text_figures(_report_figure)(found, folder / "report.png", figure_text, quoted, _plt())
+
+
+def _report_figure(found: dict[str, Any], path: Path, figure_text, quoted, plt) -> None:
+    """report.png: AP@0.5 on the old and the new images, before and after each method (names as plain text)."""
+    from ..core.atomic import save_figure
+
+    b = next(iter(found["methods"].values()))["before"]
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
     names = ["before", *found["methods"]]
     vals = [(b["old"], b["new"])] + [(m["after"]["old"], m["after"]["new"]) for m in found["methods"].values()]
     x = list(range(len(names)))
     ax.bar([i - 0.2 for i in x], [100 * v[0] for v in vals], 0.4, label="old images")
     ax.bar([i + 0.2 for i in x], [100 * v[1] for v in vals], 0.4, label="new images")
-    ax.set_xticks(x, [quoted(n) for n in names], fontsize=8)
+    ax.set_xticks(x, [figure_text(quoted(n)) for n in names], fontsize=8)
     ax.set_ylabel("AP@0.5 (%)")
     ax.set_ylim(0, 100)
     ax.set_title("dqcl update: held-out images before and after", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    save_figure(fig, folder / "report.png")
+    save_figure(fig, path)
