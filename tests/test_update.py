@@ -124,7 +124,7 @@ def _one_line(capsys) -> str:
 
 BAD = ["text", "not_cellpose", "no_masks", "replay_too_large", "strategy", "out_is_model", "out_exists", "diam_vector",
        "diam_text", "long_name", "out_under_a_file", "report_is_out", "store_is_out", "report_over_users_files", "train_only",
-       "nan_image", "patch", "holdout"]
+       "nan_image", "patch", "holdout", "empty_folder"]
 
 
 @pytest.mark.parametrize("case", BAD)
@@ -170,6 +170,9 @@ def test_bad_input_is_one_line_and_writes_nothing(updated, tmp_path, capsys, cas
         extra = ["--patch", "17"]
     elif case == "holdout":
         extra = ["--holdout", "0.99"]
+    elif case == "empty_folder":
+        new = tmp_path / "empty"
+        new.mkdir()
     if case == "text":
         model = tmp_path / "model.pth"
         model.write_text("not a model\n")
@@ -200,9 +203,11 @@ def test_bad_input_is_one_line_and_writes_nothing(updated, tmp_path, capsys, cas
              "diam_text": "diam_mean is not one number", "long_name": "no such model file", "out_under_a_file": "a_file is a file",
              "report_is_out": "--report would be written over --out", "store_is_out": "--store would be written over --out",
              "report_over_users_files": "report.md: exists already", "train_only": "holds train/ but no test/",
-             "nan_image": "pixels are NaN or infinite", "patch": "--patch", "holdout": "--holdout"}[case]
+             "nan_image": "pixels are NaN or infinite", "patch": "--patch", "holdout": "--holdout",
+             "empty_folder": "empty: found neither Cellpose"}[case]
     assert named in err, err
-    assert "data.patch_size" not in err and "domains.new" not in err  # the options the user gave, not dqcl's spec keys
+    # the options the user gave, not dqcl's spec keys or options dqcl update does not have
+    assert "data.patch_size" not in err and "domains.new" not in err and "layout" not in err
     if case != "long_name":
         assert model.read_bytes() == data
     if case == "out_exists":

@@ -92,6 +92,9 @@ def _in_options(err: DqclError) -> DqclError:
     import re
 
     text = str(err)
+    # a folder whose file names dqcl cannot pair: dqcl update reads the layouts it detects, no layout option
+    text = text.replace('; set layout = "suffix" with image_suffix and mask_suffix',
+                        "; name the files as one of these to pair them")
     for key, option in _OPTIONS:
         text = re.sub(rf"(?<![\w.]){re.escape(key)}(?![\w])", option, text)
     try:
