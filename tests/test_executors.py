@@ -176,6 +176,37 @@ def test_sigint_stops_with_a_clear_line_and_the_rerun_finishes(reference, tmp_pa
     _same_results(_stored(store), ref)
 
 
+def test_a_ctrl_c_a_library_swallows_still_stops_the_study_after_its_run(reference, tmp_path, monkeypatch, capsys):
+    """Avalanche's dataset traversal catches every BaseException, KeyboardInterrupt included: a Ctrl-C that lands
+    there must still stop the study (after the run it hit, which is stored), exit 130 and say so in one line."""
+    import dqcl.study.executors as executors
+
+    spec, ref = reference
+    real = executors.run_one
+    calls = []
+
+    def run_one(cfg, **kw):
+        calls.append(cfg.key)
+        try:  # what such a library does with the Ctrl-C that arrives inside it
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+        except BaseException:
+            pass
+        return real(cfg, **kw)
+
+    monkeypatch.setattr(executors, "run_one", run_one)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # a terminal's: pytest's may be another
+    try:
+        store = tmp_path / "s.sqlite"
+        assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 130
+    finally:
+        signal.signal(signal.SIGINT, before)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "interrupted; 1 run(s)" in err and "Traceback" not in err, err
+    assert len(calls) == 1 and _count(store) == 1  # stopped after the run the Ctrl-C hit, which is stored whole
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C is Python's own again
+
+
 # ---- bad input --------------------------------------------------------------------------
 
 

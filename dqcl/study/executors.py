@@ -15,6 +15,8 @@ store's folder, given as a shared path); results travel back to the driver throu
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import os
 import socket
@@ -167,6 +169,35 @@ class _Study:
         return StudySummary(self.total, self.total - len(self.todo), len(self.todo), time.perf_counter() - self.t0, self.name)
 
 
+_CTRL_C = {"hit": False}  # set by `ctrl_c`'s handler: a Ctrl-C some library swallowed still stops the study
+
+
+@contextlib.contextmanager
+def ctrl_c():
+    """While a study runs in the main thread: Ctrl-C raises KeyboardInterrupt as Python's own handler does, and
+    is also remembered, since a library may catch it on its way up (Avalanche's dataset traversal catches
+    every BaseException and tries another path); the local executor then stops after the run it was in."""
+    import signal
+    import threading
+
+    _CTRL_C["hit"] = False
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield  # not ours to change (a worker thread, an ignored Ctrl-C, an application's own handler)
+        return
+
+    def handler(signum, frame):
+        _CTRL_C["hit"] = True
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+        if _CTRL_C["hit"]:
+            raise KeyboardInterrupt
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _local(study: _Study) -> None:
     import torch
     from tqdm import tqdm
@@ -202,6 +233,8 @@ def _local(study: _Study) -> None:
         finally:
             inner.close()
         study.done(cfg, result)
+        if _CTRL_C["hit"]:  # a Ctrl-C that a library caught during the run: stop here, the run is stored
+            raise KeyboardInterrupt
 
 
 def _threads_per_worker(workers: int) -> int:

@@ -19,7 +19,7 @@ from ..config.schema import Spec, shipped_spec
 from ..data.prepared import DOMAIN_CACHE
 from ..errors import DqclError, Interrupted, OutputError, SpecError
 from ..results.store import Store
-from .executors import ExecutorOptions, StudySummary, execute
+from .executors import ExecutorOptions, StudySummary, ctrl_c, execute
 from .preflight import Study, preflight
 
 __all__ = ["run_spec", "run_specs", "check_spec", "run_study", "StudySummary", "CLAIMS_SPECS", "ADDED_SEEDS_SPECS"]
@@ -160,7 +160,8 @@ def _run_checked(study: Study, store: str | Path, executor: ExecutorOptions, pro
         with Store(store) as s:
             _check_cellpose(name, s)
             try:
-                return run_study(study, s, executor, progress)
+                with ctrl_c():
+                    return run_study(study, s, executor, progress)
             except KeyboardInterrupt:
                 raise Interrupted(
                     f"{name}: interrupted; {len(s)} run(s) in {store}, none half-written. "
