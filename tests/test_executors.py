@@ -199,12 +199,12 @@ def test_a_ctrl_c_a_library_swallows_still_stops_the_study_after_its_run(referen
     try:
         store = tmp_path / "s.sqlite"
         assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet"]) == 130
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C is Python's own again
     finally:
         signal.signal(signal.SIGINT, before)
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "interrupted; 1 run(s)" in err and "Traceback" not in err, err
     assert len(calls) == 1 and _count(store) == 1  # stopped after the run the Ctrl-C hit, which is stored whole
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C is Python's own again
 
 
 # ---- bad input --------------------------------------------------------------------------
