@@ -179,16 +179,18 @@ def _run(*, spec: Path | None = None, specs: list[Path | None] | None = None, st
 @click.option("--workers", default=1, show_default=True, type=int)
 @click.option("--address", default=None, metavar="ADDR")
 @click.option("--set", "overrides", multiple=True, metavar="TABLE.KEY=VALUE", help="Change a spec setting (repeatable).")
+@click.option("--strategy", "only", multiple=True, metavar="LABEL",
+              help="Tune only this strategy of SPEC (repeatable), e.g. one per machine sharing --storage; OUT then holds only these.")
 @click.option("--quiet", is_flag=True, help="No line per trial.")
 def tune_cmd(spec: Path, trials: int, validation: float | None, out: Path, store_path: Path, storage: str | None, executor: str,
-             workers: int, address: str | None, overrides: tuple[str, ...], quiet: bool) -> None:
+             workers: int, address: str | None, overrides: tuple[str, ...], only: tuple[str, ...], quiet: bool) -> None:
     """Tune every strategy of SPEC on a validation split, with the same trial budget for each (Optuna TPE)."""
     from .study.executors import ExecutorOptions
     from .study.tune import tune_spec
 
     summary = tune_spec(spec, store=store_path, out=out, trials=trials, storage=storage, validation=validation,
                         overrides=tuple(overrides), executor=ExecutorOptions(name=executor, workers=workers, address=address),
-                        say=(lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True)))
+                        only=tuple(only), say=(lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True)))
     for label, got in summary.strategies.items():
         values = ", ".join(f"{k}={v:.3g}" for k, v in got["best"].items())
         click.echo(f"{label}: validation ACC {got['value']:.3f} at {values} ({got['trials']} trials, {got['pruned']} pruned)")

@@ -98,3 +98,29 @@ def test_a_bad_tuned_file_is_one_line(tmp_path, capsys):
     assert main(["run", "benchmark", str(spec), "--store", str(tmp_path / "r.sqlite"), "--dry-run"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "strategies.ewc.tuned" in err and "not a dqcl tuning result" in err
+
+
+def test_strategies_tuned_apart_share_one_budget_and_the_last_run_writes_them_all(tmp_path, capsys):
+    """`--strategy` splits a spec's tuning across tuners (machines) sharing the Optuna storage: each tunes only
+    its own; a run without it then finds those budgets spent, tunes the rest and writes every strategy."""
+    import sqlite3
+
+    spec, store = _spec(tmp_path), tmp_path / "tuning" / "t.sqlite"
+    part = tmp_path / "ewc.json"
+    assert main(["tune", str(spec), "--trials", "2", "--strategy", "ewc", "--out", str(part), "--store", str(store), "--quiet"]) == 0
+    assert set(json.loads(part.read_text())["strategies"]) == {"ewc"}
+    with sqlite3.connect(store) as c:
+        assert {s for (s,) in c.execute("SELECT strategy FROM runs")} == {"ewc"}
+    whole = tmp_path / "tuned.json"
+    assert main(["tune", str(spec), "--trials", "2", "--out", str(whole), "--store", str(store), "--quiet"]) == 0
+    doc = json.loads(whole.read_text())
+    assert set(doc["strategies"]) == {"naive", "ewc"}
+    assert doc["strategies"]["ewc"]["trials"] == json.loads(part.read_text())["strategies"]["ewc"]["trials"]  # not tuned again
+    with sqlite3.connect(store) as c:
+        assert c.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2 * 2  # two trials of each, none twice
+    capsys.readouterr()
+    assert main(["tune", str(spec), "--trials", "2", "--strategy", "gem", "--out", str(tmp_path / "x.json"),
+                 "--store", str(store)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no strategy 'gem' to tune (the spec has naive, ewc)" in err
+    assert not (tmp_path / "x.json").exists()

@@ -98,9 +98,12 @@ def tune_spec(
     spec: str | Path, *, store: str | Path = DEFAULT_TUNING_STORE, out: str | Path, trials: int = 20,
     storage: str | None = None, validation: float | None = None, overrides: tuple[str, ...] = (),
     executor=None, progress: bool = False, say: Callable[[str], None] = lambda msg: None,
+    only: tuple[str, ...] = (),
 ) -> TuneSummary:
     """Tune every strategy of ``spec`` with ``trials`` trials each (see the module's docstring) and write the
-    chosen values to ``out``; returns what was chosen."""
+    chosen values to ``out``; returns what was chosen. ``only`` names the strategies (labels) to tune, for
+    tuning a spec's strategies in parallel on several machines: each tuner sees the others' trials through the
+    shared Optuna storage, and a last run without ``only`` finds every budget spent and writes the whole file."""
     import optuna
 
     from ..config.expand import expand
@@ -121,6 +124,9 @@ def tune_spec(
     if parsed.data.validation <= 0:
         raise SpecError(f"{path}: data.validation is 0: tuning would score the test images; set it (or --validation) to the "
                         "share of each domain's training images to hold out, e.g. 0.25")
+    unknown = [label for label in only if label not in parsed.strategies]
+    if unknown:
+        raise SpecError(f"{path}: no strategy {unknown[0]!r} to tune (the spec has {', '.join(parsed.strategies)})")
     out = Path(out)
     check_output(out, Kind("a tuning result dqcl wrote", lambda p: p.read_bytes()[:32].startswith(b'{\n "dqcl_tuning"')),
                  reading=[(path, "the spec"), (store, "the tuning store")])
@@ -132,6 +138,8 @@ def tune_spec(
     chosen: dict[str, dict[str, Any]] = {}
     report: dict[str, Any] = {}
     for label, st in parsed.strategies.items():
+        if only and label not in only:
+            continue
         space = _space(st.name)
         table = dict((raw.get("strategies") or {}).get(label) or {})
         table.setdefault("strategy", st.name)
