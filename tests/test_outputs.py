@@ -328,3 +328,28 @@ def test_the_guard_refuses_what_is_not_an_earlier_output_of_its_kind(make, says,
     with pytest.raises(OutputError) as got:
         check_output(out, FIGURE)
     assert str(out) in str(got.value) and says in str(got.value)
+
+
+# ---- an output under a file ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["run", "tune", "leaderboard", "gallery", "select"])
+def test_an_output_under_a_file_is_refused_before_any_work(command, fold, tmp_path, capsys):
+    """``--out notes.txt/x``: the nearest existing parent is a file, so the write would fail only after the
+    work; every command says so first, in one line naming the path, and writes nothing."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("the user's notes\n")
+    spec = tmp_path / "s.toml"
+    spec.write_text(tiny_spec_text(tmp_path).replace("stride = 48", "stride = 48\nvalidation = 0.5"))
+    feats = tmp_path / "f.npy"
+    np.save(feats, np.random.default_rng(0).standard_normal((20, 4)))
+    under = notes / "deeper" / "out.x"
+    argv = {"run": ["run", "benchmark", str(spec), "--store", str(under)],
+            "tune": ["tune", str(spec), "--trials", "1", "--out", str(under), "--store", str(tmp_path / "t.sqlite")],
+            "leaderboard": ["leaderboard", "build", "--store", str(_store_with_runs(tmp_path / "r.sqlite")), "--out", str(under)],
+            "gallery": ["domains", "gallery", "folder", "--path", str(fold), "-n", "2", "--out", str(under)],
+            "select": ["select", str(feats), "--rate", "0.5", "--bins", "2", "--out", str(under)]}[command]
+    assert main(argv) == 2
+    _refused(capsys, str(under), f"{notes} is a file, not a folder")
+    assert notes.read_text() == "the user's notes\n"
+    assert not (tmp_path / "t.sqlite").exists() and not (tmp_path / ".dqcl_cache").exists()

@@ -16,6 +16,8 @@ The rules, in the order they are checked (`check_output`):
    A results store is opened, never replaced: `dqcl.results.store.Store` refuses, without
    writing, a file that is not a dqcl store. A symbolic link is judged by what it points to;
    dqcl replaces the link itself, never the file behind it.
+4. **Somewhere it can be written.** A path not there yet has a folder as its nearest existing
+   parent, not a file (``--out results.sqlite/x.md``): refused now, not after the work is done.
 
 Each refusal is an `OutputError` whose one line names the path and why. A folder a command
 *fills* (``data fetch --to``, ``select --copy-to``) goes through rules 1 and 2 here; whether its
@@ -143,7 +145,12 @@ def check_output(path: str | Path, kind: Kind, *, reading: Reading = (), what: s
                               "so nothing there is replaced")
     try:
         os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):  # nothing there yet (a folder that cannot be made: the write says so)
+    except (FileNotFoundError, NotADirectoryError):  # nothing there yet: its nearest existing parent must be a folder
+        parent = path.parent
+        while not (parent.exists() or parent.is_symlink()) and parent != parent.parent:
+            parent = parent.parent
+        if parent.exists() and not parent.is_dir():  # found now, not when the work is done and its output lost
+            raise OutputError(f"{path}: {parent} is a file, not a folder; give {what} another path") from None
         return path
     except OSError as err:  # no permission to look: no permission to write either
         raise OutputError(f"{path}: cannot be checked ({err.strerror or err}); give {what} another path") from None

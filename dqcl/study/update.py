@@ -113,31 +113,6 @@ def _is(path: Path, kind: str) -> bool:
         return False
 
 
-def _writable_at(path: Path, what: str) -> None:
-    """Refuse, before anything trains, an output whose nearest existing parent is not a folder or whose name the
-    system cannot take (too long): the write after training would fail and lose the work."""
-    import os
-
-    try:
-        os.lstat(path)
-    except FileNotFoundError:
-        pass
-    except NotADirectoryError:
-        pass
-    except OSError as err:
-        raise DqclError(f"{path}: {what} cannot be written there ({err.strerror or err}); give {what} another path") from None
-    parent = path.parent
-    while True:
-        try:
-            if parent.exists():
-                break
-        except OSError as err:
-            raise DqclError(f"{path}: {what} cannot be written there ({err.strerror or err}); give {what} another path") from None
-        parent = parent.parent
-    if not parent.is_dir():
-        raise DqclError(f"{path}: {parent} is a file, not a folder; give {what} another path")
-
-
 def _folder_domain(folder: Path, holdout: float, diameter: float) -> dict[str, Any]:
     """The spec table of a folder domain: its ``train/`` and ``test/`` where it has them, else the folder
     itself with ``holdout`` of its pairs held out (drawn with the run's data seed)."""
@@ -207,16 +182,13 @@ def update_model(
     if str(out).endswith(("/", "\\")):
         raise DqclError(f"{out}: --out names a folder; give the path of the model file to write")
     check_output(out, Kind("a file to replace (--overwrite)", lambda p: overwrite), reading=reading, what="--out")
-    _writable_at(out, "--out")
     written = [(out, "--out")]
     if store is not None:
         check_output(store, STORE, reading=reading + [(out, "--out")], what="--store")
-        _writable_at(Path(store), "--store")
         written.append((Path(store), "--store"))
     if report is not None:
         report = Path(report)
         check_output(report, FOLDER, reading=reading + written, what="--report")
-        _writable_at(report, "--report")
         for name in REPORT_FILES:  # the report replaces only its own files, and only when asked to
             there = report / name
             if there.exists() or there.is_symlink():
