@@ -66,10 +66,12 @@ def test_acc_against_memory_and_compute_across_budgets(tmp_path):
     from test_leaderboard_memory import _two_budgets
 
     from dqcl.results.leaderboard import write_leaderboard
-    from dqcl.results.plots import _pareto
+    from dqcl.results.plots import _bytes, _pareto
     from dqcl.results.store import Store
 
     assert _pareto([(1, 0.5), (2, 0.4), (3, 0.7), (4, 0.6), (5, 0.8)]) == [(1, 0.5), (3, 0.7), (5, 0.8)]
+    # the memory axis reads in bytes a person reads (was: 2x10^5 3x10^5 ... overprinted on every minor tick)
+    assert [_bytes(x) for x in (500, 2e5, 1e6, 2.5e7)] == ["500 B", "200 kB", "1 MB", "25 MB"]
     with Store(tmp_path / "r.sqlite") as store:
         _two_budgets(store)
         paths = {p.name for p in write_leaderboard(store, tmp_path / "lb")}

@@ -418,6 +418,14 @@ def group_figure(rows: list[dict[str, Any]], out: Path, title: str = "") -> Path
     return save_figure(fig, out, dpi=100)
 
 
+def _bytes(x: float) -> str:
+    """A tick of a byte axis: 200 kB, 1 MB, 2.5 GB (decimal units, as a file manager shows them)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if x >= scale:
+            return f"{x / scale:g} {unit}"
+    return f"{x:g} B"
+
+
 def _pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """The points no other beats: as little cost (x) for as much ACC (y), by increasing cost."""
     front, best = [], -math.inf
@@ -476,9 +484,14 @@ def budget_curves(rows: list[dict[str, Any]], out: Path, cost: str = "memory") -
         points += list(zip(xs, ys))
         ax.errorbar(xs, ys, yerr=es_, capsize=3, label=_legend(name), **style_of(name, names))
     front = _pareto(points)
-    ax.plot([x for x, _ in front], [y for _, y in front], "k--", lw=1, label="Pareto front")
+    ax.plot([x for x, _ in front], [y for _, y in front], "k--", lw=1.2, zorder=5, label="Pareto front")
     if cost == "memory":
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: _bytes(x)))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("memory of earlier domains (bytes, log; DER++ keeps its outputs too)")
     else:
         ax.set_xlabel("samples backpropagated over the run (reference passes included)")
