@@ -347,7 +347,7 @@ def _select_case(kind: str) -> Callable[[Path], Case]:
         np.save(feats, np.random.default_rng(0).standard_normal((20, 4)))
         (root / "afile").write_text("a regular file")
         out = root / "afile" / "o.npy"
-        return Case(["select", str(feats), "--ratio", "0.5", "--out", str(out)], [str(out), "cannot write"])
+        return Case(["select", str(feats), "--ratio", "0.5", "--out", str(out)], [str(out), "is a file, not a folder"])
 
     return build
 
