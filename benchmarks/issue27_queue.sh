@@ -4,10 +4,11 @@
 #   nohup bash benchmarks/issue27_queue.sh > issue27.log 2>&1 &
 # Commit leaderboard/tuning/, leaderboard/steps_converge.sqlite and the republication's store as they grow.
 #
-# 1. The tuning's last strategies, A-GEM and GEM (about 5x a step each), one worker each; then the whole tuning
-#    file, benchmarks/tuned/budget_baselines.json (every budget spent by then: no trial runs).
-# 2. The republication (budget_tuned): its spec files are moved from benchmarks/plans/drafts/ to benchmarks/ and
-#    committed by hand before this step runs (their rules are fixed before their runs); it waits otherwise.
+# 1. The tuning's last strategies, A-GEM and GEM, one worker each, then the whole tuning file,
+#    benchmarks/tuned/budget_baselines.json. All done 2026-12-08: this step now finds every budget spent and
+#    rewrites the committed file byte for byte.
+# 2. The republication (budget_tuned): benchmarks/budget_tuned*.toml, committed with the tuning file before
+#    their first run; the step refuses to start on a spec or tuning file not committed as it is.
 # (The convergence check, steps_converge_250/500/1000, is done: leaderboard/steps_converge.md.)
 set -euo pipefail
 cd "$(dirname "$0")/.."

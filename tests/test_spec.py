@@ -97,7 +97,7 @@ def test_shipped_specs_parse():
 
     bench = Path(__file__).resolve().parents[1] / "benchmarks"
     sizes = {p.stem: len(expand(load_spec(p))) for p in sorted(bench.glob("*.toml"))}
-    assert sizes["orderings"] == 4 * 5 * 6  # a balanced Latin square of 4 domains x 5 strategies x 6 seeds
+    assert sizes["orderings"] == 4 * 6 * 6  # a balanced Latin square of 4 domains x 6 strategies x 6 seeds
     assert sizes["budget_claims_replay_seeds"] == (1 + 2 * 3) * 7 and sizes["redundancy_claim_seeds"] == 3 * 7
     assert sizes["tuning_budget_baselines"] == 14 and sizes["steps_converge"] == 2 * 2 * 3
     assert sizes["paper_cyto_histo"] == 2 * 7 * 3
@@ -107,6 +107,9 @@ def test_shipped_specs_parse():
     assert sizes["redundancy"] == (5 * 4 + 1) * 3
     # one budget: every strategy once per ordering and seed; the headline file adds seeds 3-9 of 7 strategies
     assert sizes["budget_baselines"] == 14 * 2 * 3 and sizes["budget_baselines_headline"] == 7 * 2 * 7
+    # the tuned republication: the same cells, and 7 rehearsal strategies at 3 more budgets on cyto > histo
+    assert sizes["budget_tuned"] == 14 * 2 * 3 and sizes["budget_tuned_headline"] == 7 * 2 * 7
+    assert sizes["budget_tuned_sweep"] == 7 * 3 * 3
     # naive once per source size, replay at each of two budgets per source size
     # claim (c) at one shared rate: naive, and random and DQ replay at 5, 10 and 100 %
     assert sizes["budget_claims_replay"] == (1 + 2 * 3) * 3
