@@ -92,13 +92,11 @@ def folder_problem(path: str | Path) -> str | None:
     could. Nothing is created: the nearest existing ancestor must be a writable folder."""
     import os
 
-    p = Path(path)
-    while not p.exists():
-        if p.is_symlink():
-            return f"{p}: a broken link"
-        if p.parent == p:
-            break
-        p = p.parent
+    from .outputs import nearest_existing
+
+    p = nearest_existing(path)
+    if p.is_symlink() and not p.exists():
+        return f"{p}: a broken link"
     if not p.is_dir():
         return f"{p}: is a file, so {path} cannot be made"
     if not os.access(p, os.W_OK | os.X_OK):

@@ -33,7 +33,7 @@ from typing import Callable, Iterable
 
 from ..errors import OutputError
 
-__all__ = ["Kind", "check_output", "Reading", "FIGURE", "FOLDER", "INDICES", "NAMES", "STORE", "starts_with"]
+__all__ = ["Kind", "check_output", "nearest_existing", "Reading", "FIGURE", "FOLDER", "INDICES", "NAMES", "STORE", "starts_with"]
 
 # (path, what it is to the command: "the domain folder", "the results store it is built from", ...);
 # a path that is None or "" stands for an input not given, and is skipped
@@ -121,6 +121,15 @@ def _resolved(path: Path) -> Path | None:
         return None
 
 
+def nearest_existing(path: str | Path) -> Path:
+    """``path`` itself or its nearest ancestor that exists or is a link (a broken one included): where a
+    folder that is not there yet would be made from; the root where nothing on the way exists."""
+    p = Path(path)
+    while not (p.exists() or p.is_symlink()) and p.parent != p:
+        p = p.parent
+    return p
+
+
 def check_output(path: str | Path, kind: Kind, *, reading: Reading = (), what: str = "--out") -> Path:
     """Refuse to write ``path`` (given by the user as ``what``) where it would replace or land among
     what the command reads (``reading``), or replace an existing file that is not ``kind``'s own
@@ -146,9 +155,7 @@ def check_output(path: str | Path, kind: Kind, *, reading: Reading = (), what: s
     try:
         os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):  # nothing there yet: its nearest existing parent must be a folder
-        parent = path.parent
-        while not (parent.exists() or parent.is_symlink()) and parent != parent.parent:
-            parent = parent.parent
+        parent = nearest_existing(path.parent)
         if parent.exists() and not parent.is_dir():  # found now, not when the work is done and its output lost
             raise OutputError(f"{path}: {parent} is a file, not a folder; give {what} another path") from None
         return path

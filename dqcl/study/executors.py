@@ -16,7 +16,6 @@ store's folder, given as a shared path); results travel back to the driver throu
 from __future__ import annotations
 
 import contextlib
-
 import logging
 import os
 import socket
