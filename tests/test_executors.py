@@ -207,6 +207,38 @@ def test_a_ctrl_c_a_library_swallows_still_stops_the_study_after_its_run(referen
     assert len(calls) == 1 and _count(store) == 1  # stopped after the run the Ctrl-C hit, which is stored whole
 
 
+def test_a_ctrl_c_in_a_c_callback_is_not_printed_with_a_traceback_and_still_stops(monkeypatch):
+    """Numba (through llvmlite) calls back into Python while it compiles: a Ctrl-C landing there cannot propagate,
+    and Python prints it as 'Exception ignored ... Traceback' (seen in CI). The study must still stop, quietly;
+    any other exception a callback swallows is reported as before."""
+    import ctypes
+
+    from dqcl.study.executors import ctrl_c
+
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda args: seen.append(args.exc_type))
+
+    @ctypes.CFUNCTYPE(None)
+    def interrupted():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)  # the handler runs here, inside the callback
+
+    @ctypes.CFUNCTYPE(None)
+    def broken():
+        raise ValueError("a callback's own error")
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with ctrl_c():
+                interrupted()  # the KeyboardInterrupt dies in ctypes; the study goes on to its end
+                broken()
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert seen == [ValueError]  # the Ctrl-C is not reported; the other error is
+    assert sys.unraisablehook is not None and sys.unraisablehook.__name__ == "<lambda>"  # restored
+
+
 # ---- bad input --------------------------------------------------------------------------
 
 

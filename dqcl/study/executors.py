@@ -175,7 +175,8 @@ _CTRL_C = {"hit": False}  # set by `ctrl_c`'s handler: a Ctrl-C some library swa
 def ctrl_c():
     """While a study runs in the main thread: Ctrl-C raises KeyboardInterrupt as Python's own handler does, and
     is also remembered, since a library may catch it on its way up (Avalanche's dataset traversal catches
-    every BaseException and tries another path); the local executor then stops after the run it was in."""
+    every BaseException and tries another path) or a C callback may swallow it (printed, with a traceback,
+    unless silenced here); the local executor then stops after the run it was in."""
     import signal
     import threading
 
@@ -188,13 +189,24 @@ def ctrl_c():
         _CTRL_C["hit"] = True
         signal.default_int_handler(signum, frame)
 
+    before = sys.unraisablehook
+
+    def unraisable(args):
+        # a Ctrl-C that lands in a C callback (numba's llvmlite compiling, for one) cannot propagate: Python
+        # would print it with a traceback. It is remembered above and stops the study: nothing more to say
+        if args.exc_type is KeyboardInterrupt and _CTRL_C["hit"]:
+            return
+        before(args)
+
     signal.signal(signal.SIGINT, handler)
+    sys.unraisablehook = unraisable
     try:
         yield
         if _CTRL_C["hit"]:
             raise KeyboardInterrupt
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        sys.unraisablehook = before
 
 
 def _local(study: _Study) -> None:
