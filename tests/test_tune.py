@@ -62,10 +62,17 @@ def test_a_tuning_study_runs_end_to_end_resumes_and_a_spec_takes_its_values(tmp_
     assert main(["run", "benchmark", str(used), "--store", str(runs), "--quiet"]) == 0
     assert main(["leaderboard", "build", "--store", str(runs), "--out", str(tmp_path / "lb")]) == 0
     md = (tmp_path / "lb" / "leaderboard.md").read_text()
-    (line,) = [ln for ln in md.splitlines() if "Tuning: " in ln]
+    (line,) = [ln for ln in md.splitlines() if "Tuning, " in ln]
     best = doc["strategies"]["ewc"]["best"]
-    assert f"ewc_tuned tuned (4 trials per strategy on a 0.5 validation share" in line
-    assert f"ewc_lambda {best['ewc_lambda']:.3g} (searched 1 to 1e+05, log)" in line and "ewc untuned: ewc_lambda 100" in line
+    assert "Tuning, tuned (4 trials per strategy on a 0.5 validation share" in line and line.count("trials per strategy") == 1
+    assert f"ewc_tuned at ewc_lambda {best['ewc_lambda']:.3g} (searched 1 to 1e+05, log)" in line
+    # the untuned values after the tuned ones: its own lambda and the spec's learning rate, which it did not set
+    assert line.endswith(f". untuned: ewc at ewc_lambda 100, lr {default.train.lr:.3g}.")
+    # and a table of its own puts the tuned cell beside the untuned one, each with its values and protocol
+    section = md.split("## Tuned beside untuned (ap50)")[1].split("\n## ")[0]
+    assert f"ewc_lambda {best['ewc_lambda']:.3g}" in section and "| ewc_tuned " in section and "| ewc " in section
+    assert "ewc_lambda 100" in section and section.count("tuned: 4 trials, 0.5 validation share, tuned.json") == 1
+    assert section.count("1 epoch per experience, constant") == 2
 
 
 def test_tuning_that_would_score_the_test_images_is_refused(tmp_path, capsys):

@@ -297,6 +297,8 @@ def _rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "strategy": run["label"],
                     "strategy_name": bounded(cfg["strategy"]["name"]),
                     "params": cfg["strategy"]["params"],
+                    "train_lr": (cfg.get("train") or {}).get("lr"),  # the learning rate of a strategy that sets none
+                    "schedule": (cfg.get("train") or {}).get("schedule") or "constant",  # the lr after warm-up
                     # where `dqcl tune` chose the params: its provenance (trials, validation share, space, file)
                     "tuned": cfg["strategy"].get("tuned") if isinstance(cfg["strategy"].get("tuned"), dict) else None,
                     "ordering": [bounded(d) for d in cfg["ordering"]],
@@ -324,6 +326,8 @@ def _rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "data_manifests": {bounded(str(d)): bounded(str(m)) for d, m in dict(cfg.get("data_manifests") or []).items()},
                     "model_sha256": res.get("model_sha256"),
                     "steps": res.get("steps"),
+                    # a run with no step budget trains [train] epochs over each experience's data
+                    "epochs": None if res.get("steps") else (cfg.get("train") or {}).get("epochs"),
                     "diverged": _diverged(res.get("curve")),
                     **_norm_swap(R, res.get("norm_swap"), metric),
                     **_recorded(cfg, res),

@@ -182,6 +182,7 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False, set_aside: list[di
         lines += ["## Results in words", "",
                   "Generated from the tables below (`dqcl.results.summary`): per ranked block (ap50), what the Holm-adjusted "
                   "all-pairs comparison tells apart, then each claim's outcome.", "", *words, ""]
+    lines += _tuning_markdown(continual)
     last = None
     slugs = _order_slugs(continual)
     tables = _cl_tables(continual, cost, name=_md)
@@ -217,6 +218,22 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False, set_aside: list[di
     if redundancy:
         lines += _redundancy_markdown(redundancy)
     return "\n".join(lines) + "\n"
+
+
+def _tuning_markdown(continual: list[dict[str, Any]]) -> list[str]:
+    from tabulate import tabulate
+
+    from .tuning import tuning_table
+
+    got = tuning_table(continual, name=_md)
+    if got is None:
+        return []
+    headers, table = got
+    return ["## Tuned beside untuned (ap50)", "",
+            "Each strategy some study ran at values `dqcl tune` chose, beside its untuned cells at the same ordering and "
+            "memory budget (`dqcl.results.tuning`). Rows of different protocols stand side by side and are never pooled: "
+            "a gap between them is the tuning and the protocol together.", "",
+            tabulate(table, headers, tablefmt="github", disable_numparse=True), ""]
 
 
 def _latex(rows: list[dict[str, Any]]) -> str:
@@ -272,10 +289,12 @@ def _write_html(rows: list[dict[str, Any]], out: Path, images: dict[str, list[st
     from .orders import order_table
 
     orders = {st: t for st in studies if (t := order_table(continual, st, name=_shown)) is not None}
+    from .tuning import tuning_table
+
     page = index_html(
         studies, {st: _provenance(rows, st) for st in studies}, _cl_tables(continual), claims(rows),
         {st: _health_lines(continual, st, set_aside=set_aside) for st in studies}, splits, images,
-        summary.name if summary is not None else None, _legend(continual), orders,
+        summary.name if summary is not None else None, _legend(continual), orders, tuning_table(continual, name=_shown),
     )
     path = out / "index.html"
     write_text(path, page)

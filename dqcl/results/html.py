@@ -81,6 +81,7 @@ def index_html(
     claims: list, health: dict[str, list[str]], splits: dict[str, tuple[list[str], list[list]]],
     images: dict[str, list[str]], summary: str | None, legend: str,
     orders: dict[str, tuple[list[str], list[list]]] | None = None,
+    tuning: tuple[list[str], list[list]] | None = None,
 ) -> str:
     """The page; ``images`` maps a study to its PNG file names (in the same folder); a table's block
     (its memory budget, or None) follows its ordering in the table's heading. Every text from the
@@ -89,7 +90,7 @@ def index_html(
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>dqcl leaderboard</title>",
         f"<style>{_STYLE}</style><script>{_SCRIPT}</script></head><body><header><h1>dqcl leaderboard</h1>",
-        "<nav>" + "".join(f'<a href="#{_name(s)}">{_name(s)}</a>' for s in ["claims", *studies]) + "</nav>",
+        "<nav>" + "".join(f'<a href="#{_name(s)}">{_name(s)}</a>' for s in ["claims", *(["tuning"] if tuning else []), *studies]) + "</nav>",
         "<label>strategy <input id='strategy' placeholder='filter, e.g. replay'></label> ",
         "<label>metric <select id='metric'><option value='all'>all</option>"
         + "".join(f"<option>{html.escape(m)}</option>" for m in metrics) + "</select></label>",
@@ -105,6 +106,13 @@ def index_html(
                             strategy_col=None, css="claims"))
     else:
         parts.append("<p>No stored study tests a claim yet (<code>dqcl run claims</code>).</p>")
+    if tuning:
+        headers, rows = tuning
+        parts.append("<h2 id='tuning'>Tuned beside untuned</h2><p class='prov'>Each strategy some study ran at values "
+                     "<code>dqcl tune</code> chose, beside its untuned cells at the same ordering and memory budget. Rows of "
+                     "different protocols stand side by side and are never pooled: a gap between them is the tuning and the "
+                     "protocol together.</p><section class='table' data-metric='ap50'>" + _table(headers, rows, strategy_col=0)
+                     + "</section>")
     for study in studies:
         parts += [f"<h2 id='{_name(study)}'>{_name(study)}</h2>", f"<p class='prov'>{html.escape(provenance.get(study, ''))}</p>"]
         for st, metric, order, block, headers, rows in tables:

@@ -303,7 +303,9 @@ def _settings(mine: list[dict[str, Any]], name: Name) -> str:
     the CSV and JSON; a memory budget supersedes a strategy's own memory parameters, so they are not shown.)"""
     arms: dict[str, dict[str, tuple]] = defaultdict(dict)
     for e in mine:
-        params = e.get("params") if isinstance(e.get("params"), dict) else {}
+        params = dict(e.get("params")) if isinstance(e.get("params"), dict) else {}
+        if "lr" not in params and isinstance(e.get("train_lr"), (int, float)) and not isinstance(e.get("train_lr"), bool):
+            params["lr"] = e["train_lr"]  # the spec's [train] lr: what a strategy that sets none trains at
         tuned = e.get("tuned") if isinstance(e.get("tuned"), dict) else None
         arms[e["strategy"]].setdefault(json.dumps([params, tuned], sort_keys=True, default=str), (e.get("strategy_name"), params, tuned))
     searched: dict[Any, set[str]] = defaultdict(set)  # strategy -> the keys some tuning searched
@@ -311,7 +313,7 @@ def _settings(mine: list[dict[str, Any]], name: Name) -> str:
         for strategy, _, tuned in arms[label].values():
             if tuned and isinstance(tuned.get("space"), dict):
                 searched[strategy] |= set(tuned["space"])
-    parts = []
+    groups: dict[str, list[str]] = defaultdict(list)  # how the values were chosen -> each label at its values
     for label in sorted(arms):
         for strategy, params, tuned in arms[label].values():
             keys = sorted(searched.get(strategy, ()))
@@ -324,11 +326,13 @@ def _settings(mine: list[dict[str, Any]], name: Name) -> str:
                 given = _value(params[k], name) if k in params else "its default"
                 values.append(f"{name(k)} {given}" + (f" (searched {_value(rng[0], name)} to {_value(rng[1], name)}, log)"
                                                       if isinstance(rng, list) and len(rng) == 2 else ""))
-            how = (f" tuned ({_value(tuned.get('trials'), name)} trials per strategy on a {_value(tuned.get('validation'), name)} "
+            how = (f"tuned ({_value(tuned.get('trials'), name)} trials per strategy on a {_value(tuned.get('validation'), name)} "
                    f"validation share of each domain's training images; {name(tuned.get('file'))} {name(tuned.get('sha256'))})"
-                   if tuned else " untuned")
-            parts.append(f"{name(label)}{how}: {', '.join(values)}")
-    return f"Tuning: {'; '.join(parts)}." if parts else ""
+                   if tuned else "untuned")
+            groups[how].append(f"{name(label)} at {', '.join(values)}")
+    # the provenance once per tuning, then each label's values: one line a reader can scan
+    parts = [f"{how}: {'; '.join(labels)}" for how, labels in sorted(groups.items(), key=lambda kv: kv[0] == "untuned")]
+    return f"Tuning, {'. '.join(parts)}." if parts else ""
 
 
 def _data_drawn(mine: list[dict[str, Any]], name: Name) -> str:

@@ -1,0 +1,93 @@
+"""Tuned beside untuned: for every strategy some study ran at values `dqcl tune` chose, each cell of that
+strategy at the same ordering and memory budget in any study of the store, tuned or not, one row each.
+
+A row says the study, the label, the values the runs trained at (for the parameters the tuning searched:
+the strategy's own, and the learning rate, the spec's ``[train] lr`` where a strategy set none), how they
+were chosen (trials per strategy, validation share, the tuning file) and the protocol each study trained
+under (each experience's steps, the learning-rate schedule), then the final ACC and forgetting over its seeds.
+The rows stand side by side and are never pooled or subtracted: where the studies' protocols differ (as
+budget_baselines' 250 constant steps and budget_tuned's 1,000 cosine ones do), a gap between them is the
+tuning and the protocol together, and the table says which rows share one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any, Callable
+
+from .entries import budget_text
+from .stats import fmt, summarise
+
+__all__ = ["TUNING_HEADERS", "tuning_table"]
+
+Name = Callable[[Any], str]
+
+TUNING_HEADERS = ["strategy", "ordering", "memory", "study", "label", "values", "chosen", "protocol", "n",
+                  "ACC [95 % CI]", "Forgetting [95 % CI]"]
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _v(v: Any, name: Name) -> str:
+    return f"{v:.3g}" if _num(v) else name(json.dumps(v, default=str))
+
+
+def _budget(e: dict[str, Any]) -> tuple | None:
+    b = e.get("memory")
+    return None if not b else (b.get("size"), b.get("rate"), b.get("protocol"), b.get("replay_batch"), b.get("compute"))
+
+
+def _protocol(e: dict[str, Any], name: Name) -> str:
+    """"1,000 + 1,000 steps, cosine": each experience's steps (joint's one experience: "2,000 steps")."""
+    steps = e.get("steps")
+    per = [s for s in steps if _num(s)] if isinstance(steps, list) else []
+    epochs = e.get("epochs")
+    counted = (" + ".join(f"{s:,}" for s in per) + " steps" if per
+               else f"{epochs:,} epoch{'' if epochs == 1 else 's'} per experience" if _num(epochs) else "steps not recorded")
+    return f"{counted}, {name(e.get('schedule') or 'constant')}"
+
+
+def tuning_table(rows: list[dict[str, Any]], metric: str = "ap50", name: Name = str) -> tuple[list[str], list[list]] | None:
+    """(headers, rows) of the tuned-beside-untuned table from leaderboard entries (continual runs that kept their
+    protocol), or None where no run's values were tuned."""
+    mine = [e for e in rows if e["metric"] == metric and e.get("selector") is None]
+    space: dict[str, set[str]] = defaultdict(set)  # strategy -> the parameters some tuning of it searched
+    for e in mine:
+        t = e.get("tuned")
+        if isinstance(t, dict) and isinstance(t.get("space"), dict):
+            space[e["strategy_name"]] |= {str(k) for k in t["space"]}
+    if not space:
+        return None
+    cells: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for e in mine:
+        if e["strategy_name"] in space:
+            cells[(e["strategy_name"], tuple(e["ordering"]), _budget(e), e["study"], e["strategy"])].append(e)
+    where_tuned = {k[:3] for k, es in cells.items() if any(isinstance(e.get("tuned"), dict) for e in es)}
+    where_untuned = {k[:3] for k, es in cells.items() if not any(isinstance(e.get("tuned"), dict) for e in es)}
+    table = []
+    for key in sorted(cells, key=lambda k: (str(k[0]), k[1], json.dumps(k[2]), k[3] in _tuned_studies(cells, k), str(k[3]), str(k[4]))):
+        strategy, ordering, budget, study, label = key
+        if key[:3] not in where_tuned or key[:3] not in where_untuned:
+            continue  # nothing to stand beside: tuned with no untuned cell of the same strategy, ordering and budget
+        es = cells[key]
+        first = es[0]
+        params = dict(first.get("params") or {})
+        if "lr" not in params and _num(first.get("train_lr")):
+            params["lr"] = first["train_lr"]
+        values = ", ".join(f"{name(k)} {_v(params[k], name) if k in params else 'its default'}" for k in sorted(space[strategy]))
+        t = first.get("tuned") if isinstance(first.get("tuned"), dict) else None
+        chosen = (f"tuned: {_v(t.get('trials'), name)} trials, {_v(t.get('validation'), name)} validation share, "
+                  f"{name(t.get('file'))}" if t else "untuned")
+        memory = budget_text(first["memory"], short=True) if first.get("memory") else "—"
+        table.append([name(strategy), " → ".join(name(d) for d in ordering), name(memory), name(study), name(label), values,
+                      chosen, _protocol(first, name), len({e["seed"] for e in es}), fmt(summarise([e["acc"] for e in es])),
+                      fmt(summarise([e["forgetting"] for e in es if e.get("forgetting") is not None]))])
+    return (TUNING_HEADERS, table) if table else None
+
+
+def _tuned_studies(cells: dict[tuple, list[dict[str, Any]]], key: tuple) -> set[str]:
+    """The studies whose cells of ``key``'s strategy, ordering and budget are tuned: listed after the untuned."""
+    return {k[3] for k, es in cells.items() if k[:3] == key[:3] and any(isinstance(e.get("tuned"), dict) for e in es)}

@@ -1,0 +1,61 @@
+"""The leaderboard's tuned-beside-untuned table (`dqcl.results.tuning`): each tuned strategy beside its
+untuned cells at the same ordering and memory budget, never pooled, with the protocol each trained under."""
+
+import math
+
+from dqcl.results.html import index_html
+from dqcl.results.tuning import tuning_table
+
+ORDER = ["cyto", "histo"]
+BUDGET = {"size": 32, "rate": None, "protocol": "batch", "replay_batch": 2, "compute": "matched"}
+TUNED = {"trials": 8, "validation": 0.25, "file": "budget_baselines.json", "sha256": "ab12",
+         "space": {"lr": [0.005, 0.2], "ewc_lambda": [1.0, 1e5]}}
+
+
+def _e(study, label, name, seed, acc, forgetting, tuned=None, params=None, memory=None, steps=(250, 250),
+       schedule="constant", ordering=ORDER):
+    return {"metric": "ap50", "selector": None, "study": study, "strategy": label, "strategy_name": name,
+            "ordering": list(ordering), "memory": memory, "params": params or {}, "train_lr": 0.05, "tuned": tuned,
+            "steps": list(steps), "schedule": schedule, "seed": seed, "acc": acc, "forgetting": forgetting}
+
+
+def _rows():
+    rows = []
+    for s, (a, b) in enumerate([(0.40, 0.60), (0.44, 0.66), (0.42, 0.63)]):
+        rows.append(_e("untuned", "ewc", "ewc", s, a, 0.30, params={"ewc_lambda": 100.0}))
+        rows.append(_e("tuned", "ewc", "ewc", s, b, 0.10, tuned=TUNED, params={"ewc_lambda": 4.25e4, "lr": 0.0406},
+                       steps=(1000, 1000), schedule="cosine"))
+        rows.append(_e("untuned", "replay", "replay", s, 0.7, 0.05, memory=BUDGET))  # never tuned: not shown
+        rows.append(_e("tuned", "ewc", "ewc", s, 0.5, 0.2, tuned=TUNED, params={"ewc_lambda": 1.0, "lr": 0.01},
+                       ordering=ORDER[::-1]))  # no untuned ewc in this ordering: nothing to stand beside
+    return rows
+
+
+def test_tuned_and_untuned_cells_stand_side_by_side_with_hand_computed_cells():
+    headers, table = tuning_table(_rows())
+    col = {h: i for i, h in enumerate(headers)}
+    assert [r[col["study"]] for r in table] == ["untuned", "tuned"]  # the untuned cell first; histo → cyto has no pair
+    untuned, tuned = table
+    assert untuned[col["values"]] == "ewc_lambda 100, lr 0.05"  # the spec's learning rate where the strategy set none
+    assert tuned[col["values"]] == "ewc_lambda 4.25e+04, lr 0.0406"
+    assert untuned[col["chosen"]] == "untuned" and tuned[col["chosen"]] == "tuned: 8 trials, 0.25 validation share, budget_baselines.json"
+    assert untuned[col["protocol"]] == "250 + 250 steps, constant" and tuned[col["protocol"]] == "1,000 + 1,000 steps, cosine"
+    # by hand: 0.60, 0.66, 0.63 -> mean 0.63, sd 0.03, 95 % t half-width 4.303 * 0.03 / sqrt(3) = 0.0745
+    half = 4.302652729911275 * 0.03 / math.sqrt(3)
+    assert tuned[col["n"]] == 3
+    assert tuned[col["ACC [95 % CI]"]] == f"0.630 ± 0.030 [{0.63 - half:.3f}, {0.63 + half:.3f}]"
+    assert untuned[col["Forgetting [95 % CI]"]].startswith("0.300 ± 0.000")
+
+
+def test_no_tuned_run_means_no_table():
+    assert tuning_table([e for e in _rows() if e["tuned"] is None]) is None
+
+
+def test_the_page_shows_the_table_with_names_as_text():
+    rows = _rows()
+    for e in rows:
+        if e["study"] == "tuned":
+            e["study"] = "<img src=x onerror=alert(1)>"
+    page = index_html(["x"], {}, [], [], {}, {}, {}, None, "", None, tuning_table(rows))
+    assert "<h2 id='tuning'>Tuned beside untuned</h2>" in page and "href=\"#tuning\"" in page
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
