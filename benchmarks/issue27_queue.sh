@@ -10,6 +10,7 @@
 # 2. The republication (budget_tuned): benchmarks/budget_tuned*.toml, committed with the tuning file before
 #    their first run; the step refuses to start on a spec or tuning file not committed as it is.
 # (The convergence check, steps_converge_250/500/1000, is done: leaderboard/steps_converge.md.)
+# 3. Its 2,000-step extension; 4. issue 28's ordering study (orderings.toml). Both resumable as the rest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DQCL_THREADS="${DQCL_THREADS:-1}"
@@ -31,3 +32,14 @@ done
 for s in "${specs[@]}"; do
     dqcl run benchmark "$s" --store leaderboard/runs.sqlite --executor process --workers 2 --quiet
 done
+# 3. The convergence check's extension, fixed in benchmarks/steps_converge.toml before its runs: 2,000 steps
+#    (12 runs, about 2 h); steps_check then judges 1,000 against 2,000 (rewrite leaderboard/steps_converge.md from it).
+dqcl run benchmark benchmarks/steps_converge.toml --set train.steps=2000 --set 'study.name="steps_converge_2000"' \
+    --store leaderboard/steps_converge.sqlite --executor process --workers 2 --quiet
+python benchmarks/steps_check.py --converge leaderboard/steps_converge.sqlite || true  # its tables, into the log
+# 4. Issue 28's ordering study at the tuned protocol (144 runs, about 13 h), committed before its first run.
+if ! git diff --quiet HEAD -- benchmarks/orderings.toml benchmarks/claims/generalist_first.toml; then
+    echo "issue27_queue: benchmarks/orderings.toml or its claim is not committed as it is" >&2
+    exit 2
+fi
+dqcl run benchmark benchmarks/orderings.toml --store leaderboard/runs.sqlite --executor process --workers 2 --quiet

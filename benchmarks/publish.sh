@@ -3,10 +3,12 @@
 # leaderboard/: every strategy at one memory budget with compute matched (budget_baselines, 10 seeds for
 # the headline strategies), the paper's replay claim under one shared rate (budget_claims_replay), the
 # rate-or-count study and its factorial follow-up (replay_threshold) and the redundancy study, with per-seed data and >= 1,000 test objects per domain;
-# then budget_baselines republished under the tuned protocol (budget_tuned, with its budget sweep).
+# then budget_baselines republished under the tuned protocol (budget_tuned, with its budget sweep) and the
+# four-domain ordering study (orderings).
 # Resumable: stored runs are skipped and a killed run resumes from its checkpoint. `dqcl run claims` makes 508 runs
 # (388, about 8 hours from an empty store with two workers on a 2-core CPU, and issue 26's 120 added seeds),
-# the republication 245 (about 16-17 hours more, estimated from its specs' headers). Run it in the background:
+# the republication 245 and the ordering study 144 (about 16-17 and 13 hours more, estimated in their specs'
+# headers). Run it in the background:
 #   nohup bash benchmarks/publish.sh > publish.log 2>&1 &
 # The studies published before (dqcl 0.3, Cellpose 3.1.1.3, generator 1) are kept in leaderboard/archive/.
 set -euo pipefail
@@ -23,7 +25,9 @@ opts=(--store "$store" --quiet --executor process --workers "${DQCL_WORKERS:-2}"
 dqcl run claims "${opts[@]}"
 # issue 27's republication under the tuned protocol (every strategy at its tuned values, 1,000 steps, cosine,
 # the budget sweep): 245 runs, about 16-17 hours with two workers; read by no claim
-for spec in benchmarks/budget_tuned.toml benchmarks/budget_tuned_headline.toml benchmarks/budget_tuned_sweep.toml; do
+# then issue 28's four-domain ordering study at that protocol (144 runs, about 13 hours with two workers)
+for spec in benchmarks/budget_tuned.toml benchmarks/budget_tuned_headline.toml benchmarks/budget_tuned_sweep.toml \
+            benchmarks/orderings.toml; do
     dqcl run benchmark "$spec" "${opts[@]}"
 done
 dqcl leaderboard build --store "$store" --out leaderboard

@@ -14,6 +14,7 @@ same way and applies the rule fixed in that spec before its runs: the published 
 smallest whose doubling moves naive's and joint's mean ACC by less than 0.01 on both orderings.
 
     python benchmarks/steps_check.py --converge leaderboard/steps_converge.sqlite [--steps-only]
+(with the extension's study steps_converge_2000 in the store, 1,000 against 2,000 steps is judged too)
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ def paired(published, check, metric: str = "ap50", names: tuple[str, str] = ("bu
 
 
 CONVERGE_STEPS = (250, 500, 1000)  # benchmarks/steps_converge.toml's step counts (studies steps_converge_N)
+CONVERGE_EXTENSION = 2000  # its extension, fixed before its runs: read where the store holds it (steps_converge_2000)
 CONVERGE_MARGIN = 0.01  # its rule: doubling the steps moves the mean ACC by less than this
 CONVERGE_STRATEGIES = ("naive", "joint")
 CONVERGE_ORDERINGS = 2
@@ -144,6 +146,10 @@ def main(argv=None) -> int:
         args = p.parse_args(argv)
         if args.converge:
             frames = {n: _load(args.converge, f"steps_converge_{n}") for n in CONVERGE_STEPS}
+            extension = dqcl.load_results(args.converge, study=f"steps_converge_{CONVERGE_EXTENSION}")
+            if not extension.empty:  # 1,000 against 2,000 steps, once the extension has runs
+                check_columns(extension, args.converge)
+                frames[CONVERGE_EXTENSION] = extension
             pairs = {n: paired(frames[n], frames[2 * n], names=(f"steps_converge_{n}", f"steps_converge_{2 * n}"), steps=(n, 2 * n))
                      for n in CONVERGE_STEPS if 2 * n in frames}
             chosen, why = converged(pairs)
@@ -163,7 +169,7 @@ def main(argv=None) -> int:
     for n, rows in pairs.items():
         print("\n".join([f"### {n} against {2 * n} steps", "", *_table(rows, (n, 2 * n)), ""]))
     print("\n".join(f"- {line}" for line in why))
-    print(f"\nPublished step count: {chosen}" if chosen is not None else f"\nNo step count of {CONVERGE_STEPS[:-1]} is shown converged.")
+    print(f"\nPublished step count: {chosen}" if chosen is not None else f"\nNo step count of {tuple(pairs)} is shown converged.")
     return 0
 
 

@@ -124,20 +124,22 @@ def test_a_rerun_at_another_thread_count_lands_inside_the_prediction_interval(tm
 @pytest.mark.skipif(not STORE.is_file(), reason="no published store in this checkout")
 def test_the_published_store_holds_exactly_the_runs_of_the_published_specs():
     """`dqcl run claims` runs the studies the published Claims section reads, and publish.sh then the
-    republication under the tuned protocol: against the committed store they have nothing left to run but
+    republication under the tuned protocol and the ordering study: against the committed store they have nothing left to run but
     background studies' runs, and the store holds no run those specs do not make (a study resumes from what
     is committed, and nothing in the published tables comes from elsewhere)."""
     from dqcl.config.expand import expand
     from dqcl.config.parse import load_spec
-    from dqcl.study.run import ADDED_SEEDS_SPECS, BACKGROUND_SPECS, CLAIMS_SPECS, PUBLISHED_SPECS, TUNED_SPECS
+    from dqcl.study.run import ADDED_SEEDS_SPECS, BACKGROUND_SPECS, CLAIMS_SPECS, ORDERINGS_SPECS, PUBLISHED_SPECS, TUNED_SPECS
 
     keys = {name: {c.key for c in expand(load_spec(ROOT / "benchmarks" / name))} for name in PUBLISHED_SPECS}
     claims = set().union(*(keys[name] for name in CLAIMS_SPECS))
     added = set().union(*(keys[name] for name in ADDED_SEEDS_SPECS))  # issue 26's added seeds
     tuned = set().union(*(keys[name] for name in TUNED_SPECS))  # issue 27's republication
+    orders = set().union(*(keys[name] for name in ORDERINGS_SPECS))  # issue 28's ordering study
     background = set().union(*(keys[name] for name in BACKGROUND_SPECS))
     wanted = set().union(*keys.values())
     assert len(claims - added) == 388 and len(added) == 49 + 21 + 50 and len(tuned) == 84 + 98 + 63
+    assert len(orders) == 4 * 6 * 6 and not orders & (claims | tuned)
     assert not tuned & claims  # their own study: no run shared with (or taken from) the untuned ones
     with sqlite3.connect(f"file:{STORE}?mode=ro&immutable=1", uri=True) as c:
         stored = {key for (key,) in c.execute("SELECT key FROM runs")}
@@ -145,4 +147,4 @@ def test_the_published_store_holds_exactly_the_runs_of_the_published_specs():
     assert missing <= background, f"{len(missing - background)} run(s) of the published specs are not published"
     assert stored - wanted == set(), f"{len(stored - wanted)} published run(s) come from no published spec"
     publish = (ROOT / "benchmarks" / "publish.sh").read_text()
-    assert "dqcl run claims" in publish and all(f"benchmarks/{name}" in publish for name in TUNED_SPECS)
+    assert "dqcl run claims" in publish and all(f"benchmarks/{name}" in publish for name in TUNED_SPECS + ORDERINGS_SPECS)

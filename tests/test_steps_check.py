@@ -109,7 +109,7 @@ def test_the_published_step_count_is_the_smallest_whose_doubling_moves_acc_less_
     acc[500][("joint", "histo>cyto")] = 0.52
     acc[1000][("joint", "histo>cyto")] = 0.525
     frames = _converge_frames(acc)
-    monkeypatch.setattr(steps_check.dqcl, "load_results", lambda source, study: frames[study])
+    monkeypatch.setattr(steps_check.dqcl, "load_results", lambda source, study: frames.get(study, pd.DataFrame()))
     assert steps_check.main(["--converge", "s.sqlite", "--steps-only"]) == 0
     assert capsys.readouterr().out.strip() == "500"
     assert steps_check.main(["--converge", "s.sqlite"]) == 0
@@ -121,7 +121,24 @@ def test_the_published_step_count_is_the_smallest_whose_doubling_moves_acc_less_
 def test_no_step_count_passes_with_a_cell_missing_or_still_moving(monkeypatch, capsys):
     acc = {250: {c: 0.50 for c in CELLS}, 500: {c: 0.53 for c in CELLS}, 1000: {c: 0.535 for c in CELLS[:3]}}  # no joint histo>cyto at 1000
     frames = _converge_frames(acc)
-    monkeypatch.setattr(steps_check.dqcl, "load_results", lambda source, study: frames[study])
+    monkeypatch.setattr(steps_check.dqcl, "load_results", lambda source, study: frames.get(study, pd.DataFrame()))
     assert steps_check.main(["--converge", "s.sqlite", "--steps-only"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no step count is shown converged" in err and "3 of 4 strategy-ordering cells" in err
+
+
+def test_the_extension_to_2000_steps_can_show_1000_converged(monkeypatch, capsys):
+    # the committed extension: 250 -> 500 -> 1000 still moving by 0.03, 1000 -> 2000 by 0.005 on every cell
+    acc = {250: {c: 0.50 for c in CELLS}, 500: {c: 0.53 for c in CELLS}, 1000: {c: 0.56 for c in CELLS}}
+    frames = _converge_frames(acc)
+    monkeypatch.setattr(steps_check.dqcl, "load_results", lambda source, study: frames.get(study, pd.DataFrame()))
+    assert steps_check.main(["--converge", "s.sqlite", "--steps-only"]) == 2  # before its runs: nothing shown converged
+    assert "no step count is shown converged" in capsys.readouterr().err
+    frames.update(_converge_frames({2000: {c: 0.565 for c in CELLS}}))
+    assert steps_check.main(["--converge", "s.sqlite", "--steps-only"]) == 0
+    assert capsys.readouterr().out.strip() == "1000"
+    frames.update(_converge_frames({2000: {**{c: 0.565 for c in CELLS}, ("naive", "histo>cyto"): 0.58}}))  # one cell moves 0.02
+    assert steps_check.main(["--converge", "s.sqlite"]) == 0
+    out = capsys.readouterr().out
+    assert "1000 steps: doubling moves mean ACC by at most +0.020 (naive, histo>cyto), not below 0.01" in out
+    assert "No step count of (250, 500, 1000) is shown converged." in out

@@ -23,7 +23,7 @@ from .executors import ExecutorOptions, StudySummary, ctrl_c, execute
 from .preflight import Study, preflight
 
 __all__ = ["run_spec", "run_specs", "check_spec", "run_study", "StudySummary", "CLAIMS_SPECS", "ADDED_SEEDS_SPECS", "TUNED_SPECS",
-           "PUBLISHED_SPECS", "BACKGROUND_SPECS"]
+           "ORDERINGS_SPECS", "PUBLISHED_SPECS", "BACKGROUND_SPECS"]
 
 # the shipped specs whose runs the published Claims section reads (see dqcl.results.claims), in the order
 # `dqcl run claims` runs them: asymmetry from budget_baselines' naive runs (10 seeds with its headline file),
@@ -40,9 +40,11 @@ ADDED_SEEDS_SPECS = CLAIMS_SPECS[-4:]
 # published beside them, read by no claim: issue 27's republication under the tuned protocol (its rules fixed in
 # benchmarks/plans/republication.toml before its runs); benchmarks/publish.sh runs them after `dqcl run claims`
 TUNED_SPECS = ("budget_tuned.toml", "budget_tuned_headline.toml", "budget_tuned_sweep.toml")
-PUBLISHED_SPECS = CLAIMS_SPECS + TUNED_SPECS
+# and issue 28's four-domain ordering study (its generalist-first claim reads it), at the tuned protocol
+ORDERINGS_SPECS = ("orderings.toml",)
+PUBLISHED_SPECS = CLAIMS_SPECS + TUNED_SPECS + ORDERINGS_SPECS
 # the studies that run in the background while the published store grows: some of their runs may be missing
-BACKGROUND_SPECS = ADDED_SEEDS_SPECS + TUNED_SPECS
+BACKGROUND_SPECS = ADDED_SEEDS_SPECS + TUNED_SPECS + ORDERINGS_SPECS
 
 
 def run_study(study: Study, store: Store, executor: ExecutorOptions = ExecutorOptions(), progress: bool = True) -> StudySummary:
