@@ -34,12 +34,19 @@ for s in "${specs[@]}"; do
 done
 # 3. The convergence check's extension, fixed in benchmarks/steps_converge.toml before its runs: 2,000 steps
 #    (12 runs, about 2 h); steps_check then judges 1,000 against 2,000 (rewrite leaderboard/steps_converge.md from it).
+committed() {  # every file named is tracked and as committed, or the queue stops before their runs
+    local f
+    for f in "$@"; do
+        if ! git ls-files --error-unmatch "$f" >/dev/null 2>&1 || ! git diff --quiet HEAD -- "$f"; then
+            echo "issue27_queue: $f is not committed as it is; commit it before its runs" >&2
+            exit 2
+        fi
+    done
+}
+committed benchmarks/steps_converge.toml
 dqcl run benchmark benchmarks/steps_converge.toml --set train.steps=2000 --set 'study.name="steps_converge_2000"' \
     --store leaderboard/steps_converge.sqlite --executor process --workers 2 --quiet
-python benchmarks/steps_check.py --converge leaderboard/steps_converge.sqlite || true  # its tables, into the log
+"$(dirname "$(command -v dqcl)")/python" benchmarks/steps_check.py --converge leaderboard/steps_converge.sqlite || true  # into the log
 # 4. Issue 28's ordering study at the tuned protocol (144 runs, about 13 h), committed before its first run.
-if ! git diff --quiet HEAD -- benchmarks/orderings.toml benchmarks/claims/generalist_first.toml; then
-    echo "issue27_queue: benchmarks/orderings.toml or its claim is not committed as it is" >&2
-    exit 2
-fi
+committed benchmarks/orderings.toml benchmarks/claims/generalist_first.toml benchmarks/tuned/budget_baselines.json
 dqcl run benchmark benchmarks/orderings.toml --store leaderboard/runs.sqlite --executor process --workers 2 --quiet

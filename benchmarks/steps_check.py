@@ -147,12 +147,20 @@ def main(argv=None) -> int:
         if args.converge:
             frames = {n: _load(args.converge, f"steps_converge_{n}") for n in CONVERGE_STEPS}
             extension = dqcl.load_results(args.converge, study=f"steps_converge_{CONVERGE_EXTENSION}")
-            if not extension.empty:  # 1,000 against 2,000 steps, once the extension has runs
+            undecided = []
+            if not extension.empty:  # 1,000 against 2,000 steps, once the extension holds every run of its rule
                 check_columns(extension, args.converge)
-                frames[CONVERGE_EXTENSION] = extension
+                runs = {(r.strategy, r.ordering, r.seed) for r in extension.itertuples()}
+                wanted = {(r.strategy, r.ordering, r.seed) for r in frames[CONVERGE_STEPS[-1]].itertuples()}
+                if wanted <= runs:
+                    frames[CONVERGE_EXTENSION] = extension
+                else:
+                    undecided.append(f"{CONVERGE_STEPS[-1]} steps: undecided, {len(wanted & runs)} of the {len(wanted)} runs "
+                                     f"at {CONVERGE_EXTENSION} steps are stored")
             pairs = {n: paired(frames[n], frames[2 * n], names=(f"steps_converge_{n}", f"steps_converge_{2 * n}"), steps=(n, 2 * n))
                      for n in CONVERGE_STEPS if 2 * n in frames}
             chosen, why = converged(pairs)
+            why += undecided
             if args.steps_only:
                 if chosen is None:
                     raise DqclError(f"{args.converge}: no step count is shown converged ({'; '.join(why)})")

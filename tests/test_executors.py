@@ -176,6 +176,29 @@ def test_sigint_stops_with_a_clear_line_and_the_rerun_finishes(reference, tmp_pa
     _same_results(_stored(store), ref)
 
 
+def test_ctrl_c_in_a_terminal_stops_a_process_study_with_one_line_and_the_rerun_finishes(reference_2_workers, tmp_path):
+    """A terminal sends Ctrl-C to the whole process group: the driver and each worker. The workers ignore it (the
+    driver stops them), so the user reads the one 'interrupted' line, no worker's traceback."""
+    spec, ref = reference_2_workers
+    store = tmp_path / "g.sqlite"
+    code = "import sys; from dqcl.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", code, "run", "benchmark", str(spec), "--store", str(store), "--quiet",
+                             "--executor", "process", "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True,  # its own process group, as a terminal's job
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    ckdir = store.parent / "checkpoints"
+    deadline = time.time() + 240
+    while not (ckdir.is_dir() and any(ckdir.glob("*.pt"))) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)  # the workers are training (a run has checkpointed its first experience)
+    assert proc.poll() is None, "the study finished before Ctrl-C"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet", "--executor", "process", "--workers", "2"]) == 0
+    _same_results(_stored(store), ref)
+
+
 def test_a_ctrl_c_a_library_swallows_still_stops_the_study_after_its_run(reference, tmp_path, monkeypatch, capsys):
     """Avalanche's dataset traversal catches every BaseException, KeyboardInterrupt included: a Ctrl-C that lands
     there must still stop the study (after the run it hit, which is stored), exit 130 and say so in one line."""

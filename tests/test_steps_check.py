@@ -134,6 +134,10 @@ def test_the_extension_to_2000_steps_can_show_1000_converged(monkeypatch, capsys
     monkeypatch.setattr(steps_check.dqcl, "load_results", lambda source, study: frames.get(study, pd.DataFrame()))
     assert steps_check.main(["--converge", "s.sqlite", "--steps-only"]) == 2  # before its runs: nothing shown converged
     assert "no step count is shown converged" in capsys.readouterr().err
+    part = _converge_frames({2000: {c: 0.565 for c in CELLS}})["steps_converge_2000"]
+    frames["steps_converge_2000"] = part[part.seed < 2]  # two seeds of three stored: the rule asks for the same 12 runs
+    assert steps_check.main(["--converge", "s.sqlite", "--steps-only"]) == 2
+    assert "1000 steps: undecided, 8 of the 12 runs at 2000 steps are stored" in capsys.readouterr().err
     frames.update(_converge_frames({2000: {c: 0.565 for c in CELLS}}))
     assert steps_check.main(["--converge", "s.sqlite", "--steps-only"]) == 0
     assert capsys.readouterr().out.strip() == "1000"

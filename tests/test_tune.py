@@ -70,7 +70,10 @@ def test_a_tuning_study_runs_end_to_end_resumes_and_a_spec_takes_its_values(tmp_
     assert line.endswith(f". untuned: ewc at ewc_lambda 100, lr {default.train.lr:.3g}.")
     # and a table of its own puts the tuned cell beside the untuned one, each with its values and protocol
     section = md.split("## Tuned beside untuned (ap50)")[1].split("\n## ")[0]
-    assert f"ewc_lambda {best['ewc_lambda']:.3g}" in section and "| ewc_tuned " in section and "| ewc " in section
+    cells = {tuple(c.strip() for c in ln.strip("|").split("|"))[4:7] for ln in section.splitlines() if ln.startswith("| ewc ")}
+    assert cells == {("ewc", f"ewc_lambda 100, lr {default.train.lr:.3g}", "untuned"),
+                     ("ewc_tuned", f"ewc_lambda {best['ewc_lambda']:.3g}, lr {best['lr']:.3g}",
+                      "tuned: 4 trials, 0.5 validation share, tuned.json")}  # label, values, chosen
     assert "ewc_lambda 100" in section and section.count("tuned: 4 trials, 0.5 validation share, tuned.json") == 1
     assert section.count("1 epoch per experience, constant") == 2
 

@@ -7,7 +7,7 @@ from dqcl.results.html import index_html
 from dqcl.results.tuning import tuning_table
 
 ORDER = ["cyto", "histo"]
-BUDGET = {"size": 32, "rate": None, "protocol": "batch", "replay_batch": 2, "compute": "matched"}
+BUDGET = {"size": 32, "rate": 0.0, "protocol": "batch", "replay_batch": 2, "compute": "matched"}
 TUNED = {"trials": 8, "validation": 0.25, "file": "budget_baselines.json", "sha256": "ab12",
          "space": {"lr": [0.005, 0.2], "ewc_lambda": [1.0, 1e5]}}
 
@@ -57,5 +57,33 @@ def test_the_page_shows_the_table_with_names_as_text():
         if e["study"] == "tuned":
             e["study"] = "<img src=x onerror=alert(1)>"
     page = index_html(["x"], {}, [], [], {}, {}, {}, None, "", None, tuning_table(rows))
-    assert "<h2 id='tuning'>Tuned beside untuned</h2>" in page and "href=\"#tuning\"" in page
+    assert "<h2 id='tuned-beside-untuned'>Tuned beside untuned</h2>" in page and "href='#tuned-beside-untuned'" in page
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_a_cell_stands_beside_cells_of_its_own_memory_budget_only():
+    small = {**BUDGET, "size": 8}
+    lr = {"trials": 8, "validation": 0.25, "file": "t.json", "sha256": "cd", "space": {"lr": [0.005, 0.2]}}
+    rows = []
+    for s in range(2):
+        rows.append(_e("old", "replay", "replay", s, 0.6, 0.1, memory=BUDGET))
+        rows.append(_e("old", "replay", "replay", s, 0.5, 0.2, memory=small))  # no tuned cell at 8 patches
+        rows.append(_e("new", "replay", "replay", s, 0.7, 0.05, memory=BUDGET, tuned=lr, params={"lr": 0.03}))
+    headers, table = tuning_table(rows)
+    col = {h: i for i, h in enumerate(headers)}
+    assert [(r[col["study"]], r[col["memory"]]) for r in table] == [("old", "32 patches, 2 per step, matched"),
+                                                                   ("new", "32 patches, 2 per step, matched")]
+    assert [r[col["values"]] for r in table] == ["lr 0.05", "lr 0.03"]
+
+
+def test_names_in_the_markdown_table_stay_text():
+    from dqcl.results.formats import _tuning_markdown
+
+    rows = _rows()
+    for e in rows:
+        if e["study"] == "tuned":
+            e["study"] = "a|b <script>x</script>"
+    md = "\n".join(_tuning_markdown(rows))
+    (row,) = [ln for ln in md.splitlines() if "script" in ln]
+    assert "<script>" not in md and "a&#124;b &lt;script&gt;" in row
+    assert row.count("|") == len(row.split(" | ")) + 1  # every cell's bar is the table's: none from the name

@@ -327,7 +327,8 @@ def _rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "model_sha256": res.get("model_sha256"),
                     "steps": res.get("steps"),
                     # a run with no step budget trains [train] epochs over each experience's data
-                    "epochs": None if res.get("steps") else (cfg.get("train") or {}).get("epochs"),
+                    "epochs": None if res.get("steps") or ((cfg.get("train") or {}).get("steps") or 0) > 0
+                    else (cfg.get("train") or {}).get("epochs"),
                     "diverged": _diverged(res.get("curve")),
                     **_norm_swap(R, res.get("norm_swap"), metric),
                     **_recorded(cfg, res),

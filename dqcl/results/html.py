@@ -90,7 +90,8 @@ def index_html(
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>dqcl leaderboard</title>",
         f"<style>{_STYLE}</style><script>{_SCRIPT}</script></head><body><header><h1>dqcl leaderboard</h1>",
-        "<nav>" + "".join(f'<a href="#{_name(s)}">{_name(s)}</a>' for s in ["claims", *(["tuning"] if tuning else []), *studies]) + "</nav>",
+        "<nav>" + "".join(f'<a href="#{_name(s)}">{_name(s)}</a>' for s in ["claims", *studies])
+        + ("<a href='#tuned-beside-untuned'>tuned beside untuned</a>" if tuning else "") + "</nav>",
         "<label>strategy <input id='strategy' placeholder='filter, e.g. replay'></label> ",
         "<label>metric <select id='metric'><option value='all'>all</option>"
         + "".join(f"<option>{html.escape(m)}</option>" for m in metrics) + "</select></label>",
@@ -108,7 +109,7 @@ def index_html(
         parts.append("<p>No stored study tests a claim yet (<code>dqcl run claims</code>).</p>")
     if tuning:
         headers, rows = tuning
-        parts.append("<h2 id='tuning'>Tuned beside untuned</h2><p class='prov'>Each strategy some study ran at values "
+        parts.append("<h2 id='tuned-beside-untuned'>Tuned beside untuned</h2><p class='prov'>Each strategy some study ran at values "
                      "<code>dqcl tune</code> chose, beside its untuned cells at the same ordering and memory budget. Rows of "
                      "different protocols stand side by side and are never pooled: a gap between them is the tuning and the "
                      "protocol together.</p><section class='table' data-metric='ap50'>" + _table(headers, rows, strategy_col=0)

@@ -7,7 +7,8 @@ were chosen (trials per strategy, validation share, the tuning file) and the pro
 under (each experience's steps, the learning-rate schedule), then the final ACC and forgetting over its seeds.
 The rows stand side by side and are never pooled or subtracted: where the studies' protocols differ (as
 budget_baselines' 250 constant steps and budget_tuned's 1,000 cosine ones do), a gap between them is the
-tuning and the protocol together, and the table says which rows share one.
+tuning and the protocol together. The protocol column gives the steps and the schedule only; each study's
+own tables and Data line give the rest.
 """
 
 from __future__ import annotations
@@ -57,19 +58,21 @@ def tuning_table(rows: list[dict[str, Any]], metric: str = "ap50", name: Name = 
     space: dict[str, set[str]] = defaultdict(set)  # strategy -> the parameters some tuning of it searched
     for e in mine:
         t = e.get("tuned")
-        if isinstance(t, dict) and isinstance(t.get("space"), dict):
+        if isinstance(t, dict) and isinstance(t.get("space"), dict) and t["space"]:
             space[e["strategy_name"]] |= {str(k) for k in t["space"]}
     if not space:
         return None
     cells: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for e in mine:
         if e["strategy_name"] in space:
-            cells[(e["strategy_name"], tuple(e["ordering"]), _budget(e), e["study"], e["strategy"])].append(e)
-    where_tuned = {k[:3] for k, es in cells.items() if any(isinstance(e.get("tuned"), dict) for e in es)}
-    where_untuned = {k[:3] for k, es in cells.items() if not any(isinstance(e.get("tuned"), dict) for e in es)}
-    table = []
-    for key in sorted(cells, key=lambda k: (str(k[0]), k[1], json.dumps(k[2]), k[3] in _tuned_studies(cells, k), str(k[3]), str(k[4]))):
-        strategy, ordering, budget, study, label = key
+            # a cell: its strategy, ordering, budget, study and label, and how its values were chosen (a label stored
+            # once tuned and once by hand is two rows, never one)
+            cells[(e["strategy_name"], tuple(e["ordering"]), _budget(e), e["study"], e["strategy"], _how(e))].append(e)
+    where_tuned = {k[:3] for k in cells if k[5]}
+    where_untuned = {k[:3] for k in cells if not k[5]}
+    table = []  # per strategy, ordering and budget: the untuned cells, then the tuned ones
+    for key in sorted(cells, key=lambda k: (str(k[0]), k[1], json.dumps(k[2]), bool(k[5]), str(k[3]), str(k[4]), k[5])):
+        strategy, ordering, budget, study, label, _ = key
         if key[:3] not in where_tuned or key[:3] not in where_untuned:
             continue  # nothing to stand beside: tuned with no untuned cell of the same strategy, ordering and budget
         es = cells[key]
@@ -88,6 +91,7 @@ def tuning_table(rows: list[dict[str, Any]], metric: str = "ap50", name: Name = 
     return (TUNING_HEADERS, table) if table else None
 
 
-def _tuned_studies(cells: dict[tuple, list[dict[str, Any]]], key: tuple) -> set[str]:
-    """The studies whose cells of ``key``'s strategy, ordering and budget are tuned: listed after the untuned."""
-    return {k[3] for k, es in cells.items() if k[:3] == key[:3] and any(isinstance(e.get("tuned"), dict) for e in es)}
+def _how(e: dict[str, Any]) -> str:
+    """"" for an untuned run; else its tuning's provenance as text (one tuning file, one cell)."""
+    t = e.get("tuned")
+    return json.dumps({k: t.get(k) for k in ("file", "sha256", "trials", "validation")}, sort_keys=True, default=str) if isinstance(t, dict) else ""

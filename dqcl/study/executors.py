@@ -206,7 +206,8 @@ def ctrl_c():
             raise KeyboardInterrupt
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        sys.unraisablehook = before
+        if sys.unraisablehook is unraisable:  # not one something else installed meanwhile
+            sys.unraisablehook = before
 
 
 def _local(study: _Study) -> None:
@@ -248,6 +249,26 @@ def _local(study: _Study) -> None:
             raise KeyboardInterrupt
 
 
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c():
+    """Worker processes started inside ignore Ctrl-C from their first instruction: a terminal sends it to the
+    whole process group, the driver gets it too and stops the workers itself, and a worker would otherwise print
+    a traceback of its own (Python keeps an ignored SIGINT ignored across the exec that starts a spawned worker,
+    where a handler set after its start would leave its imports exposed). The driver ignores Ctrl-C for as long as
+    it takes to start them (the submissions start them; a Ctrl-C in those milliseconds is dropped)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def _threads_per_worker(workers: int) -> int:
     """The torch threads each worker trains with: the cores other processes leave idle, shared
     (`dqcl.core.cores.run_threads`; DQCL_THREADS pins it), or, where that leaves the count to torch, cores / workers."""
@@ -264,8 +285,9 @@ def _process(study: _Study) -> None:
     threads = _threads_per_worker(study.opts.workers)
     queue = list(study.todo)
     while queue:
-        pool = ProcessPoolExecutor(max_workers=study.opts.workers, mp_context=mp.get_context("spawn"))
-        futures = {pool.submit(_work, *study.submit_args(cfg, threads)): cfg for cfg in queue}
+        with _workers_ignore_ctrl_c():
+            pool = ProcessPoolExecutor(max_workers=study.opts.workers, mp_context=mp.get_context("spawn"))
+            futures = {pool.submit(_work, *study.submit_args(cfg, threads)): cfg for cfg in queue}  # starts the workers
         queue = []
         try:
             pending = set(futures)
