@@ -74,6 +74,8 @@ def test_a_tuning_study_runs_end_to_end_resumes_and_a_spec_takes_its_values(tmp_
     assert cells == {("ewc", f"ewc_lambda 100, lr {default.train.lr:.3g}", "untuned"),
                      ("ewc_tuned", f"ewc_lambda {best['ewc_lambda']:.3g}, lr {best['lr']:.3g}",
                       "tuned: 4 trials, 0.5 validation share, tuned.json")}  # label, values, chosen
+    page = (tmp_path / "lb" / "index.html").read_text()  # the page has the same table
+    assert "<h2 id='tuned-beside-untuned'>Tuned beside untuned</h2>" in page and "<td>ewc_tuned</td>" in page
     assert "ewc_lambda 100" in section and section.count("tuned: 4 trials, 0.5 validation share, tuned.json") == 1
     assert section.count("1 epoch per experience, constant") == 2
 
