@@ -335,13 +335,15 @@ def leaderboard() -> None:
 @click.option("--cost", is_flag=True, help="Add cost columns (wall time, images seen, peak memory, device) to the tables.")
 @click.option("--split-protocols", "--allow-mixed-data", "split_protocols", is_flag=True,
               help="Show a study whose runs differ in their protocol (data, Cellpose, steps, ...) as one study per protocol, instead of refusing it.")
-def leaderboard_build(store_path: Path, out: Path, study: str | None, cost: bool, split_protocols: bool) -> None:
+@click.option("--tuned", "tuned", multiple=True, type=click.Path(path_type=Path),
+              help="A dqcl tune result some stored runs took their values from: its grid (every trial) is shown. Repeatable.")
+def leaderboard_build(store_path: Path, out: Path, study: str | None, cost: bool, split_protocols: bool, tuned: tuple[Path, ...]) -> None:
     """Write leaderboard.md/.csv/.json/.tex, index.html and the figures (default: under results/)."""
     from .results.leaderboard import write_leaderboard
     from .results.store import Store
 
     with Store(store_path, readonly=True) as store:
-        paths = write_leaderboard(store, out, study=study, cost=cost, split_protocols=split_protocols)
+        paths = write_leaderboard(store, out, study=study, cost=cost, split_protocols=split_protocols, tuned=tuned)
     for p in paths:
         click.echo(str(p))
 

@@ -76,6 +76,23 @@ def test_a_tuning_study_runs_end_to_end_resumes_and_a_spec_takes_its_values(tmp_
                       "tuned: 4 trials, 0.5 validation share, tuned.json")}  # label, values, chosen
     page = (tmp_path / "lb" / "index.html").read_text()  # the page has the same table
     assert "<h2 id='tuned-beside-untuned'>Tuned beside untuned</h2>" in page and "<td>ewc_tuned</td>" in page
+    # the grid behind the values: every trial of the tuning file its runs took, the chosen values marked
+    assert main(["leaderboard", "build", "--store", str(runs), "--out", str(tmp_path / "lb"), "--tuned", str(out)]) == 0
+    md = (tmp_path / "lb" / "leaderboard.md").read_text()
+    grid = md.split("## Tuning trials: tuned.json (SHA-256 ")[1].split("\n## ")[0]
+    trial_rows = [ln for ln in grid.splitlines() if ln.startswith(("| ewc ", "| naive "))]
+    assert len(trial_rows) == 2 * 4 and sum(ln.rstrip(" |").endswith("chosen") for ln in trial_rows) == 2
+    (chosen,) = [ln for ln in trial_rows if ln.startswith("| ewc ") and ln.rstrip(" |").endswith("chosen")]
+    assert f"ewc_lambda {best['ewc_lambda']:.3g}, lr {best['lr']:.3g}" in chosen
+    assert "Tuning trials: tuned.json" in (tmp_path / "lb" / "index.html").read_text()
+    # a tuning file no stored run took is refused in one line, before anything is written
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**doc, "validation": 0.3}))
+    capsys.readouterr()
+    assert main(["leaderboard", "build", "--store", str(runs), "--out", str(tmp_path / "lb2"), "--tuned", str(other)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--tuned" in err and "no run of the store took its values" in err, err
+    assert not (tmp_path / "lb2").exists()
     assert "ewc_lambda 100" in section and section.count("tuned: 4 trials, 0.5 validation share, tuned.json") == 1
     assert section.count("1 epoch per experience, constant") == 2
 

@@ -163,7 +163,8 @@ def group_figure_name(slug: str, k: int, blocks: int) -> str:
     return f"{slug}_groups_ap50.png" if blocks == 1 else f"{slug}_groups_ap50_block{k + 1}.png"
 
 
-def _markdown(rows: list[dict[str, Any]], cost: bool = False, set_aside: list[dict[str, Any]] = ()) -> str:
+def _markdown(rows: list[dict[str, Any]], cost: bool = False, set_aside: list[dict[str, Any]] = (),
+              trials: list[dict[str, Any]] = ()) -> str:
     """The leaderboard.md of ``rows`` (entries of runs that kept their protocol); the runs ``set_aside``
     (broke it) are listed in their study's health lines, in no table."""
     from tabulate import tabulate
@@ -182,7 +183,7 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False, set_aside: list[di
         lines += ["## Results in words", "",
                   "Generated from the tables below (`dqcl.results.summary`): per ranked block (ap50), what the Holm-adjusted "
                   "all-pairs comparison tells apart, then each claim's outcome.", "", *words, ""]
-    lines += _tuning_markdown(continual)
+    lines += _tuning_markdown(continual, trials)
     last = None
     slugs = _order_slugs(continual)
     tables = _cl_tables(continual, cost, name=_md)
@@ -220,20 +221,24 @@ def _markdown(rows: list[dict[str, Any]], cost: bool = False, set_aside: list[di
     return "\n".join(lines) + "\n"
 
 
-def _tuning_markdown(continual: list[dict[str, Any]]) -> list[str]:
+def _tuning_markdown(continual: list[dict[str, Any]], trials: list[dict[str, Any]] = ()) -> list[str]:
     from tabulate import tabulate
 
-    from .tuning import tuning_table
+    from .tuning import trial_section, tuning_table
 
+    lines = []
     got = tuning_table(continual, name=_md)
-    if got is None:
-        return []
-    headers, table = got
-    return ["## Tuned beside untuned (ap50)", "",
-            "Each strategy some study ran at values `dqcl tune` chose, beside its untuned cells at the same ordering and "
-            "memory budget (`dqcl.results.tuning`). Rows of different protocols stand side by side and are never pooled: "
-            "a gap between them is the tuning and the protocol together.", "",
-            tabulate(table, headers, tablefmt="github", disable_numparse=True), ""]
+    if got is not None:
+        headers, table = got
+        lines += ["## Tuned beside untuned (ap50)", "",
+                  "Each strategy some study ran at values `dqcl tune` chose, beside its untuned cells at the same ordering and "
+                  "memory budget (`dqcl.results.tuning`). Rows of different protocols stand side by side and are never pooled: "
+                  "a gap between them is the tuning and the protocol together.", "",
+                  tabulate(table, headers, tablefmt="github", disable_numparse=True), ""]
+    for tuning in trials:
+        title, how, headers, table = trial_section(tuning, name=_md)
+        lines += [f"## {title}", "", how, "", tabulate(table, headers, tablefmt="github", disable_numparse=True), ""]
+    return lines
 
 
 def _latex(rows: list[dict[str, Any]]) -> str:
@@ -279,7 +284,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 
 def _write_html(rows: list[dict[str, Any]], out: Path, images: dict[str, list[str]], summary: Path | None,
-                set_aside: list[dict[str, Any]] = ()) -> Path:
+                set_aside: list[dict[str, Any]] = (), trials: list[dict[str, Any]] = ()) -> Path:
     from .claims import claims
     from .html import index_html
 
@@ -289,12 +294,13 @@ def _write_html(rows: list[dict[str, Any]], out: Path, images: dict[str, list[st
     from .orders import order_table
 
     orders = {st: t for st in studies if (t := order_table(continual, st, name=_shown)) is not None}
-    from .tuning import tuning_table
+    from .tuning import trial_section, tuning_table
 
     page = index_html(
         studies, {st: _provenance(rows, st) for st in studies}, _cl_tables(continual), claims(rows),
         {st: _health_lines(continual, st, set_aside=set_aside) for st in studies}, splits, images,
         summary.name if summary is not None else None, _legend(continual), orders, tuning_table(continual, name=_shown),
+        [trial_section(t, name=_shown) for t in trials],
     )
     path = out / "index.html"
     write_text(path, page)

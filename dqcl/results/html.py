@@ -82,6 +82,7 @@ def index_html(
     images: dict[str, list[str]], summary: str | None, legend: str,
     orders: dict[str, tuple[list[str], list[list]]] | None = None,
     tuning: tuple[list[str], list[list]] | None = None,
+    trials: list[tuple[str, str, list[str], list[list]]] = (),
 ) -> str:
     """The page; ``images`` maps a study to its PNG file names (in the same folder); a table's block
     (its memory budget, or None) follows its ordering in the table's heading. Every text from the
@@ -114,6 +115,9 @@ def index_html(
                      "different protocols stand side by side and are never pooled: a gap between them is the tuning and the "
                      "protocol together.</p><section class='table' data-metric='ap50'>" + _table(headers, rows, strategy_col=0)
                      + "</section>")
+    for title, how, headers, rows in trials:  # each tuning file's grid
+        parts.append(f"<h2>{html.escape(title)}</h2><p class='prov'>{html.escape(how)}</p><section class='table' "
+                     f"data-metric='ap50'>{_table(headers, rows, strategy_col=0)}</section>")
     for study in studies:
         parts += [f"<h2 id='{_name(study)}'>{_name(study)}</h2>", f"<p class='prov'>{html.escape(provenance.get(study, ''))}</p>"]
         for st, metric, order, block, headers, rows in tables:

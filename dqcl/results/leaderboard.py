@@ -28,7 +28,7 @@ __all__ = ["entries", "write_leaderboard", "LEGEND"]
 
 
 def write_leaderboard(store: Store, out: str | Path, *, study: str | None = None, cost: bool = False,
-                      split_protocols: bool = False) -> list[Path]:
+                      split_protocols: bool = False, tuned: tuple[Path, ...] = ()) -> list[Path]:
     """Write leaderboard.md/.csv/.json/.tex and PNG plots into ``out``; returns their paths.
 
     Per (study, ordering) the figures are the R matrices, forgetting vs plasticity, replay rates
@@ -42,11 +42,17 @@ def write_leaderboard(store: Store, out: str | Path, *, study: str | None = None
     A study whose runs differ in their setting (`dqcl.config.protocol`) is refused with a
     `ProtocolError`, or, with ``split_protocols``, shown as one study per setting. A run that broke
     its protocol (`dqcl.results.invariants`) is in no table, figure, CSV or JSON row and no claim:
-    its study's health lines name it and say why."""
+    its study's health lines name it and say why.
+
+    ``tuned``: `dqcl tune` result files whose grids (every trial, the chosen values marked) the Markdown and
+    the page show; each must be the file some stored run took its values from (`dqcl.results.tuning`)."""
     runs = cells(list(store.runs(study)), split_protocols)
     every = rows_of(runs)
     rows = [e for e in every if not e["broken"]]
     set_aside = [e for e in every if e["broken"] and e["metric"] == "ap50"]
+    from .tuning import read_trials
+
+    trials = [read_trials(path, rows) for path in tuned]  # checked before anything is written
     out = Path(out)
     paths = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.json", out / "leaderboard.tex"]
     from .plots import (budget_curves, distance_curves, forgetting_plasticity, group_figure, heatmaps, replay_rate_curves,
@@ -89,7 +95,7 @@ def write_leaderboard(store: Store, out: str | Path, *, study: str | None = None
     figures.append((None, out / "summary_ap50.png", partial(summary_figure, continual)))
     _check_outputs(store.path, out, [*paths, out / "index.html", *(path for _, path, _ in figures)])
 
-    write_text(paths[0], _markdown(rows, cost, set_aside) if rows or set_aside else "# dqcl leaderboard\n\nNo runs stored yet.\n")
+    write_text(paths[0], _markdown(rows, cost, set_aside, trials) if rows or set_aside else "# dqcl leaderboard\n\nNo runs stored yet.\n")
     write_text(paths[3], _latex(rows))
     write_text(paths[1], _csv(rows))
     write_text(paths[2], json.dumps(rows, indent=1) + "\n")
@@ -104,7 +110,7 @@ def write_leaderboard(store: Store, out: str | Path, *, study: str | None = None
             summary = drawn
         else:
             images[st].append(drawn.name)
-    paths.append(_write_html(rows, out, images, summary, set_aside))
+    paths.append(_write_html(rows, out, images, summary, set_aside, trials))
     return paths
 
 

@@ -9,18 +9,24 @@ The rows stand side by side and are never pooled or subtracted: where the studie
 budget_baselines' 250 constant steps and budget_tuned's 1,000 cosine ones do), a gap between them is the
 tuning and the protocol together. The protocol column gives the steps and the schedule only; each study's
 own tables and Data line give the rest.
+
+The grid behind the values (`trial_section`): a tuning file given to ``dqcl leaderboard build --tuned``,
+checked against the runs that took its values, shown trial by trial.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
+from pathlib import Path
 from typing import Any, Callable
 
+from ..errors import DqclError
 from .entries import budget_text
 from .stats import fmt, summarise
 
-__all__ = ["TUNING_HEADERS", "tuning_table"]
+__all__ = ["TRIAL_HEADERS", "TUNING_HEADERS", "read_trials", "trial_section", "tuning_table"]
 
 Name = Callable[[Any], str]
 
@@ -95,3 +101,51 @@ def _how(e: dict[str, Any]) -> str:
     """"" for an untuned run; else its tuning's provenance as text (one tuning file, one cell)."""
     t = e.get("tuned")
     return json.dumps({k: t.get(k) for k in ("file", "sha256", "trials", "validation")}, sort_keys=True, default=str) if isinstance(t, dict) else ""
+
+
+TRIAL_HEADERS = ["strategy", "trial", "state", "values", "validation ACC", "chosen"]
+
+
+def read_trials(path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A `dqcl tune` result for the leaderboard's grid, checked against the store: some run of ``rows`` took its
+    values (the SHA-256 its runs recorded); else, or where it is no tuning result, a one-line `DqclError`."""
+    try:
+        raw = Path(path).read_bytes()
+        doc = json.loads(raw.decode("utf-8"))
+        if not isinstance(doc, dict) or doc.get("dqcl_tuning") != 1 or not isinstance(doc.get("strategies"), dict):
+            raise ValueError("not a dqcl tuning result")
+    except (OSError, ValueError) as err:
+        raise DqclError(f"--tuned {path}: not a dqcl tuning result ({err})") from None
+    sha = hashlib.sha256(raw).hexdigest()[:16]
+    if not any(isinstance(e.get("tuned"), dict) and e["tuned"].get("sha256") == sha for e in rows):
+        raise DqclError(f"--tuned {path}: no run of the store took its values (its SHA-256 begins {sha}); "
+                        "give the tuning file the runs were made with")
+    return {"file": Path(path).name, "sha256": sha, "doc": doc}
+
+
+def trial_section(tuning: dict[str, Any], name: Name = str) -> tuple[str, str, list[str], list[list]]:
+    """(title, how, headers, rows) of one tuning file's grid: every trial of every strategy with its values and
+    validation ACC, the chosen values marked. Every text from the file is shown by ``name``."""
+    doc = tuning["doc"]
+    title = f"Tuning trials: {name(tuning['file'])} (SHA-256 {tuning['sha256']})"
+    orderings = doc.get("orderings") if isinstance(doc.get("orderings"), list) else []
+    shown = "; ".join(" → ".join(name(d) for d in o) for o in orderings if isinstance(o, list)) or "not recorded"
+    how = (f"Study {name(doc.get('study'))} of {name(doc.get('spec'))}: {_v(doc.get('trials_per_strategy'), name)} trials per "
+           f"strategy, a {_v(doc.get('validation'), name)} validation share of each domain's training images, seeds "
+           f"{name(json.dumps(doc.get('seeds'), default=str))}, orderings {shown}. Objective: {name(doc.get('objective'))}. "
+           f"Sampler: {name(doc.get('sampler'))}.")
+    table = []
+    for label, entry in sorted(doc["strategies"].items(), key=lambda kv: str(kv[0])):
+        if not isinstance(entry, dict):
+            continue
+        best = entry.get("best") if isinstance(entry.get("best"), dict) else {}
+        trials = entry.get("trials") if isinstance(entry.get("trials"), list) else []
+        for t in trials:
+            if not isinstance(t, dict):
+                continue
+            params = t.get("params") if isinstance(t.get("params"), dict) else {}
+            values = ", ".join(f"{name(k)} {_v(v, name)}" for k, v in sorted(params.items(), key=lambda kv: str(kv[0])))
+            value = t.get("value")
+            table.append([name(label), _v(t.get("number"), name), name(t.get("state")), values,
+                          f"{value:.3f}" if _num(value) else "—", "chosen" if params and params == best else ""])
+    return title, how, TRIAL_HEADERS, table
