@@ -327,8 +327,7 @@ def _rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "model_sha256": res.get("model_sha256"),
                     "steps": res.get("steps"),
                     # a run with no step budget trains [train] epochs over each experience's data
-                    "epochs": None if res.get("steps") or ((cfg.get("train") or {}).get("steps") or 0) > 0
-                    else (cfg.get("train") or {}).get("epochs"),
+                    "epochs": _epochs(cfg, res),
                     "diverged": _diverged(res.get("curve")),
                     **_norm_swap(R, res.get("norm_swap"), metric),
                     **_recorded(cfg, res),
@@ -338,6 +337,15 @@ def _rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+def _epochs(cfg: dict[str, Any], res: dict[str, Any]) -> Any:
+    """[train] epochs for a run with no step budget (none recorded, none set), else None: its steps say it."""
+    train = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
+    steps = train.get("steps")
+    if res.get("steps") or (isinstance(steps, (int, float)) and not isinstance(steps, bool) and steps > 0):
+        return None
+    return train.get("epochs")
 
 
 def _diverged(curve: list[dict] | None) -> int | None:
