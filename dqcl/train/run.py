@@ -537,6 +537,7 @@ def run_one(
     fits, score the untrained network, train and score each experience, finish (swapped
     normalisation scores, panel), result.
     """
+    versions()  # the commit as the run starts, kept for the process: the code it loaded, not one committed while it trains
     run = _prepare(cfg, on_step or (lambda msg: None))
     _build(run, probes, artifacts, on_epoch)
     if checkpoint is not None and Path(checkpoint).is_file() and not _resume(run, checkpoint):
