@@ -351,7 +351,7 @@ def _epochs(cfg: dict[str, Any], res: dict[str, Any]) -> Any:
 def _diverged(curve: list[dict] | None) -> int | None:
     """The first experience whose training loss became NaN or infinite, or None."""
     for row in curve or []:
-        if not math.isfinite(row["loss"]):
+        if row["loss"] is None or not math.isfinite(row["loss"]):  # null: stored as such, not finite
             return int(row["experience"])
     return None
 

@@ -300,7 +300,8 @@ def training_curves(runs: list[dict[str, Any]], out: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(6.2, 3.8))
     for label in labels:
         steps = sorted({row["steps"] for curve in by[label] for row in curve})
-        mean = [np.mean([row["loss"] for curve in by[label] for row in curve if row["steps"] == s]) for s in steps]
+        mean = [np.mean([np.nan if row["loss"] is None else row["loss"] for curve in by[label] for row in curve
+                         if row["steps"] == s]) for s in steps]
         style = style_of(label, labels)
         ax.plot(steps, mean, color=style["color"], marker=style["marker"], markevery=max(1, len(steps) // 8), ms=4,
                 lw=1, label=_legend(label, f" (n={len(by[label])})"))

@@ -23,14 +23,14 @@ What a run row must hold (T = the number of domains in ``config.ordering``):
   trains once on every domain, as joint does; never for naive, cumulative, replay or dq_replay,
   whose rows the claims read one by one); every metric with the same number of rows;
 - ``result.baseline``: for every metric, T scores in [0, 1], each may be null or NaN (a
-  redundancy run stores NaN: it has no random-init scores);
+  redundancy run has no random-init scores: null, NaN in stores written before null was);
 - ``result.timings``: ``train_s`` a list of finite seconds >= 0, ``total_s`` finite seconds >= 0;
 - optional fields, each null or of its type: ``subset.size``, ``images_seen``, ``attempts`` and
   ``steps`` integers >= 0; ``device``, ``executor``, ``model_sha256`` and ``versions.dqcl_commit``
   strings; ``peak_memory_mb.host/gpu`` finite numbers >= 0; ``curve`` a list of objects whose
   values are all numbers (under keys other than study, strategy, ordering, seed and run, the
-  columns load_curves adds), with an integer ``experience`` and ``steps`` and a numeric ``loss``
-  (NaN or infinite when training diverged); ``norm_swap`` two objects of every metric's non-empty list of
+  columns load_curves adds) or null (a number that was not finite), with an integer ``experience``
+  and ``steps`` and a ``loss`` (null, or in older stores NaN or infinite, when training diverged); ``norm_swap`` two objects of every metric's non-empty list of
   finite numbers; ``compute`` an object of counts (``steps``, ``forward``, ``backward``,
   ``step_forward``, ``step_backward`` integers >= 0, ``per_step`` two of them, ``samples_per_step``
   a number in [0, 2^63]); ``memory`` an object (``budget``, ``protocol`` and ``compute`` strings,
@@ -371,10 +371,12 @@ def _check_epoch(row: Any, path: str) -> None:
         _text(name, f"{path} (a key)")
         if name in _CURVE_IDENT:  # load_curves puts these beside each row: a row's own would relabel the run
             raise _Bad(f"{path} has the key {_show(name)}, which names the run, not a number of its training")
-        _number(v, f"{path}.{name}", finite=False)
+        _number(v, f"{path}.{name}", finite=False, optional=True)  # null: not finite (the store writes no NaN)
     _int(row.get("experience"), f"{path}.experience")
     _int(row.get("steps"), f"{path}.steps")
-    _number(row.get("loss"), f"{path}.loss", finite=False)  # NaN or infinite: a diverged run, flagged as such
+    if "loss" not in row:
+        raise _Bad(f"{path} has no loss")
+    _number(row.get("loss"), f"{path}.loss", finite=False, optional=True)  # null, NaN or infinite: a diverged run, flagged
 
 
 def _check_swap(swap: Any) -> None:

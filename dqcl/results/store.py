@@ -1,12 +1,15 @@
 """The results store: one SQLite file, one row per run, keyed by the run's config hash.
 
 A run's result is written in a single transaction, so a store holds whole runs or nothing
-of them; WAL mode lets several writers append to the same file.
+of them; WAL mode lets several writers append to the same file. Configs and results are standard
+JSON: a NaN or infinite number (a score not taken, a loss that diverged) is stored as null (stores
+written before dqcl did so may hold NaN; dqcl reads both).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from pathlib import Path
@@ -16,7 +19,7 @@ from ..core.validation import env_number
 from ..errors import StoreError
 from .shape import check_same_shapes, read_run
 
-__all__ = ["Store", "SCHEMA_VERSION", "DEFAULT_STORE"]
+__all__ = ["Store", "SCHEMA_VERSION", "DEFAULT_STORE", "strict_json"]
 
 DEFAULT_STORE = "results/dqcl.sqlite"  # where runs go unless --store says otherwise
 
@@ -45,6 +48,23 @@ def _uri(path: Path, immutable: bool = False) -> str:
     from urllib.parse import quote
 
     return f"file:{quote(str(path.resolve()))}?mode=ro" + ("&immutable=1" if immutable else "")
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float as None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def strict_json(obj: Any) -> str:
+    """A config or result as the store keeps it: standard JSON, NaN and infinities as null (a score not taken,
+    a loss that diverged), so SQLite's own JSON functions and any JSON reader take every row."""
+    return json.dumps(_finite(obj), sort_keys=True, allow_nan=False)
 
 
 class Store:
@@ -137,8 +157,8 @@ class Store:
             config["strategy"]["name"],
             json.dumps(list(config["ordering"])),
             int(config["seed"]),
-            json.dumps(config, sort_keys=True),
-            json.dumps(result, sort_keys=True),
+            strict_json(config),
+            strict_json(result),
             time.time(),
         )
         for attempt in range(4):
