@@ -176,27 +176,49 @@ def test_sigint_stops_with_a_clear_line_and_the_rerun_finishes(reference, tmp_pa
     _same_results(_stored(store), ref)
 
 
-def test_ctrl_c_in_a_terminal_stops_a_process_study_with_one_line_and_the_rerun_finishes(reference_2_workers, tmp_path):
-    """A terminal sends Ctrl-C to the whole process group: the driver and each worker. The workers ignore it (the
-    driver stops them), so the user reads the one 'interrupted' line, no worker's traceback."""
-    spec, ref = reference_2_workers
+def _group(pgid: int) -> list[int]:
+    """The live processes of process group ``pgid`` (zombies, already dead, are not counted)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_ctrl_c_in_a_terminal_stops_a_process_study_at_once_with_one_line(tmp_path):
+    """A terminal sends Ctrl-C to the whole process group: the driver and each worker. The workers ignore it and the
+    driver stops them at once: the user reads the one 'interrupted' line, no worker's traceback, and waits neither
+    for runs that would not be stored nor on processes left behind."""
+    spec = _spec(tmp_path)
+    spec.write_text(spec.read_text().replace("epochs = 1", "epochs = 500"))  # runs of minutes: still training at Ctrl-C
     store = tmp_path / "g.sqlite"
     code = "import sys; from dqcl.cli import main; sys.exit(main(sys.argv[1:]))"
     proc = subprocess.Popen([sys.executable, "-c", code, "run", "benchmark", str(spec), "--store", str(store), "--quiet",
                              "--executor", "process", "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True,  # its own process group, as a terminal's job
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    ckdir = store.parent / "checkpoints"
     deadline = time.time() + 240
-    while not (ckdir.is_dir() and any(ckdir.glob("*.pt"))) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)  # the workers are training (a run has checkpointed its first experience)
+    while len(_group(proc.pid)) < 3 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)  # until both workers exist
+    time.sleep(15)  # and are training
     assert proc.poll() is None, "the study finished before Ctrl-C"
     os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    t = time.time()
+    _, err = proc.communicate(timeout=240)
+    waited = time.time() - t
+    assert proc.returncode == 130 and waited < 60, (proc.returncode, waited)
     assert "interrupted" in err and "Traceback" not in err and "KeyboardInterrupt" not in err, err
-    assert main(["run", "benchmark", str(spec), "--store", str(store), "--quiet", "--executor", "process", "--workers", "2"]) == 0
-    _same_results(_stored(store), ref)
+    for _ in range(100):  # and nothing of the study keeps running: its workers were stopped with it
+        if not _group(proc.pid):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"worker processes {_group(proc.pid)} outlived the interrupted study")
+    assert _count(store) == 0
 
 
 def test_a_ctrl_c_a_library_swallows_still_stops_the_study_after_its_run(reference, tmp_path, monkeypatch, capsys):

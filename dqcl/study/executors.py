@@ -302,8 +302,11 @@ def _process(study: _Study) -> None:
                         if study.failed(cfg, "its worker process died"):
                             queue.append(cfg)
         except BaseException:
+            # the workers, taken before shutdown forgets them (it sets the pool's process table to None): stopped now,
+            # not left to finish runs nobody will store while the interpreter waits on them at exit
+            procs = list((getattr(pool, "_processes", None) or {}).values())
             pool.shutdown(wait=False, cancel_futures=True)
-            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            for proc in procs:
                 proc.terminate()
             raise
         pool.shutdown(wait=True)
