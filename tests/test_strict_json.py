@@ -81,3 +81,24 @@ def test_a_file_that_is_not_a_store_is_refused_in_one_line_and_left_as_it_was(tm
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "notes.sqlite" in err and "not a dqcl results store" in err, err
     assert other.read_bytes() == before
+
+
+def test_a_row_that_would_change_beyond_its_nan_is_refused_and_nothing_is_rewritten(tmp_path, capsys):
+    from benchmarks import strict_json
+
+    path = tmp_path / "dup.sqlite"
+    with Store(path) as store:
+        store.put("a", {"study": "s", "strategy": {"label": "n", "name": "naive"}, "ordering": ["x"], "seed": 0}, {"x": 1})
+        store.put("b", {"study": "s", "strategy": {"label": "n", "name": "naive"}, "ordering": ["x"], "seed": 1}, {"x": 2})
+    with sqlite3.connect(path) as c:
+        c.execute("UPDATE runs SET result = ? WHERE key = 'a'", ('{"x": NaN}',))
+        c.execute("UPDATE runs SET result = ? WHERE key = 'b'", ('{"x": 1, "x": 2}',))  # SQLite reads 1, Python 2
+    before = path.read_bytes()
+    assert strict_json.main([str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'run "b"' in err and "twice in one object" in err and "nothing rewritten" in err, err
+    with sqlite3.connect(path) as c:
+        assert c.execute("SELECT result FROM runs WHERE key = 'a'").fetchone() == ('{"x": NaN}',)  # not half-done
+    assert strict_json._only_nan_changed({"a": [1, float("nan")]}, {"a": [1, None]})
+    assert not strict_json._only_nan_changed({"a": 1}, {"a": 1.0}) and not strict_json._only_nan_changed({"a": 1}, {"a": True})
+    del before

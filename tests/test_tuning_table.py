@@ -1,7 +1,10 @@
 """The leaderboard's tuned-beside-untuned table (`dqcl.results.tuning`): each tuned strategy beside its
 untuned cells at the same ordering and memory budget, never pooled, with the protocol each trained under."""
 
+import json
 import math
+
+import pytest
 
 from dqcl.results.html import index_html
 from dqcl.results.tuning import tuning_table
@@ -87,3 +90,50 @@ def test_names_in_the_markdown_table_stay_text():
     (row,) = [ln for ln in md.splitlines() if "script" in ln]
     assert "<script>" not in md and "a&#124;b &lt;script&gt;" in row
     assert row.count("|") == len(row.split(" | ")) + 1  # every cell's bar is the table's: none from the name
+
+
+def _tuning_file(tmp_path, trials, best):
+    doc = {"dqcl_tuning": 1, "study": "t", "spec": "t.toml", "trials_per_strategy": len(trials), "validation": 0.25,
+           "seeds": [100], "orderings": [["cyto", "histo"]], "objective": "ACC", "sampler": "TPE",
+           "strategies": {"ewc": {"strategy": "ewc", "space": {"lr": [0.005, 0.2]}, "best": best, "trials": trials}}}
+    path = tmp_path / "tuned.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def _store_rows(path):
+    import hashlib
+
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return [_e("tuned", "ewc", "ewc", 0, 0.6, 0.1, tuned={**TUNED, "sha256": sha})]
+
+
+def test_the_grid_marks_the_chosen_trial_once_and_says_which_scores_are_partial(tmp_path):
+    from dqcl.results.tuning import read_trials, trial_section
+
+    trials = [{"number": 0, "state": "complete", "value": 0.5, "params": {"lr": 0.01}},
+              {"number": 1, "state": "pruned", "value": 0.3, "params": {"lr": 0.2}},
+              {"number": 2, "state": "complete", "value": 0.6, "params": {"lr": 0.03}},
+              {"number": 3, "state": "complete", "value": 0.6, "params": {"lr": 0.03}, "repeat": True},
+              {"number": 10 ** 400, "state": "complete", "value": 10 ** 400, "params": {"lr": 0.04}}]
+    path = _tuning_file(tmp_path, trials, {"lr": 0.03})
+    _, _, headers, table = trial_section(read_trials(path, _store_rows(path)))
+    assert [r[-1] for r in table] == ["", "", "chosen", "", ""]
+    assert table[1][4] == "0.300 (pruned: the orderings run before)" and table[3][2] == "complete (repeat)"
+    assert table[4][4] == "—" and table[4][1].startswith("1000")  # an integer past any float: text, not a crash
+
+
+@pytest.mark.parametrize("content, why", [
+    ("[" * 100000, "nested too deeply"),
+    ('{"dqcl_tuning": 1, "strategies": {}, "study": "\\ud800"}', "lone surrogate"),
+    ("[1, 2]", "not a dqcl tuning result"),
+])
+def test_a_bad_tuning_file_is_one_line(tmp_path, content, why):
+    from dqcl.errors import DqclError
+    from dqcl.results.tuning import read_trials
+
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(DqclError) as err:
+        read_trials(path, [])
+    assert why in str(err.value) and "\n" not in str(err.value)

@@ -24,6 +24,8 @@ def read_tuned(path: Path, label: str, name: str, where: str) -> tuple[dict[str,
         entries = doc["strategies"]
         if doc.get("dqcl_tuning") != 1 or not isinstance(entries, dict):
             raise ValueError("not a dqcl tuning result")
+    except RecursionError:  # the parser recurses once per level: a file of nested brackets exhausts the stack
+        raise SpecError(f"{where}: {path}: not a dqcl tuning result (nested too deeply)") from None
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise SpecError(f"{where}: {path}: not a dqcl tuning result ({err})") from None
     entry = entries.get(label)

@@ -22,6 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
+from ..core.text import lone_surrogate
 from ..errors import DqclError
 from .entries import budget_text
 from .stats import fmt, summarise
@@ -39,7 +40,12 @@ def _num(v: Any) -> bool:
 
 
 def _v(v: Any, name: Name) -> str:
-    return f"{v:.3g}" if _num(v) else name(json.dumps(v, default=str))
+    if _num(v):
+        try:
+            return f"{v:.3g}"
+        except OverflowError:  # an integer past any float (a file someone edited): shown as text
+            pass
+    return name(json.dumps(v, default=str))
 
 
 def _budget(e: dict[str, Any]) -> tuple | None:
@@ -104,16 +110,27 @@ def _how(e: dict[str, Any]) -> str:
 
 
 TRIAL_HEADERS = ["strategy", "trial", "state", "values", "validation ACC", "chosen"]
+_TUNED_LIMIT = 64 * 2**20  # bytes: a tuning result of thousands of trials is a few MB
 
 
 def read_trials(path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """A `dqcl tune` result for the leaderboard's grid, checked against the store: some run of ``rows`` took its
     values (the SHA-256 its runs recorded); else, or where it is no tuning result, a one-line `DqclError`."""
+    path = Path(path)
     try:
-        raw = Path(path).read_bytes()
-        doc = json.loads(raw.decode("utf-8"))
+        if not path.is_file():
+            raise ValueError("not a file")
+        if path.stat().st_size > _TUNED_LIMIT:
+            raise ValueError(f"{path.stat().st_size:,} bytes, more than any tuning result holds ({_TUNED_LIMIT:,})")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+        if lone_surrogate(json.dumps(json.loads(text), ensure_ascii=False)):
+            raise ValueError("it holds a lone surrogate (\\ud800 to \\udfff), which no page or table can show")
+        doc = json.loads(text)
         if not isinstance(doc, dict) or doc.get("dqcl_tuning") != 1 or not isinstance(doc.get("strategies"), dict):
             raise ValueError("not a dqcl tuning result")
+    except RecursionError:  # the parser recurses once per level: a file of nested brackets exhausts the stack
+        raise DqclError(f"--tuned {path}: not a dqcl tuning result (nested too deeply)") from None
     except (OSError, ValueError) as err:
         raise DqclError(f"--tuned {path}: not a dqcl tuning result ({err})") from None
     sha = hashlib.sha256(raw).hexdigest()[:16]
@@ -140,12 +157,22 @@ def trial_section(tuning: dict[str, Any], name: Name = str) -> tuple[str, str, l
             continue
         best = entry.get("best") if isinstance(entry.get("best"), dict) else {}
         trials = entry.get("trials") if isinstance(entry.get("trials"), list) else []
+        marked = False
         for t in trials:
             if not isinstance(t, dict):
                 continue
             params = t.get("params") if isinstance(t.get("params"), dict) else {}
             values = ", ".join(f"{name(k)} {_v(v, name)}" for k, v in sorted(params.items(), key=lambda kv: str(kv[0])))
-            value = t.get("value")
-            table.append([name(label), _v(t.get("number"), name), name(t.get("state")), values,
-                          f"{value:.3f}" if _num(value) else "—", "chosen" if params and params == best else ""])
+            value, state = t.get("value"), t.get("state")
+            try:
+                score = f"{float(value):.3f}" if _num(value) else "—"
+            except OverflowError:
+                score = "—"
+            if score != "—" and state == "pruned":
+                score += " (pruned: the orderings run before)"  # Optuna's last intermediate value, not the whole objective
+            # the trial whose values were chosen: the first one (a repeat of the same values, `"repeat": true`, is not)
+            chosen = bool(params) and params == best and not t.get("repeat") and not marked
+            marked = marked or chosen
+            table.append([name(label), _v(t.get("number"), name), name(state) + (" (repeat)" if t.get("repeat") is True else ""),
+                          values, score, "chosen" if chosen else ""])
     return title, how, TRIAL_HEADERS, table
