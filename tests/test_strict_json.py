@@ -102,3 +102,13 @@ def test_a_row_that_would_change_beyond_its_nan_is_refused_and_nothing_is_rewrit
     assert strict_json._only_nan_changed({"a": [1, float("nan")]}, {"a": [1, None]})
     assert not strict_json._only_nan_changed({"a": 1}, {"a": 1.0}) and not strict_json._only_nan_changed({"a": 1}, {"a": True})
     del before
+
+
+@pytest.mark.parametrize("name", ["runs.sqlite", "tuning/runs.sqlite", "steps_converge.sqlite"])
+def test_every_published_row_is_standard_json(name):
+    path = ROOT / "leaderboard" / name
+    if not path.is_file():
+        pytest.skip(f"no {name} in this checkout")
+    with sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True) as c:
+        bad = [k for (k,) in c.execute("SELECT key FROM runs WHERE NOT (json_valid(config) AND json_valid(result))")]
+    assert not bad, f"{len(bad)} run(s) of leaderboard/{name} are not standard JSON: python benchmarks/strict_json.py fixes them"
