@@ -1,6 +1,7 @@
 """The store writes standard JSON (NaN and infinities as null), and benchmarks/strict_json.py rewrites the NaN an
 older store holds: SQLite's json_extract and any strict reader take every row, and dqcl reads each run the same."""
 
+import importlib.util
 import json
 import math
 import sqlite3
@@ -13,6 +14,9 @@ from dqcl.results.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = ROOT / "leaderboard" / "runs.sqlite"
+_spec = importlib.util.spec_from_file_location("strict_json", ROOT / "benchmarks" / "strict_json.py")
+strict_json = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(strict_json)
 
 
 def _published_run(study: str) -> tuple[str, dict, dict]:
@@ -46,8 +50,6 @@ def test_a_nan_is_stored_as_null_and_read_as_before(tmp_path):
 
 @pytest.mark.skipif(not PUBLISHED.is_file(), reason="no published store in this checkout")
 def test_an_older_stores_nan_is_rewritten_as_null_and_nothing_else_changes(tmp_path, capsys):
-    from benchmarks import strict_json
-
     path = tmp_path / "old.sqlite"
     with Store(path) as store:
         for study in ("budget_tuned", "budget_baselines"):
@@ -71,8 +73,6 @@ def test_an_older_stores_nan_is_rewritten_as_null_and_nothing_else_changes(tmp_p
 
 
 def test_a_file_that_is_not_a_store_is_refused_in_one_line_and_left_as_it_was(tmp_path, capsys):
-    from benchmarks import strict_json
-
     other = tmp_path / "notes.sqlite"
     with sqlite3.connect(other) as c:
         c.execute("CREATE TABLE notes (x TEXT)")
@@ -84,8 +84,6 @@ def test_a_file_that_is_not_a_store_is_refused_in_one_line_and_left_as_it_was(tm
 
 
 def test_a_row_that_would_change_beyond_its_nan_is_refused_and_nothing_is_rewritten(tmp_path, capsys):
-    from benchmarks import strict_json
-
     path = tmp_path / "dup.sqlite"
     with Store(path) as store:
         store.put("a", {"study": "s", "strategy": {"label": "n", "name": "naive"}, "ordering": ["x"], "seed": 0}, {"x": 1})
