@@ -293,7 +293,24 @@ def _provenance(rows: list[dict[str, Any]], study: str, name: Name = _shown) -> 
 
 
 def _value(v: Any, name: Name) -> str:
-    return f"{v:.3g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else name(json.dumps(v))
+    """A parameter or setting as shown: a number to 3 significant digits, anything else as JSON text by ``name``
+    (an integer past any float, as a file someone edited may hold, too)."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        try:
+            return f"{v:.3g}"
+        except OverflowError:
+            pass
+    return name(json.dumps(v, default=str))
+
+
+def trained_params(e: dict[str, Any]) -> dict[str, Any]:
+    """An entry's strategy parameters, with the learning rate it trained at: the spec's [train] lr where the
+    strategy set none."""
+    params = dict(e.get("params")) if isinstance(e.get("params"), dict) else {}
+    lr = e.get("train_lr")
+    if "lr" not in params and isinstance(lr, (int, float)) and not isinstance(lr, bool):
+        params["lr"] = lr
+    return params
 
 
 def _settings(mine: list[dict[str, Any]], name: Name) -> str:
@@ -303,9 +320,7 @@ def _settings(mine: list[dict[str, Any]], name: Name) -> str:
     the CSV and JSON; a memory budget supersedes a strategy's own memory parameters, so they are not shown.)"""
     arms: dict[str, dict[str, tuple]] = defaultdict(dict)
     for e in mine:
-        params = dict(e.get("params")) if isinstance(e.get("params"), dict) else {}
-        if "lr" not in params and isinstance(e.get("train_lr"), (int, float)) and not isinstance(e.get("train_lr"), bool):
-            params["lr"] = e["train_lr"]  # the spec's [train] lr: what a strategy that sets none trains at
+        params = trained_params(e)
         tuned = e.get("tuned") if isinstance(e.get("tuned"), dict) else None
         arms[e["strategy"]].setdefault(json.dumps([params, tuned], sort_keys=True, default=str), (e.get("strategy_name"), params, tuned))
     searched: dict[Any, set[str]] = defaultdict(set)  # strategy -> the keys some tuning searched

@@ -26,6 +26,7 @@ from ..core.text import lone_surrogate
 from ..errors import DqclError
 from .entries import budget_text
 from .stats import fmt, summarise
+from .tables import _budget_key, _value, trained_params
 
 __all__ = ["TRIAL_HEADERS", "TUNING_HEADERS", "read_trials", "trial_section", "tuning_table"]
 
@@ -37,20 +38,6 @@ TUNING_HEADERS = ["strategy", "ordering", "memory", "study", "label", "values", 
 
 def _num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _v(v: Any, name: Name) -> str:
-    if _num(v):
-        try:
-            return f"{v:.3g}"
-        except OverflowError:  # an integer past any float (a file someone edited): shown as text
-            pass
-    return name(json.dumps(v, default=str))
-
-
-def _budget(e: dict[str, Any]) -> tuple | None:
-    b = e.get("memory")
-    return None if not b else (b.get("size"), b.get("rate"), b.get("protocol"), b.get("replay_batch"), b.get("compute"))
 
 
 def _protocol(e: dict[str, Any], name: Name) -> str:
@@ -79,7 +66,7 @@ def tuning_table(rows: list[dict[str, Any]], metric: str = "ap50", name: Name = 
         if e["strategy_name"] in space:
             # a cell: its strategy, ordering, budget, study and label, and how its values were chosen (a label stored
             # once tuned and once by hand is two rows, never one)
-            cells[(e["strategy_name"], tuple(e["ordering"]), _budget(e), e["study"], e["strategy"], _how(e))].append(e)
+            cells[(e["strategy_name"], tuple(e["ordering"]), _budget_key(e), e["study"], e["strategy"], _how(e))].append(e)
     where_tuned = {k[:3] for k in cells if k[5]}
     where_untuned = {k[:3] for k in cells if not k[5]}
     table = []  # per strategy, ordering and budget: the untuned cells, then the tuned ones
@@ -89,12 +76,10 @@ def tuning_table(rows: list[dict[str, Any]], metric: str = "ap50", name: Name = 
             continue  # nothing to stand beside: tuned with no untuned cell of the same strategy, ordering and budget
         es = cells[key]
         first = es[0]
-        params = dict(first.get("params") or {})
-        if "lr" not in params and _num(first.get("train_lr")):
-            params["lr"] = first["train_lr"]
-        values = ", ".join(f"{name(k)} {_v(params[k], name) if k in params else 'its default'}" for k in sorted(space[strategy]))
+        params = trained_params(first)
+        values = ", ".join(f"{name(k)} {_value(params[k], name) if k in params else 'its default'}" for k in sorted(space[strategy]))
         t = first.get("tuned") if isinstance(first.get("tuned"), dict) else None
-        chosen = (f"tuned: {_v(t.get('trials'), name)} trials, {_v(t.get('validation'), name)} validation share, "
+        chosen = (f"tuned: {_value(t.get('trials'), name)} trials, {_value(t.get('validation'), name)} validation share, "
                   f"{name(t.get('file'))}" if t else "untuned")
         memory = budget_text(first["memory"], short=True) if first.get("memory") else "—"
         table.append([name(strategy), " → ".join(name(d) for d in ordering), name(memory), name(study), name(label), values,
@@ -123,10 +108,9 @@ def read_trials(path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
         if path.stat().st_size > _TUNED_LIMIT:
             raise ValueError(f"{path.stat().st_size:,} bytes, more than any tuning result holds ({_TUNED_LIMIT:,})")
         raw = path.read_bytes()
-        text = raw.decode("utf-8")
-        if lone_surrogate(json.dumps(json.loads(text), ensure_ascii=False)):
+        doc = json.loads(raw.decode("utf-8"))
+        if lone_surrogate(json.dumps(doc, ensure_ascii=False)):
             raise ValueError("it holds a lone surrogate (\\ud800 to \\udfff), which no page or table can show")
-        doc = json.loads(text)
         if not isinstance(doc, dict) or doc.get("dqcl_tuning") != 1 or not isinstance(doc.get("strategies"), dict):
             raise ValueError("not a dqcl tuning result")
     except RecursionError:  # the parser recurses once per level: a file of nested brackets exhausts the stack
@@ -147,8 +131,8 @@ def trial_section(tuning: dict[str, Any], name: Name = str) -> tuple[str, str, l
     title = f"Tuning trials: {name(tuning['file'])} (SHA-256 {tuning['sha256']})"
     orderings = doc.get("orderings") if isinstance(doc.get("orderings"), list) else []
     shown = "; ".join(" → ".join(name(d) for d in o) for o in orderings if isinstance(o, list)) or "not recorded"
-    how = (f"Study {name(doc.get('study'))} of {name(doc.get('spec'))}: {_v(doc.get('trials_per_strategy'), name)} trials per "
-           f"strategy, a {_v(doc.get('validation'), name)} validation share of each domain's training images, seeds "
+    how = (f"Study {name(doc.get('study'))} of {name(doc.get('spec'))}: {_value(doc.get('trials_per_strategy'), name)} trials per "
+           f"strategy, a {_value(doc.get('validation'), name)} validation share of each domain's training images, seeds "
            f"{name(json.dumps(doc.get('seeds'), default=str))}, orderings {shown}. Objective: {name(doc.get('objective'))}. "
            f"Sampler: {name(doc.get('sampler'))}.")
     table = []
@@ -162,7 +146,7 @@ def trial_section(tuning: dict[str, Any], name: Name = str) -> tuple[str, str, l
             if not isinstance(t, dict):
                 continue
             params = t.get("params") if isinstance(t.get("params"), dict) else {}
-            values = ", ".join(f"{name(k)} {_v(v, name)}" for k, v in sorted(params.items(), key=lambda kv: str(kv[0])))
+            values = ", ".join(f"{name(k)} {_value(v, name)}" for k, v in sorted(params.items(), key=lambda kv: str(kv[0])))
             value, state = t.get("value"), t.get("state")
             try:
                 score = f"{float(value):.3f}" if _num(value) else "—"
@@ -173,6 +157,6 @@ def trial_section(tuning: dict[str, Any], name: Name = str) -> tuple[str, str, l
             # the trial whose values were chosen: the first one (a repeat of the same values, `"repeat": true`, is not)
             chosen = bool(params) and params == best and not t.get("repeat") and not marked
             marked = marked or chosen
-            table.append([name(label), _v(t.get("number"), name), name(state) + (" (repeat)" if t.get("repeat") is True else ""),
+            table.append([name(label), _value(t.get("number"), name), name(state) + (" (repeat)" if t.get("repeat") is True else ""),
                           values, score, "chosen" if chosen else ""])
     return title, how, TRIAL_HEADERS, table
